@@ -1,0 +1,26 @@
+//! `ringmarket`: the command-line front end of the ringmarket crate.
+
+use clap::{Parser, Subcommand};
+
+/// Lock-free producer/consumer marketplace: run scenarios, pipelines and services on it.
+#[derive(Debug, Parser)]
+#[command(name = "ringmarket", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            // Without a subcommand there is nothing to do: show what there is.
+            let _ = Cli::command().print_help();
+        }
+        Some(command) => match command {},
+    }
+}

@@ -1,0 +1,6 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[allow(unused_imports, dead_code)]
+mod sync;
