@@ -4,3 +4,6 @@
 
 #[allow(unused_imports, dead_code)]
 mod sync;
+
+mod error;
+pub use error::{Empty, Full, ZeroCapacity};
