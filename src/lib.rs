@@ -9,3 +9,6 @@ pub mod spsc;
 
 mod error;
 pub use error::{Empty, Full, ZeroCapacity};
+
+pub mod mpmc;
+mod wait;
