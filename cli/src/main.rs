@@ -11,7 +11,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the inventory server.
+    Serve(ringmarket_cli::inventory::ServeArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
@@ -21,6 +24,8 @@ fn main() {
             // Without a subcommand there is nothing to do: show what there is.
             let _ = Cli::command().print_help();
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Serve(args) => ringmarket_cli::inventory::serve_command(args),
+        },
     }
 }
