@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Run the inventory server.
     Serve(ringmarket_cli::inventory::ServeArgs),
+    /// Talk to an inventory server through a text menu.
+    Client(ringmarket_cli::inventory::ClientArgs),
 }
 
 fn main() {
@@ -26,6 +28,7 @@ fn main() {
         }
         Some(command) => match command {
             Command::Serve(args) => ringmarket_cli::inventory::serve_command(args),
+            Command::Client(args) => ringmarket_cli::inventory::client_command(args),
         },
     }
 }

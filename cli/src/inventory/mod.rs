@@ -5,6 +5,7 @@
 //! (`docs/PROTOCOL.md`). Purchases are atomic and durable before they are acknowledged
 //! ([`store`]); passwords are held only as Argon2id hashes ([`users`]).
 
+pub mod client;
 pub mod protocol;
 pub mod server;
 pub mod store;
@@ -56,6 +57,35 @@ pub struct ServeArgs {
     /// Read a password from standard input, print its Argon2id hash for a users file, and exit.
     #[arg(long)]
     pub print_hash: bool,
+}
+
+/// Arguments of `ringmarket client`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Address of the server.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// File of the local inventory (what was bought through this client), kept across runs.
+    #[arg(long, default_value = "ringmarket-local.json")]
+    pub local: PathBuf,
+    /// Milliseconds to wait for the server before giving up on a request.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// Runs `ringmarket client` on standard input and output; exits with status 1 when the local
+/// inventory cannot be read.
+pub fn client_command(args: ClientArgs) {
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let result = client::Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
+        client
+            .run(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        eprintln!("ringmarket client: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// Runs `ringmarket serve`; exits the process with status 1 on a start-up error.

@@ -108,6 +108,7 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
+    while tasks.try_join_next().is_some() {}
     let open = tasks.len();
     if open > 0 {
         eprintln!("ringmarket serve: waiting for {open} connection(s) to finish");
