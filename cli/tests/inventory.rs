@@ -104,7 +104,6 @@ fn every_request_and_every_refusal() {
         }
     );
     assert_eq!(units_of(&mut other, 1001), 43);
-    drop(other);
 
     // Malformed requests are refused and the connection carries on.
     c.send_raw(b"BUY 1001 zero\n").unwrap();
@@ -123,7 +122,16 @@ fn every_request_and_every_refusal() {
         error_code(&c.request(&Request::Inventory)),
         ErrorCode::NotLoggedIn
     );
-    // The login record is gone: its token resumes nothing.
+    // The login record is gone: the other connection that resumed it is logged out too, and
+    // the token resumes nothing.
+    assert_eq!(
+        error_code(&other.request(&buy(1001, 1))),
+        ErrorCode::NotLoggedIn
+    );
+    assert_eq!(
+        error_code(&other.request(&Request::Inventory)),
+        ErrorCode::NotLoggedIn
+    );
     assert_eq!(
         error_code(&c.request(&Request::Resume { token })),
         ErrorCode::UnknownSession

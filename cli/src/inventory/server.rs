@@ -181,6 +181,15 @@ struct Session {
     next_attempt: Instant,
 }
 
+impl Session {
+    /// The token of the current login; only called once a login is checked to exist.
+    fn token(&self) -> Token {
+        self.login
+            .as_ref()
+            .map_or(Token([0; 16]), |(_, token)| *token)
+    }
+}
+
 async fn connection(stream: TcpStream, shared: &Shared, mut stopped: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
@@ -306,18 +315,27 @@ async fn handle(request: Request, session: &mut Session, shared: &Shared) -> (Re
         Request::Inventory | Request::Buy { .. } | Request::Logout if session.login.is_none() => {
             not_logged_in()
         }
-        Request::Inventory => match store.inventory() {
-            Ok(items) => Response::Inventory(items),
+        Request::Inventory => match store.inventory(&session.token()) {
+            Ok(Some(items)) => Response::Inventory(items),
+            Ok(None) => {
+                session.login = None;
+                Response::error(ErrorCode::NotLoggedIn, "this login has ended; log in again")
+            }
             Err(e) => internal(e),
         },
-        Request::Buy { upc, quantity } => match store.buy(upc, quantity).await {
+        Request::Buy { upc, quantity } => match store.buy(session.token(), upc, quantity).await {
             Ok(Purchase::Bought { left, name }) => Response::Bought {
                 upc,
                 quantity,
                 left,
                 name,
             },
-            Ok(Purchase::Refused(code, message)) => Response::error(code, message),
+            Ok(Purchase::Refused(code, message)) => {
+                if code == ErrorCode::NotLoggedIn {
+                    session.login = None;
+                }
+                Response::error(code, message)
+            }
             Err(e) => internal(e),
         },
         Request::Logout => {

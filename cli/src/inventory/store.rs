@@ -148,6 +148,7 @@ pub enum Purchase {
 
 enum Op {
     Buy {
+        token: Token,
         upc: u64,
         quantity: u32,
         reply: oneshot::Sender<Result<Purchase, StoreError>>,
@@ -236,13 +237,21 @@ impl Store {
         Ok((Store { db, ops: tx }, Writer(handle), opened))
     }
 
-    /// Every item with its units, in UPC order, as of the last commit.
+    /// Every item with its units, in UPC order, as of the last commit; `None` when the login
+    /// of `token` no longer exists (it was logged out, perhaps on another connection).
     ///
     /// # Errors
     ///
     /// On a storage failure.
-    pub fn inventory(&self) -> Result<Vec<Item>, StoreError> {
+    pub fn inventory(&self, token: &Token) -> Result<Option<Vec<Item>>, StoreError> {
         let read = self.db.begin_read()?;
+        if read
+            .open_table(LOGINS)?
+            .get(token_key(token).as_slice())?
+            .is_none()
+        {
+            return Ok(None);
+        }
         let names = read.open_table(NAMES)?;
         let units = read.open_table(UNITS)?;
         let mut items = Vec::new();
@@ -256,7 +265,7 @@ impl Store {
                 name: name.value().to_owned(),
             });
         }
-        Ok(items)
+        Ok(Some(items))
     }
 
     /// The user a session token belongs to, if its login still exists.
@@ -287,13 +296,15 @@ impl Store {
             .map_err(|_| StoreError("the store writer stopped".into()))?
     }
 
-    /// Buys `quantity` units of `upc`; returns once the purchase is durable (or refused).
+    /// Buys `quantity` units of `upc` for the login of `token`; returns once the purchase is
+    /// durable (or refused: `NotLoggedIn` when that login no longer exists).
     ///
     /// # Errors
     ///
     /// On a storage failure; nothing was bought then.
-    pub async fn buy(&self, upc: u64, quantity: u32) -> Result<Purchase, StoreError> {
+    pub async fn buy(&self, token: Token, upc: u64, quantity: u32) -> Result<Purchase, StoreError> {
         self.submit(|reply| Op::Buy {
+            token,
             upc,
             quantity,
             reply,
@@ -380,7 +391,19 @@ fn apply(db: &Database, batch: &mut Vec<Op>) -> Result<Vec<Reply>, StoreError> {
         let mut logins = txn.open_table(LOGINS)?;
         for op in batch.iter() {
             match op {
-                Op::Buy { upc, quantity, .. } => {
+                Op::Buy {
+                    token,
+                    upc,
+                    quantity,
+                    ..
+                } => {
+                    if logins.get(token_key(token).as_slice())?.is_none() {
+                        results.push(Some(Purchase::Refused(
+                            ErrorCode::NotLoggedIn,
+                            "this login has ended; log in again".into(),
+                        )));
+                        continue;
+                    }
                     let Some(name) = names.get(*upc)?.map(|v| v.value().to_owned()) else {
                         results.push(Some(Purchase::Refused(
                             ErrorCode::UnknownUpc,
