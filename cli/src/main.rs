@@ -1,6 +1,10 @@
 //! `ringmarket`: the command-line front end of the ringmarket crate.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+
+mod readings;
 
 /// Lock-free producer/consumer marketplace: run scenarios, pipelines and services on it.
 #[derive(Debug, Parser)]
@@ -16,19 +20,27 @@ enum Command {
     Serve(ringmarket_cli::inventory::ServeArgs),
     /// Talk to an inventory server through a text menu.
     Client(ringmarket_cli::inventory::ClientArgs),
+    /// The readings pipeline: producers, a bounded buffer, consumers writing files.
+    Readings(readings::ReadingsArgs),
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => {
             use clap::CommandFactory;
             // Without a subcommand there is nothing to do: show what there is.
             let _ = Cli::command().print_help();
+            ExitCode::SUCCESS
         }
-        Some(command) => match command {
-            Command::Serve(args) => ringmarket_cli::inventory::serve_command(args),
-            Command::Client(args) => ringmarket_cli::inventory::client_command(args),
-        },
+        Some(Command::Serve(args)) => {
+            ringmarket_cli::inventory::serve_command(args);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Client(args)) => {
+            ringmarket_cli::inventory::client_command(args);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Readings(args)) => readings::main(&args),
     }
 }
