@@ -1,7 +1,11 @@
 //! Durable state: the inventory and the logins, in one redb database.
 //!
-//! All writes go through one writer thread ([`Writer`]). It takes every operation waiting in
-//! its queue, applies them one after another in a single write transaction, commits it with
+//! All writes go through one writer thread ([`Writer`]), fed by the crate's own bounded
+//! multi-producer ring (`ringmarket::mpmc::channel`): every connection task pushes, the writer
+//! pops. A tokio semaphore with one permit per ring slot gives the async side back-pressure
+//! without blocking a runtime thread (a permit travels with its operation and is returned once
+//! the writer has popped it, so a push never finds the ring full). The writer takes every
+//! operation waiting in the ring, applies them one after another in a single write transaction, commits it with
 //! `Durability::Immediate` (an fsync) and only then answers each operation. Applying the
 //! operations one at a time makes each purchase atomic (the check of the units left and the
 //! decrement happen in the same serial step), and batching makes one fsync cover many
@@ -13,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use blake2::{Blake2b, Digest};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
-use tokio::sync::{mpsc, oneshot};
+use ringmarket::mpmc::{self, PushError};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::protocol::{valid_name, ErrorCode, Item, Token};
 
@@ -26,6 +31,9 @@ const LOGINS: TableDefinition<&[u8], (&str, u64)> = TableDefinition::new("logins
 
 /// The most operations one transaction applies.
 const MAX_BATCH: usize = 512;
+
+/// Slots in the ring between the connection tasks and the writer.
+const QUEUE: usize = 4 * MAX_BATCH;
 
 /// A storage failure.
 #[derive(Debug)]
@@ -164,11 +172,19 @@ enum Op {
     },
 }
 
+/// An operation in the ring, with the permit that reserved its slot.
+struct Queued {
+    op: Op,
+    _slot: OwnedSemaphorePermit,
+}
+
 /// The open store: cheap to clone, shared by all connections.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
-    ops: mpsc::Sender<Op>,
+    ops: mpmc::Producer<Queued>,
+    /// One permit per free ring slot.
+    slots: Arc<Semaphore>,
 }
 
 /// The writer thread; join it (after every [`Store`] clone is dropped) to be sure the last
@@ -229,12 +245,17 @@ impl Store {
         };
         drop(read);
         let db = Arc::new(db);
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let (tx, rx) = mpmc::channel(QUEUE).map_err(|e| StoreError(e.to_string()))?;
         let writer_db = Arc::clone(&db);
         let handle = std::thread::Builder::new()
             .name("inventory-writer".into())
             .spawn(move || writer_loop(&writer_db, rx))?;
-        Ok((Store { db, ops: tx }, Writer(handle), opened))
+        let store = Store {
+            db,
+            ops: tx,
+            slots: Arc::new(Semaphore::new(QUEUE)),
+        };
+        Ok((store, Writer(handle), opened))
     }
 
     /// Every item with its units, in UPC order, as of the last commit; `None` when the login
@@ -286,11 +307,23 @@ impl Store {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
     ) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.ops
-            .send(make(reply))
+        let closed = || StoreError("the store is closed".into());
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
             .await
-            .map_err(|_| StoreError("the store is closed".into()))?;
+            .map_err(|_| closed())?;
+        let (reply, answer) = oneshot::channel();
+        let queued = Queued {
+            op: make(reply),
+            _slot: slot,
+        };
+        match self.ops.push(queued) {
+            Ok(()) => {}
+            Err(PushError::Disconnected(_)) => return Err(closed()),
+            // Each operation in the ring holds one of `QUEUE` permits until the writer
+            // pops it, so the ring always has room; should that fail, refuse cleanly.
+            Err(PushError::Full(_)) => return Err(StoreError("the store queue is full".into())),
+        }
         answer
             .await
             .map_err(|_| StoreError("the store writer stopped".into()))?
@@ -342,13 +375,14 @@ enum Reply {
     ),
 }
 
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Op>) {
+fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
+    // Ends once every `Store` clone is gone and the ring is drained.
+    while let Ok(first) = rx.pop_wait() {
+        batch.push(first.op);
         while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
+            match rx.pop() {
+                Ok(queued) => batch.push(queued.op),
                 Err(_) => break,
             }
         }
