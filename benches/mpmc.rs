@@ -186,9 +186,10 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("crossbeam ArrayQueue", &shape), |b| {
             b.iter_custom(|iters| run(&ArrayQueue::<u64>::new(CAPACITY), pairs, iters))
         });
-        group.bench_function(BenchmarkId::new("ringmarket channel (waits)", &shape), |b| {
-            b.iter_custom(|iters| run_channel(pairs, iters))
-        });
+        group.bench_function(
+            BenchmarkId::new("ringmarket channel (waits)", &shape),
+            |b| b.iter_custom(|iters| run_channel(pairs, iters)),
+        );
         group.bench_function(BenchmarkId::new("Mutex<VecDeque>+Condvar", &shape), |b| {
             b.iter_custom(|iters| {
                 let locked = Locked {
