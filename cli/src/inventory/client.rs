@@ -188,6 +188,8 @@ pub struct Client {
     conn: Option<Connection>,
     /// The logged-in user and the token that resumes the login after a reconnection.
     login: Option<(String, Token)>,
+    /// Read passwords from the terminal without echo (when standard input is a terminal).
+    hide_passwords: bool,
 }
 
 const MENU: &str = "\
@@ -212,7 +214,14 @@ impl Client {
             local_path: local_path.to_owned(),
             conn: None,
             login: None,
+            hide_passwords: false,
         })
+    }
+
+    /// Reads passwords from the terminal with echo off instead of from the menu's input.
+    /// Meant for an interactive terminal; scripts leave it off.
+    pub fn hide_passwords(&mut self, hide: bool) {
+        self.hide_passwords = hide;
     }
 
     /// Sends `request`, connecting (and resuming the login) first if needed. A request that
@@ -290,8 +299,14 @@ impl Client {
         let Some(user) = prompt(input, out, "user id: ")? else {
             return Ok(());
         };
-        let Some(password) = prompt(input, out, "password: ")? else {
-            return Ok(());
+        let password = if self.hide_passwords {
+            out.flush()?;
+            rpassword::prompt_password("password: ")?
+        } else {
+            match prompt(input, out, "password: ")? {
+                Some(password) => password,
+                None => return Ok(()),
+            }
         };
         match self.call(&Request::Login {
             user: user.clone(),

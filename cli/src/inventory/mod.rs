@@ -78,6 +78,7 @@ pub struct ClientArgs {
 pub fn client_command(args: ClientArgs) {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let result = client::Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
+        client.hide_passwords(std::io::IsTerminal::is_terminal(&std::io::stdin()));
         client
             .run(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
             .map_err(|e| e.to_string())

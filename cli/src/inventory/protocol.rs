@@ -803,6 +803,41 @@ mod tests {
         assert_eq!(sneaky.encode(), "ERR bad-request line?break?\n");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let mut rest = &bytes[..];
+            while let Ok(Some((frame, used))) = split_frame(rest, 128) {
+                if let Ok(request) = Request::parse(frame) {
+                    let wire = request.encode();
+                    let (again, _) = split_frame(wire.as_bytes(), usize::MAX).unwrap().unwrap();
+                    proptest::prop_assert_eq!(Request::parse(again), Ok(request));
+                }
+                rest = &rest[used..];
+            }
+            if let Ok(Some((response, _))) = Response::decode(&bytes, 128) {
+                let wire = response.encode();
+                let again = Response::decode(wire.as_bytes(), usize::MAX).unwrap().unwrap().0;
+                proptest::prop_assert_eq!(again, response);
+            }
+        }
+
+        #[test]
+        fn near_valid_requests_round_trip(
+            verb in proptest::sample::select(vec!["BUY", "LOGIN", "HELLO", "RESUME", "QUIT"]),
+            args in "[ 0-9a-f+-]{0,40}",
+        ) {
+            let frame = format!("{verb} {args}");
+            if let Ok(request) = Request::parse(frame.as_bytes()) {
+                let wire = request.encode();
+                let frame = wire.strip_suffix('\n').unwrap();
+                proptest::prop_assert_eq!(Request::parse(frame.as_bytes()), Ok(request));
+            }
+        }
+    }
+
     #[test]
     fn bad_responses_are_refused() {
         for wire in [
