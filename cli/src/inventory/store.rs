@@ -4,12 +4,14 @@
 //! multi-producer ring (`ringmarket::mpmc::channel`): every connection task pushes, the writer
 //! pops. A tokio semaphore with one permit per ring slot gives the async side back-pressure
 //! without blocking a runtime thread (a permit travels with its operation and is returned once
-//! the writer has popped it, so a push never finds the ring full). The writer takes every
-//! operation waiting in the ring, applies them one after another in a single write transaction, commits it with
-//! `Durability::Immediate` (an fsync) and only then answers each operation. Applying the
-//! operations one at a time makes each purchase atomic (the check of the units left and the
-//! decrement happen in the same serial step), and batching makes one fsync cover many
-//! purchases (group commit). Reads use redb's read transactions, which see the last commit.
+//! the writer has popped it, so a push never finds the ring full).
+//!
+//! The writer takes every operation waiting in the ring (up to 512), applies them one after
+//! another in a single write transaction, commits it with `Durability::Immediate` (an fsync)
+//! and only then answers each operation. Applying the operations one at a time makes each
+//! purchase atomic (the check of the units left and the decrement happen in the same serial
+//! step), and batching makes one fsync cover many purchases (group commit). Reads use redb's
+//! read transactions, which see the last commit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
