@@ -230,7 +230,23 @@ async fn connection(stream: TcpStream, shared: &Shared, mut stopped: watch::Rece
         };
         if !send(&mut writer, &response, limits).await || close {
             let _ = timeout(Duration::from_millis(100), writer.shutdown()).await;
+            linger(&mut reader).await;
             return;
+        }
+    }
+}
+
+/// Reads and drops what the peer is still sending, briefly, before the socket closes: closing
+/// with unread input makes the kernel send a reset, which can destroy the final error reply
+/// before the peer reads it.
+async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
+    let mut chunk = [0u8; 4096];
+    let mut budget: usize = 64 * 1024;
+    let until = Instant::now() + Duration::from_millis(200);
+    while budget > 0 {
+        match timeout_at(until, reader.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => budget = budget.saturating_sub(n),
+            _ => return,
         }
     }
 }
