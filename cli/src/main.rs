@@ -16,6 +16,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the inventory server.
+    Serve(ringmarket_cli::inventory::ServeArgs),
+    /// Talk to an inventory server through a text menu.
+    Client(ringmarket_cli::inventory::ClientArgs),
     /// The readings pipeline: producers, a bounded buffer, consumers writing files.
     Readings(readings::ReadingsArgs),
 }
@@ -27,6 +31,14 @@ fn main() -> ExitCode {
             use clap::CommandFactory;
             // Without a subcommand there is nothing to do: show what there is.
             let _ = Cli::command().print_help();
+            ExitCode::SUCCESS
+        }
+        Some(Command::Serve(args)) => {
+            ringmarket_cli::inventory::serve_command(args);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Client(args)) => {
+            ringmarket_cli::inventory::client_command(args);
             ExitCode::SUCCESS
         }
         Some(Command::Readings(args)) => readings::main(&args),

@@ -1,0 +1,471 @@
+//! The text client: a menu over the protocol, and a local inventory of what was bought.
+//!
+//! The client reads its choices line by line, so a script can be piped into it. The local
+//! inventory (per user: UPC, name, units bought) lives in a JSON file that is rewritten
+//! atomically (temporary file, fsync, rename, fsync of the directory) after every purchase.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::protocol::{Item, Request, Response, Token, VERSION};
+
+/// One item in the local inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalItem {
+    /// The item's name when it was bought.
+    pub name: String,
+    /// Units bought so far.
+    pub units: u64,
+}
+
+/// What each user bought through this client: user to UPC to item.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalInventory {
+    /// Per user, per UPC.
+    pub users: BTreeMap<String, BTreeMap<u64, LocalItem>>,
+}
+
+impl LocalInventory {
+    /// Reads the local inventory; a missing file is an empty inventory.
+    ///
+    /// # Errors
+    ///
+    /// When the file exists but cannot be read or is not a local inventory.
+    pub fn load(path: &Path) -> Result<LocalInventory, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not a local inventory: {e}", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(LocalInventory::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// Writes the local inventory atomically: a reader sees the old file or the new one, never
+    /// a mix, and the new one is on disk when this returns.
+    ///
+    /// # Errors
+    ///
+    /// When the file or its directory cannot be written.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&json)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, path)?;
+            // Make the rename itself durable.
+            #[cfg(unix)]
+            std::fs::File::open(&dir)?.sync_all()?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Adds `units` of an item to `user`'s inventory.
+    pub fn add(&mut self, user: &str, upc: u64, name: &str, units: u64) {
+        let item = self
+            .users
+            .entry(user.to_owned())
+            .or_default()
+            .entry(upc)
+            .or_insert_with(|| LocalItem {
+                name: name.to_owned(),
+                units: 0,
+            });
+        item.units = item.units.saturating_add(units);
+    }
+}
+
+/// Formats items as an aligned table: UPC and units right-aligned, names left-aligned.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::client::table;
+/// use ringmarket_cli::inventory::protocol::Item;
+///
+/// let items = [Item { upc: 7, units: 120, name: "Seven".into() }];
+/// assert_eq!(table(&items), "UPC  Units  Name\n  7    120  Seven\n");
+/// ```
+pub fn table(items: &[Item]) -> String {
+    let upc_w = items
+        .iter()
+        .map(|i| i.upc.to_string().len())
+        .chain([3])
+        .max()
+        .unwrap_or(3);
+    let units_w = items
+        .iter()
+        .map(|i| i.units.to_string().len())
+        .chain([5])
+        .max()
+        .unwrap_or(5);
+    let mut out = format!("{:>upc_w$}  {:>units_w$}  Name\n", "UPC", "Units");
+    for item in items {
+        out.push_str(&format!(
+            "{:>upc_w$}  {:>units_w$}  {}\n",
+            item.upc, item.units, item.name
+        ));
+    }
+    out
+}
+
+/// A connection to the server.
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    fn open(addr: &str, timeout: Duration) -> Result<Connection, String> {
+        let mut last = format!("{addr} resolves to no address");
+        let addrs = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("bad address {addr}: {e}"))?;
+        for sa in addrs {
+            match TcpStream::connect_timeout(&sa, timeout) {
+                Ok(stream) => {
+                    stream.set_read_timeout(Some(timeout)).ok();
+                    stream.set_write_timeout(Some(timeout)).ok();
+                    stream.set_nodelay(true).ok();
+                    return Ok(Connection {
+                        stream,
+                        buf: Vec::new(),
+                    });
+                }
+                Err(e) => last = format!("cannot reach the server at {addr}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    fn call(&mut self, request: &Request) -> Result<Response, String> {
+        self.stream
+            .write_all(request.encode().as_bytes())
+            .map_err(|e| format!("connection lost: {e}"))?;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match Response::decode(&self.buf, 1 << 20) {
+                Ok(Some((response, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(response);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(format!("the server sent a bad response: {e}")),
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("the server closed the connection".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("connection lost: {e}")),
+            }
+        }
+    }
+}
+
+/// The client's state between menu choices.
+pub struct Client {
+    addr: String,
+    timeout: Duration,
+    local_path: PathBuf,
+    local: LocalInventory,
+    conn: Option<Connection>,
+    /// The logged-in user and the token that resumes the login after a reconnection.
+    login: Option<(String, Token)>,
+    /// Read passwords from the terminal without echo (when standard input is a terminal).
+    hide_passwords: bool,
+}
+
+const MENU: &str = "\
+1) Log in
+2) View server inventory
+3) View local inventory
+4) Purchase
+5) Log out
+q) Quit";
+
+impl Client {
+    /// A client for the server at `addr`, keeping its local inventory in `local_path`.
+    ///
+    /// # Errors
+    ///
+    /// When the local inventory file exists but cannot be read.
+    pub fn new(addr: &str, local_path: &Path, timeout: Duration) -> Result<Client, String> {
+        Ok(Client {
+            addr: addr.to_owned(),
+            timeout,
+            local: LocalInventory::load(local_path)?,
+            local_path: local_path.to_owned(),
+            conn: None,
+            login: None,
+            hide_passwords: false,
+        })
+    }
+
+    /// Reads passwords from the terminal with echo off instead of from the menu's input.
+    /// Meant for an interactive terminal; scripts leave it off.
+    pub fn hide_passwords(&mut self, hide: bool) {
+        self.hide_passwords = hide;
+    }
+
+    /// Sends `request`, connecting (and resuming the login) first if needed. A request that
+    /// is safe to repeat is retried once on a fresh connection when the old one broke.
+    fn call(&mut self, request: &Request) -> Result<Response, String> {
+        let retry = !matches!(request, Request::Buy { .. });
+        match self.call_once(request) {
+            Err(_) if retry => {
+                self.conn = None;
+                self.call_once(request)
+            }
+            result => result,
+        }
+    }
+
+    fn call_once(&mut self, request: &Request) -> Result<Response, String> {
+        if self.conn.is_none() {
+            let mut conn = Connection::open(&self.addr, self.timeout)?;
+            match conn.call(&Request::Hello { version: VERSION })? {
+                Response::Hello { .. } => {}
+                other => return Err(format!("the server refused version {VERSION}: {other:?}")),
+            }
+            if let Some((_, token)) = &self.login {
+                if !matches!(request, Request::Login { .. }) {
+                    match conn.call(&Request::Resume { token: *token })? {
+                        Response::Resumed { .. } => {}
+                        _ => self.login = None,
+                    }
+                }
+            }
+            self.conn = Some(conn);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let result = conn.call(request);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// Runs the menu until `q` or the end of `input`; returns when the user quits.
+    ///
+    /// # Errors
+    ///
+    /// Only when writing to `out` fails; server errors are shown and the menu goes on.
+    pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "ringmarket client: server {}", self.addr)?;
+        loop {
+            writeln!(out, "\n{MENU}")?;
+            let Some(choice) = prompt(input, out, "choice> ")? else {
+                break;
+            };
+            match choice.as_str() {
+                "1" => self.do_login(input, out)?,
+                "2" => self.do_server_inventory(out)?,
+                "3" => self.do_local_inventory(out)?,
+                "4" => self.do_purchase(input, out)?,
+                "5" => self.do_logout(out)?,
+                "q" | "Q" | "quit" | "6" => break,
+                "" => {}
+                other => writeln!(out, "no such choice: {other:?}")?,
+            }
+        }
+        if self.login.is_some() {
+            self.do_logout(out)?;
+        }
+        writeln!(out, "bye")?;
+        Ok(())
+    }
+
+    fn do_login(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+        if let Some((user, _)) = &self.login {
+            return writeln!(out, "already logged in as {user}; log out first");
+        }
+        let Some(user) = prompt(input, out, "user id: ")? else {
+            return Ok(());
+        };
+        let password = if self.hide_passwords {
+            out.flush()?;
+            rpassword::prompt_password("password: ")?
+        } else {
+            match prompt(input, out, "password: ")? {
+                Some(password) => password,
+                None => return Ok(()),
+            }
+        };
+        match self.call(&Request::Login {
+            user: user.clone(),
+            password,
+        }) {
+            Ok(Response::LoggedIn { user, token }) => {
+                writeln!(out, "logged in as {user}")?;
+                self.login = Some((user, token));
+            }
+            other => show_failure(out, other)?,
+        }
+        Ok(())
+    }
+
+    fn do_server_inventory(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        match self.call(&Request::Inventory) {
+            Ok(Response::Inventory(items)) => write!(out, "server inventory:\n{}", table(&items)),
+            other => show_failure(out, other),
+        }
+    }
+
+    fn do_local_inventory(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let Some((user, _)) = &self.login else {
+            return writeln!(out, "log in to see what you bought");
+        };
+        let items: Vec<Item> = self
+            .local
+            .users
+            .get(user)
+            .into_iter()
+            .flatten()
+            .map(|(&upc, item)| Item {
+                upc,
+                units: item.units,
+                name: item.name.clone(),
+            })
+            .collect();
+        if items.is_empty() {
+            return writeln!(out, "local inventory of {user}: nothing bought yet");
+        }
+        write!(out, "local inventory of {user}:\n{}", table(&items))
+    }
+
+    fn do_purchase(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+        let Some(upc) = prompt(input, out, "UPC: ")? else {
+            return Ok(());
+        };
+        let Some(quantity) = prompt(input, out, "quantity: ")? else {
+            return Ok(());
+        };
+        let (Ok(upc), Ok(quantity)) = (upc.parse::<u64>(), quantity.parse::<u32>()) else {
+            return writeln!(out, "the UPC and the quantity are whole numbers");
+        };
+        match self.call(&Request::Buy { upc, quantity }) {
+            Ok(Response::Bought {
+                upc,
+                quantity,
+                left,
+                name,
+            }) => {
+                writeln!(out, "bought {quantity} x {name} (UPC {upc}); {left} left")?;
+                if let Some((user, _)) = &self.login {
+                    self.local.add(user, upc, &name, u64::from(quantity));
+                    if let Err(e) = self.local.save(&self.local_path) {
+                        writeln!(
+                            out,
+                            "could not save the local inventory to {}: {e}",
+                            self.local_path.display()
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => writeln!(
+                out,
+                "{e}; the purchase may or may not have happened: check the server inventory"
+            ),
+            other => show_failure(out, other),
+        }
+    }
+
+    fn do_logout(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.login.is_none() {
+            return writeln!(out, "not logged in");
+        }
+        let result = self.call(&Request::Logout);
+        match result {
+            Ok(Response::LoggedOut { user }) => {
+                self.login = None;
+                writeln!(out, "logged out {user}")
+            }
+            other => show_failure(out, other),
+        }
+    }
+}
+
+fn show_failure(out: &mut dyn Write, result: Result<Response, String>) -> io::Result<()> {
+    match result {
+        Ok(Response::Error { code, message }) => writeln!(out, "refused ({code}): {message}"),
+        Ok(other) => writeln!(out, "unexpected response: {other:?}"),
+        Err(e) => writeln!(out, "error: {e}"),
+    }
+}
+
+/// Prints `label`, reads one line; `None` at the end of input.
+fn prompt(input: &mut dyn BufRead, out: &mut dyn Write, label: &str) -> io::Result<Option<String>> {
+    write!(out, "{label}")?;
+    out.flush()?;
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        writeln!(out)?;
+        return Ok(None);
+    }
+    Ok(Some(line.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_inventory_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.json");
+        assert_eq!(
+            LocalInventory::load(&path).unwrap(),
+            LocalInventory::default()
+        );
+        let mut local = LocalInventory::default();
+        local.add("alice", 1001, "Blue widget", 2);
+        local.add("alice", 1001, "Blue widget", 3);
+        local.add("bob", 7, "Seven", 1);
+        local.save(&path).unwrap();
+        let back = LocalInventory::load(&path).unwrap();
+        assert_eq!(back, local);
+        assert_eq!(back.users["alice"][&1001].units, 5);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        std::fs::write(&path, "{ not json").unwrap();
+        assert!(LocalInventory::load(&path).is_err());
+    }
+
+    #[test]
+    fn tables_align() {
+        let items = [
+            Item {
+                upc: 1,
+                units: 1234567,
+                name: "a".into(),
+            },
+            Item {
+                upc: 123456,
+                units: 0,
+                name: "bb".into(),
+            },
+        ];
+        assert_eq!(
+            table(&items),
+            "   UPC    Units  Name\n     1  1234567  a\n123456        0  bb\n"
+        );
+    }
+}

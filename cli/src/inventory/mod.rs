@@ -1,0 +1,188 @@
+//! The inventory service: `ringmarket serve` and `ringmarket client`.
+//!
+//! A server keeps an inventory (items by UPC, with a name and units left) and its users, and
+//! sells to logged-in clients over TCP with the line protocol of [`protocol`]
+//! (`docs/PROTOCOL.md`). Purchases are atomic and durable before they are acknowledged
+//! ([`store`]); passwords are held only as Argon2id hashes ([`users`]).
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+pub mod store;
+pub mod users;
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Arguments of `ringmarket serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Directory of the durable state (created if missing).
+    #[arg(long, default_value = "ringmarket-data")]
+    pub data: PathBuf,
+    /// Users file (`<user> <argon2id PHC string>` lines) instead of the built-in demo users.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Inventory file (`<upc> <units> <name>` lines) seeding a new data directory instead of
+    /// the built-in inventory. Ignored when the data directory already holds an inventory.
+    #[arg(long)]
+    pub inventory: Option<PathBuf>,
+    /// Connections served at once.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Largest request frame in bytes, newline included.
+    #[arg(long, default_value_t = protocol::DEFAULT_MAX_FRAME)]
+    pub max_frame: usize,
+    /// Milliseconds from the first byte of a request to its end.
+    #[arg(long, default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Milliseconds a connection may sit idle between requests.
+    #[arg(long, default_value_t = 300_000)]
+    pub idle_timeout_ms: u64,
+    /// Milliseconds to wait after a failed login on a connection (doubling with each failure).
+    #[arg(long, default_value_t = 1_000)]
+    pub login_backoff_ms: u64,
+    /// Failed logins after which a connection is closed.
+    #[arg(long, default_value_t = 10)]
+    pub max_login_failures: u32,
+    /// Milliseconds open connections get to finish after SIGINT or SIGTERM.
+    #[arg(long, default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
+    /// Read a password from standard input, print its Argon2id hash for a users file, and exit.
+    #[arg(long)]
+    pub print_hash: bool,
+}
+
+/// Arguments of `ringmarket client`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Address of the server.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// File of the local inventory (what was bought through this client), kept across runs.
+    #[arg(long, default_value = "ringmarket-local.json")]
+    pub local: PathBuf,
+    /// Milliseconds to wait for the server before giving up on a request.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// Runs `ringmarket client` on standard input and output; exits with status 1 when the local
+/// inventory cannot be read.
+pub fn client_command(args: ClientArgs) {
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let result = client::Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
+        client.hide_passwords(std::io::IsTerminal::is_terminal(&std::io::stdin()));
+        client
+            .run(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        eprintln!("ringmarket client: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs `ringmarket serve`; exits the process with status 1 on a start-up error.
+pub fn serve_command(args: ServeArgs) {
+    if let Err(e) = serve_inner(args) {
+        eprintln!("ringmarket serve: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.print_hash {
+        let mut password = String::new();
+        std::io::stdin().lock().read_line(&mut password)?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err("no password on standard input".into());
+        }
+        println!("{}", users::hash_password(password));
+        return Ok(());
+    }
+    if args.max_frame < 16 || args.max_connections == 0 {
+        return Err("--max-frame must be at least 16 and --max-connections at least 1".into());
+    }
+    let users = match &args.users {
+        Some(path) => users::Users::from_file(path)?,
+        None => users::Users::demo(),
+    };
+    let seed = match &args.inventory {
+        Some(path) => store::parse_inventory(
+            &std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => store::default_inventory(),
+    };
+    let (store, writer, opened) = store::Store::open(&args.data, &seed)?;
+    eprintln!(
+        "ringmarket serve: {} users, {} items ({}), {} login(s) restored",
+        users.len(),
+        opened.items,
+        if opened.seeded {
+            "new store"
+        } else {
+            "restored"
+        },
+        opened.logins
+    );
+    let limits = server::Limits {
+        max_connections: args.max_connections,
+        max_frame: args.max_frame,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+        login_backoff: Duration::from_millis(args.login_backoff_ms),
+        max_login_failures: args.max_login_failures.max(1),
+        shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        println!("ringmarket serve: listening on {}", listener.local_addr()?);
+        std::io::stdout().flush()?;
+        server::serve(listener, store, users, limits, shutdown_signal()).await;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    drop(runtime);
+    // Every `Store` clone is gone: the writer drains its queue and stops.
+    writer.join();
+    eprintln!("ringmarket serve: shut down cleanly");
+    Ok(())
+}
+
+/// Completes at the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("ringmarket serve: shutting down");
+}

@@ -1,0 +1,221 @@
+//! Users and their passwords, held only as Argon2id hashes.
+//!
+//! A users file has one user a line, `<user> <PHC string>`, blank lines and `#` comments
+//! allowed. Only Argon2id hashes with at least the OWASP minimum parameters (m = 19 MiB, t = 2,
+//! p = 1) are accepted; `ringmarket serve --print-hash` makes one from a password read on
+//! standard input.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use super::protocol::valid_user;
+
+/// OWASP's minimum Argon2id memory cost, in KiB.
+pub const MIN_M_COST: u32 = 19 * 1024;
+/// OWASP's minimum Argon2id time cost.
+pub const MIN_T_COST: u32 = 2;
+
+/// The built-in demo users: precomputed Argon2id hashes (the passwords are in the README).
+const DEMO: &[(&str, &str)] = &[
+    (
+        "alice",
+        "$argon2id$v=19$m=19456,t=2,p=1$fTWvYsyLYsIqzn/0AUQ7gg$MigF6a990IObsCrCJHF7pIiRkgJzp9rnBQGBER1OhfQ",
+    ),
+    (
+        "bob",
+        "$argon2id$v=19$m=19456,t=2,p=1$1v7tZCoH+/sTFPCtCZM+sA$BHdjYAVvxXbJYTWEg+yWnmJX0SRiHklTa1iJyMb9/4A",
+    ),
+    (
+        "carol",
+        "$argon2id$v=19$m=19456,t=2,p=1$AZGPdiE0sRAnkjQyyw90Ug$IDd5dy+5D+Znt/hO/oA+QxApAwYA5J1SZ0wu2SYl1DA",
+    ),
+];
+
+/// A users file or the demo set could not be loaded.
+#[derive(Debug)]
+pub struct UsersError(String);
+
+impl fmt::Display for UsersError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsersError {}
+
+/// The users the server knows: id to Argon2id PHC string.
+#[derive(Clone)]
+pub struct Users {
+    hashes: HashMap<String, String>,
+    /// Verified against when the user is unknown, so both cases cost the same time.
+    decoy: String,
+}
+
+impl fmt::Debug for Users {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<_> = self.hashes.keys().collect();
+        ids.sort();
+        f.debug_struct("Users").field("ids", &ids).finish()
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(MIN_M_COST, MIN_T_COST, 1, None).expect("constant parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes `password` with Argon2id (m = 19 MiB, t = 2, p = 1) and a random salt.
+///
+/// # Examples
+///
+/// ```
+/// let phc = ringmarket_cli::inventory::users::hash_password("hunter2");
+/// assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+/// ```
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("valid parameters")
+        .to_string()
+}
+
+/// Checks that `phc` is an Argon2id hash with at least the OWASP minimum parameters.
+fn check_phc(phc: &str) -> Result<(), String> {
+    let hash = PasswordHash::new(phc).map_err(|e| format!("not a PHC string: {e}"))?;
+    if hash.algorithm.as_str() != "argon2id" {
+        return Err(format!("algorithm {} is not argon2id", hash.algorithm));
+    }
+    let params = Params::try_from(&hash).map_err(|e| format!("bad parameters: {e}"))?;
+    if params.m_cost() < MIN_M_COST || params.t_cost() < MIN_T_COST {
+        return Err(format!(
+            "parameters m={},t={} are below the minimum m={MIN_M_COST},t={MIN_T_COST}",
+            params.m_cost(),
+            params.t_cost()
+        ));
+    }
+    if hash.hash.is_none() || hash.salt.is_none() {
+        return Err("no salt or no hash".into());
+    }
+    Ok(())
+}
+
+impl Users {
+    /// The built-in demo users.
+    pub fn demo() -> Users {
+        Users::from_pairs(DEMO.iter().map(|&(u, h)| (u.to_owned(), h.to_owned())))
+            .expect("the demo hashes are valid")
+    }
+
+    /// Reads a users file.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read, a line is malformed, a user id is invalid or repeated, or
+    /// a hash is not Argon2id with at least the OWASP minimum parameters. The error names the
+    /// line.
+    pub fn from_file(path: &Path) -> Result<Users, UsersError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsersError(format!("cannot read {}: {e}", path.display())))?;
+        Users::parse(&text).map_err(|e| UsersError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses the text of a users file.
+    ///
+    /// # Errors
+    ///
+    /// As [`Users::from_file`].
+    pub fn parse(text: &str) -> Result<Users, UsersError> {
+        let mut pairs = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (user, phc) = line
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| UsersError(format!("line {}: expected `<user> <hash>`", n + 1)))?;
+            pairs.push((user.to_owned(), phc.trim().to_owned()));
+        }
+        Users::from_pairs(pairs)
+    }
+
+    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Users, UsersError> {
+        let mut hashes = HashMap::new();
+        for (user, phc) in pairs {
+            if !valid_user(&user) {
+                return Err(UsersError(format!("invalid user id {user:?}")));
+            }
+            check_phc(&phc).map_err(|e| UsersError(format!("user {user}: {e}")))?;
+            if hashes.insert(user.clone(), phc).is_some() {
+                return Err(UsersError(format!("user {user} appears twice")));
+            }
+        }
+        if hashes.is_empty() {
+            return Err(UsersError("no users".into()));
+        }
+        let decoy = hashes.values().next().cloned().unwrap_or_default();
+        Ok(Users { hashes, decoy })
+    }
+
+    /// How many users there are.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether there are no users (never true for a loaded set).
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Whether `password` is `user`'s password. Slow on purpose (Argon2id): call it from a
+    /// blocking thread. An unknown user costs the same time as a wrong password.
+    pub fn verify(&self, user: &str, password: &str) -> bool {
+        let (phc, known) = match self.hashes.get(user) {
+            Some(phc) => (phc, true),
+            None => (&self.decoy, false),
+        };
+        let ok = PasswordHash::new(phc)
+            .map(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
+            .unwrap_or(false);
+        ok && known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_weak_ones_are_refused() {
+        let phc = hash_password("pw one");
+        let users = Users::parse(&format!("# comment\n\nzed {phc}\n")).unwrap();
+        assert!(users.verify("zed", "pw one"));
+        assert!(!users.verify("zed", "pw two"));
+        assert!(!users.verify("nobody", "pw one"));
+
+        let weak = "$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$Z2T3Lz2TwjAyL3Ly/UjJ1A";
+        assert!(Users::parse(&format!("zed {weak}")).is_err());
+        let argon2i = phc.replace("argon2id", "argon2i");
+        assert!(Users::parse(&format!("zed {argon2i}")).is_err());
+        assert!(Users::parse("zed plaintext").is_err());
+        assert!(Users::parse(&format!("zed {phc}\nzed {phc}")).is_err());
+        assert!(Users::parse("").is_err());
+    }
+
+    #[test]
+    fn demo_users_load() {
+        let users = Users::demo();
+        assert_eq!(users.len(), 3);
+        assert!(!users.verify("alice", "wrong"));
+        assert!(users.verify("alice", "wonderland"));
+        assert!(users.verify("bob", "builder"));
+        assert!(users.verify("carol", "songbird"));
+    }
+}
