@@ -33,11 +33,11 @@ const fn freed(i: usize) -> u64 {
     1 << (FREED_SHIFT as usize + i)
 }
 
-/// What a slot holds: the item and the on-sale counter of the producer it counts against.
+/// What a slot holds: the item and the counts of the producer it counts against.
 pub(crate) struct Item<T> {
     pub(crate) value: T,
     /// Points into the producer registry, which outlives every slot.
-    pub(crate) count: *const AtomicUsize,
+    pub(crate) count: *const super::Counts,
 }
 
 /// A fixed group of slots of one bucket, owned by one stall at a time.

@@ -4,7 +4,7 @@ use core::ptr::NonNull;
 
 use super::ids::Registered;
 use super::{Inner, Market, ProducerId, ProducerShared};
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 use crate::Full;
 
 /// Owns one producer of a [`Market`]: the only way to publish as that producer through the
@@ -82,8 +82,7 @@ impl<T> Producer<T> {
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it
     /// and returns raise it at any moment).
     pub fn on_sale(&self) -> usize {
-        // Relaxed: a statistic.
-        self.entry().value.on_sale.load(Ordering::Relaxed)
+        self.entry().value.counts.on_sale()
     }
 
     /// The market this producer sells in.
