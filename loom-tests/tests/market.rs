@@ -226,3 +226,51 @@ fn reserves_of_colliding_items_put_back_what_they_do_not_want() {
     });
     assert!(n > 1);
 }
+
+/// Under loom a timed wait never times out, so a lost wake-up shows as a deadlock.
+const FOREVER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[test]
+fn add_wait_is_woken_by_the_publish_of_its_product() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let waiter = thread::spawn(move || {
+            assert!(c.add_wait(&4, FOREVER));
+            c
+        });
+        let publisher = thread::spawn(move || {
+            p.publish(4).unwrap();
+            p
+        });
+        let mut c = waiter.join().unwrap();
+        let p = publisher.join().unwrap();
+        assert_eq!(c.place_order(), vec![4]);
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn publish_wait_is_woken_by_a_reservation_that_frees_room() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(1).unwrap();
+        let waiter = thread::spawn(move || {
+            assert!(p.publish_wait(2, FOREVER).is_ok());
+            p
+        });
+        let shopper = thread::spawn(move || {
+            assert!(c.add(&1));
+            c
+        });
+        let p = waiter.join().unwrap();
+        let mut c = shopper.join().unwrap();
+        assert_eq!(p.on_sale(), 1);
+        assert!(c.add(&2));
+    });
+    assert!(n > 1);
+}

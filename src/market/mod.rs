@@ -37,8 +37,10 @@ mod cart;
 mod ids;
 mod index;
 mod producer;
+mod wait;
 
 use core::hash::Hash;
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -51,6 +53,10 @@ use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::{Full, ZeroCapacity};
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, Stall};
+use wait::WaitList;
+
+/// Wait lists for carts waiting for a product (by hash); collisions only wake extra waiters.
+const PRODUCT_WAIT_LISTS: usize = if cfg!(loom) { 2 } else { 64 };
 
 /// Buckets of the index unless told otherwise.
 const DEFAULT_BUCKETS: usize = 1024;
@@ -121,6 +127,8 @@ pub(crate) struct Counts {
     taken: CachePadded<AtomicUsize>,
     /// Items of this producer put back on sale by any cart.
     returned: AtomicUsize,
+    /// The producer's thread while it waits for room (`Producer::publish_wait`).
+    room: WaitList,
 }
 
 impl Counts {
@@ -129,6 +137,7 @@ impl Counts {
             published: CachePadded::new(AtomicUsize::new(0)),
             taken: CachePadded::new(AtomicUsize::new(0)),
             returned: AtomicUsize::new(0),
+            room: WaitList::default(),
         }
     }
 
@@ -150,12 +159,16 @@ impl Counts {
         on_sale
     }
 
-    /// Counts a reservation of one of this producer's items.
+    /// Counts a reservation of one of this producer's items, and wakes the producer if it
+    /// waits for room.
     #[inline]
     fn take(&self) {
-        // ORDERING: Release pairs with the Acquire in `on_sale` (see there); the increment of
-        // `published`/`returned` for this item happened before our claim's Acquire.
-        self.taken.fetch_add(1, Ordering::Release);
+        // ORDERING: SeqCst. The Release half pairs with the Acquire in `on_sale` (see there);
+        // the increment of `published`/`returned` for this item happened before our claim's
+        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that the
+        // `notify` below completes; free on x86, where every read-modify-write is SeqCst.
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.room.notify();
     }
 }
 
@@ -223,6 +236,8 @@ pub(crate) struct Inner<T> {
     /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
     hash: fn(&Index<T>, &T) -> u64,
     index: Index<T>,
+    /// Carts waiting for a product, by the product's hash.
+    product_waits: Box<[WaitList]>,
     producers: Registry<ProducerShared<T>>,
     carts: Registry<CartShared<T>>,
 }
@@ -284,6 +299,9 @@ impl<T: Eq + Hash> Market<T> {
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
                 index: Index::new(buckets),
+                product_waits: (0..PRODUCT_WAIT_LISTS)
+                    .map(|_| WaitList::default())
+                    .collect(),
                 producers: Registry::new(),
                 carts: Registry::new(),
             }),
@@ -583,7 +601,15 @@ impl<T> Inner<T> {
             // fills this market's index.
             unsafe { (*stall).put(&self.index, hash, Item { value: item, count }) }
         });
+        self.product_waits(hash).notify();
         Ok(())
+    }
+
+    /// The wait list of the product with this hash.
+    #[inline]
+    fn product_waits(&self, hash: u64) -> &WaitList {
+        // High bits: the low ones pick the index bucket.
+        &self.product_waits[(hash >> 40) as usize % PRODUCT_WAIT_LISTS]
     }
 
     /// # Safety
@@ -591,6 +617,14 @@ impl<T> Inner<T> {
     /// The caller holds `cart`'s registry entry exclusively.
     unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
+        // SAFETY: the caller's guarantee.
+        unsafe { self.reserve_hashed(cart, item, hash) }
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    unsafe fn reserve_hashed(&self, cart: &CartShared<T>, item: &T, hash: u64) -> bool {
         let Some(taken) = self.index.reserve(hash, |x| (self.eq)(x, item)) else {
             return false;
         };
@@ -628,8 +662,54 @@ impl<T> Inner<T> {
             unsafe { &*count }.returned.fetch_add(1, Ordering::Relaxed);
             // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
             unsafe { l.stall.put(&self.index, hash, Item { value, count }) };
+            self.product_waits(hash).notify();
             true
         })
+    }
+
+    /// Reserves like `reserve`, waiting until `deadline` for an equal item to be put on sale.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn reserve_wait(&self, cart: &CartShared<T>, item: &T, deadline: Instant) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        self.product_waits(hash)
+            .wait_until(deadline, || {
+                // SAFETY: the caller's guarantee.
+                unsafe { self.reserve_hashed(cart, item, hash) }.then_some(())
+            })
+            .is_some()
+    }
+
+    /// Publishes like `publish`, waiting until `deadline` for room.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively.
+    unsafe fn publish_wait(
+        &self,
+        producer: &ProducerShared<T>,
+        item: T,
+        deadline: Instant,
+    ) -> Result<(), Full<T>> {
+        let mut pending = Some(item);
+        let done = producer.counts.room.wait_until(deadline, || {
+            let item = pending.take()?;
+            // SAFETY: the caller's guarantee.
+            match unsafe { self.publish(producer, item) } {
+                Ok(()) => Some(()),
+                Err(Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+            }
+        });
+        match (done, pending) {
+            (Some(()), _) => Ok(()),
+            (None, Some(item)) => Err(Full(item)),
+            (None, None) => unreachable!("the item is either published or pending"),
+        }
     }
 
     /// # Safety
