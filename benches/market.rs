@@ -4,7 +4,9 @@
 //! Threaded groups (`mix/{threads}+{threads}/products{D}/queue{Q}`): `threads` producers each
 //! publish their share of the items (product `n % D`), and as many consumers shop: each picks
 //! products round-robin from its own starting point, reserves, returns every tenth item it
-//! got, and places an order when its cart holds four items or a reservation failed. One
+//! got, and places an order when its cart holds four items or a reservation failed; a consumer
+//! backs off (spin, then yield) only after a whole round of `D` products found nothing, and a
+//! producer whenever it is full. One
 //! criterion iteration is one item published, reserved and ordered per producer; the timer
 //! runs from a common `Barrier` until every item has been ordered.
 //!
@@ -167,19 +169,25 @@ fn mix<M: Marketplace<u64> + 'static>(
         handles.push(thread::spawn(move || {
             barrier.wait();
             let mut k = (t as u64 * 7919) % products;
-            let (mut in_cart, mut got, mut spins) = (0, 0u64, 0);
+            let (mut in_cart, mut got, mut spins, mut misses) = (0, 0u64, 0, 0);
             while ordered.load(Ordering::Relaxed) < total {
                 k = (k + 1) % products;
                 let hit = market.add_to_cart(cart, &k).unwrap();
                 if hit {
                     got += 1;
                     in_cart += 1;
+                    misses = 0;
                     if got % 10 == 0 {
                         assert!(market.remove_from_cart(cart, &k).unwrap());
                         in_cart -= 1;
                     }
                 } else {
-                    wait(&mut spins);
+                    // Back off only after a whole round of products found nothing.
+                    misses += 1;
+                    if misses >= products {
+                        misses = 0;
+                        wait(&mut spins);
+                    }
                 }
                 if in_cart >= 4 || (!hit && in_cart > 0) {
                     let n = black_box(market.place_order(cart).unwrap()).len();

@@ -441,6 +441,9 @@ pub(crate) struct Stall<T> {
     /// `heads[b]`: the first of this stall's segments in bucket `b` (chained by `own_next`),
     /// or null. Empty until the first fill.
     heads: Vec<*mut Segment<T>>,
+    /// `hints[b]`: the segment of bucket `b` this stall filled last (null or one of its own),
+    /// tried first so that a stall with many segments in one bucket rarely scans them all.
+    hints: Vec<*mut Segment<T>>,
 }
 
 impl<T> Default for Stall<T> {
@@ -448,6 +451,7 @@ impl<T> Default for Stall<T> {
         Self {
             token: 0,
             heads: Vec::new(),
+            hints: Vec::new(),
         }
     }
 }
@@ -463,10 +467,14 @@ impl<T> Stall<T> {
     pub(crate) unsafe fn put(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
         if self.heads.is_empty() {
             self.heads = vec![ptr::null_mut(); index.buckets()];
+            self.hints = vec![ptr::null_mut(); index.buckets()];
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
-        let mut seg = self.heads[b];
+        let hint = self.hints[b];
+        // The hint first, then every own segment of the bucket.
+        let mut seg = if hint.is_null() { self.heads[b] } else { hint };
+        let mut from_head = hint.is_null();
         // SAFETY: segments live as long as the index.
         while let Some(s) = unsafe { seg.as_ref() } {
             // ORDERING: Acquire pairs with `settle`'s Release: a reservation's move out of a
@@ -474,12 +482,18 @@ impl<T> Stall<T> {
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
             if free != 0 {
+                self.hints[b] = seg;
                 // SAFETY: we own `s`; `w` shows the slot free.
                 unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
                 return;
             }
-            // Relaxed: only the owner uses `own_next`.
-            seg = s.own_next.load(Ordering::Relaxed);
+            if from_head {
+                // Relaxed: only the owner uses `own_next`.
+                seg = s.own_next.load(Ordering::Relaxed);
+            } else {
+                from_head = true;
+                seg = self.heads[b];
+            }
         }
         loop {
             let seg = index.adopt_or_allocate(b, self.token);
@@ -489,6 +503,7 @@ impl<T> Stall<T> {
             // previous owner's uses before ours).
             s.own_next.store(self.heads[b], Ordering::Relaxed);
             self.heads[b] = seg;
+            self.hints[b] = seg;
             // ORDERING: as in the loop above.
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
@@ -514,5 +529,6 @@ impl<T> Stall<T> {
             }
         }
         self.heads.clear();
+        self.hints.clear();
     }
 }
