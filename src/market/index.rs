@@ -218,6 +218,10 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Most buckets an index has (more would only waste memory: each stall keeps two pointers per
+/// bucket).
+pub(crate) const MAX_BUCKETS: usize = 1 << 20;
+
 /// The buckets.
 pub(crate) struct Index<T> {
     /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
@@ -233,9 +237,10 @@ pub(crate) struct Index<T> {
 }
 
 impl<T> Index<T> {
-    /// An index of `buckets` buckets (rounded up to a power of two, at least 1).
+    /// An index of `buckets` buckets (rounded up to a power of two, between 1 and
+    /// `MAX_BUCKETS`).
     pub(crate) fn new(buckets: usize) -> Self {
-        let n = buckets.max(1).next_power_of_two();
+        let n = buckets.clamp(1, MAX_BUCKETS).next_power_of_two();
         #[cfg(not(loom))]
         let seed = core::hash::BuildHasher::hash_one(
             &std::collections::hash_map::RandomState::new(),

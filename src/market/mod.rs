@@ -273,8 +273,9 @@ impl<T: Eq + Hash> Market<T> {
     }
 
     /// Like [`Market::new`], with an index of `buckets` hash buckets (rounded up to a power
-    /// of two, at least 1). More buckets than distinct products on sale keep searches short;
-    /// fewer save memory (each bucket is one pointer, plus the slots of the stalls using it).
+    /// of two, between 1 and 2^20; the default is 1024). More buckets than distinct products
+    /// on sale keep searches short; fewer save memory (each bucket costs one pointer in the
+    /// index and two in every producer, and in every cart that returns items).
     ///
     /// # Errors
     ///
