@@ -5,10 +5,13 @@
 #[allow(unused_imports, dead_code)]
 mod sync;
 
-pub mod spsc;
-
+pub mod baseline;
 mod error;
-pub use error::{Empty, Full, ZeroCapacity};
-
+pub mod market;
+pub mod model;
 pub mod mpmc;
+pub mod spsc;
 mod wait;
+
+pub use error::{Empty, Full, ZeroCapacity};
+pub use market::{CartId, Market, Marketplace, ProducerId};

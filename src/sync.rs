@@ -10,7 +10,9 @@ pub(crate) use loom::{
     cell::UnsafeCell,
     hint,
     sync::{
-        atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+        atomic::{
+            fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        },
         Arc, Condvar, Mutex, MutexGuard,
     },
     thread,
@@ -20,7 +22,9 @@ pub(crate) use loom::{
 pub(crate) use std::{
     hint,
     sync::{
-        atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+        atomic::{
+            fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        },
         Arc, Condvar, Mutex, MutexGuard,
     },
     thread,
@@ -133,4 +137,28 @@ impl SlotMarkers {
 pub(crate) fn loom_seq_cst_fence() {
     #[cfg(loom)]
     fence(Ordering::SeqCst);
+}
+
+/// One step of a polite wait for another thread's short critical step.
+///
+/// Under std this spins a few times and then yields to the scheduler; under loom it always
+/// yields, which is what tells the model checker that this thread cannot progress on its own.
+#[inline]
+pub(crate) fn wait_step(step: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = step;
+        thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        if *step < 6 {
+            for _ in 0..(1u32 << *step) {
+                hint::spin_loop();
+            }
+            *step += 1;
+        } else {
+            thread::yield_now();
+        }
+    }
 }

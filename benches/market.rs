@@ -1,0 +1,355 @@
+//! `ringmarket::Market` against the one-lock `MutexMarket` and a `Mutex<HashMap<T,
+//! VecDeque<..>>>` peer, side by side in one run, through the same `Marketplace` code.
+//!
+//! Threaded groups (`mix/{threads}+{threads}/products{D}/queue{Q}`): `threads` producers each
+//! publish products `0, 1, 2, ... (mod D)` and as many consumers each want the same sequence:
+//! a consumer retries (spin, then yield) until it gets the product it wants, returns every
+//! tenth item it got (and then wants it again), and orders every four items; a producer backs
+//! off the same way while it is full. One criterion iteration is one item published, reserved
+//! and ordered per producer; the timer runs from a common `Barrier` until every item has been
+//! ordered. `Market` runs through the same `Marketplace` (id API) code as the two lock-based
+//! markets; `Market-handles` runs the same mix through `Producer`/`Cart` handles.
+//!
+//! `cycle`: one thread doing publish -> reserve -> place order, next to one `ArrayQueue`
+//! push + pop pair.
+//!
+//! ```text
+//! cargo bench --bench market -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
+use ringmarket::baseline::MutexMarket;
+use ringmarket::market::{Cart, Producer};
+use ringmarket::market::{IdError, PublishError, Stats};
+use ringmarket::{CartId, Market, Marketplace, ProducerId};
+
+/// The fairer lock-based peer: one lock around a hash map from product to the equal items on
+/// sale (with their producers), the per-producer counts and the carts.
+struct HashMapMarket {
+    capacity: usize,
+    state: Mutex<HashMapState>,
+}
+
+#[derive(Default)]
+struct HashMapState {
+    on_sale: HashMap<u64, VecDeque<(u64, usize)>>,
+    counts: Vec<usize>,
+    carts: Vec<Vec<(u64, usize)>>,
+}
+
+impl HashMapMarket {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            state: Mutex::new(HashMapState::default()),
+        }
+    }
+}
+
+impl Marketplace<u64> for HashMapMarket {
+    fn register_producer_id(&self) -> ProducerId {
+        let mut s = self.state.lock().unwrap();
+        s.counts.push(0);
+        ProducerId::new(s.counts.len() - 1)
+    }
+    fn publish(&self, producer: ProducerId, item: u64) -> Result<(), PublishError<u64>> {
+        let mut s = self.state.lock().unwrap();
+        let p = producer.index();
+        match s.counts.get_mut(p) {
+            None => return Err(PublishError::Id(IdError::UnknownProducer(producer), item)),
+            Some(n) if *n >= self.capacity => return Err(PublishError::Full(item)),
+            Some(n) => *n += 1,
+        }
+        s.on_sale.entry(item).or_default().push_back((item, p));
+        Ok(())
+    }
+    fn new_cart_id(&self) -> CartId {
+        let mut s = self.state.lock().unwrap();
+        s.carts.push(Vec::new());
+        CartId::new(s.carts.len() - 1)
+    }
+    fn add_to_cart(&self, cart: CartId, item: &u64) -> Result<bool, IdError> {
+        let mut s = self.state.lock().unwrap();
+        let s = &mut *s;
+        let c = s
+            .carts
+            .get_mut(cart.index())
+            .ok_or(IdError::UnknownCart(cart))?;
+        let Some((x, p)) = s.on_sale.get_mut(item).and_then(VecDeque::pop_front) else {
+            return Ok(false);
+        };
+        s.counts[p] -= 1;
+        c.push((x, p));
+        Ok(true)
+    }
+    fn remove_from_cart(&self, cart: CartId, item: &u64) -> Result<bool, IdError> {
+        let mut s = self.state.lock().unwrap();
+        let s = &mut *s;
+        let c = s
+            .carts
+            .get_mut(cart.index())
+            .ok_or(IdError::UnknownCart(cart))?;
+        let Some(at) = c.iter().rposition(|(x, _)| x == item) else {
+            return Ok(false);
+        };
+        let (x, p) = c.remove(at);
+        s.counts[p] += 1;
+        s.on_sale.entry(x).or_default().push_back((x, p));
+        Ok(true)
+    }
+    fn place_order(&self, cart: CartId) -> Result<Vec<u64>, IdError> {
+        let mut s = self.state.lock().unwrap();
+        let c = s
+            .carts
+            .get_mut(cart.index())
+            .ok_or(IdError::UnknownCart(cart))?;
+        Ok(c.drain(..).map(|(x, _)| x).collect())
+    }
+    fn cart_contents(&self, cart: CartId) -> Result<Vec<u64>, IdError> {
+        let s = self.state.lock().unwrap();
+        let c = s
+            .carts
+            .get(cart.index())
+            .ok_or(IdError::UnknownCart(cart))?;
+        Ok(c.iter().map(|&(x, _)| x).collect())
+    }
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
+}
+
+/// Spins a little, then yields the core (4+4 threads oversubscribe a small machine).
+#[inline]
+fn wait(spins: &mut u32) {
+    if *spins < 64 {
+        *spins += 1;
+        std::hint::spin_loop();
+    } else {
+        *spins = 0;
+        thread::yield_now();
+    }
+}
+
+/// A producer's side of the mix, whatever the API.
+trait Seller: Send + 'static {
+    /// Publishes `item`, handing it back when full.
+    fn sell(&mut self, item: u64) -> Result<(), u64>;
+}
+
+/// A consumer's side of the mix, whatever the API.
+trait Shopper: Send + 'static {
+    fn add(&mut self, item: &u64) -> bool;
+    fn remove(&mut self, item: &u64) -> bool;
+    fn order(&mut self) -> usize;
+}
+
+/// The `Marketplace` (id API) sides: every implementation through the same code.
+struct ById<M, I>(Arc<M>, I);
+
+impl<M: Marketplace<u64> + 'static> Seller for ById<M, ProducerId> {
+    fn sell(&mut self, item: u64) -> Result<(), u64> {
+        self.0
+            .publish(self.1, item)
+            .map_err(PublishError::into_inner)
+    }
+}
+
+impl<M: Marketplace<u64> + 'static> Shopper for ById<M, CartId> {
+    fn add(&mut self, item: &u64) -> bool {
+        self.0.add_to_cart(self.1, item).unwrap()
+    }
+    fn remove(&mut self, item: &u64) -> bool {
+        self.0.remove_from_cart(self.1, item).unwrap()
+    }
+    fn order(&mut self) -> usize {
+        black_box(self.0.place_order(self.1).unwrap()).len()
+    }
+}
+
+/// `Market`'s handle API.
+impl Seller for Producer<u64> {
+    fn sell(&mut self, item: u64) -> Result<(), u64> {
+        self.publish(item).map_err(|e| e.into_inner())
+    }
+}
+
+impl Shopper for Cart<u64> {
+    fn add(&mut self, item: &u64) -> bool {
+        Cart::add(self, item)
+    }
+    fn remove(&mut self, item: &u64) -> bool {
+        Cart::remove(self, item)
+    }
+    fn order(&mut self) -> usize {
+        black_box(self.place_order()).len()
+    }
+}
+
+/// One timed run of the mix: `sellers.len()` producers and as many consumers, `iters` items
+/// each. Every producer publishes products `0, 1, 2, ... (mod products)`; every consumer
+/// wants the same sequence, so each product is published and wanted once per thread pair.
+/// A consumer retries (with back-off) until it gets the product it wants, returns every
+/// tenth item it got (and then wants it again), and orders every four items.
+fn mix<S: Seller, C: Shopper>(
+    sellers: Vec<S>,
+    shoppers: Vec<C>,
+    products: u64,
+    iters: u64,
+) -> Duration {
+    let threads = sellers.len();
+    let barrier = Arc::new(Barrier::new(2 * threads + 1));
+    let mut handles = Vec::new();
+    for mut seller in sellers {
+        let barrier = barrier.clone();
+        handles.push(thread::spawn(move || {
+            barrier.wait();
+            let mut spins = 0;
+            for n in 0..iters {
+                let mut item = n % products;
+                while let Err(back) = seller.sell(item) {
+                    item = back;
+                    wait(&mut spins);
+                }
+            }
+            0
+        }));
+    }
+    for mut shopper in shoppers {
+        let barrier = barrier.clone();
+        handles.push(thread::spawn(move || {
+            barrier.wait();
+            let (mut got, mut ordered, mut spins) = (0u64, 0, 0);
+            let mut n = 0;
+            while n < iters {
+                let want = n % products;
+                if !shopper.add(&want) {
+                    wait(&mut spins);
+                    continue;
+                }
+                got += 1;
+                if got % 10 == 0 {
+                    assert!(shopper.remove(&want));
+                    continue;
+                }
+                n += 1;
+                if n % 4 == 0 {
+                    ordered += shopper.order();
+                }
+            }
+            ordered + shopper.order()
+        }));
+    }
+    barrier.wait();
+    let start = Instant::now();
+    let ordered: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let elapsed = start.elapsed();
+    assert_eq!(ordered as u64, threads as u64 * iters, "items lost");
+    elapsed
+}
+
+/// The mix on a `Marketplace` through the id API.
+fn mix_ids<M: Marketplace<u64> + 'static>(
+    m: M,
+    threads: usize,
+    products: u64,
+    iters: u64,
+) -> Duration {
+    let m = Arc::new(m);
+    let sellers = (0..threads)
+        .map(|_| ById(m.clone(), m.register_producer_id()))
+        .collect();
+    let shoppers: Vec<_> = (0..threads)
+        .map(|_| ById(m.clone(), m.new_cart_id()))
+        .collect();
+    mix(sellers, shoppers, products, iters)
+}
+
+fn threaded(c: &mut Criterion) {
+    for threads in [1usize, 2, 4] {
+        for products in [1u64, 16, 1024] {
+            for queue in [8usize, 1024] {
+                let name = format!("mix/{threads}+{threads}/products{products}/queue{queue}");
+                let mut g = c.benchmark_group(name);
+                g.throughput(Throughput::Elements(threads as u64));
+                g.sample_size(10);
+                g.bench_function("Market", |b| {
+                    b.iter_custom(|iters| {
+                        mix_ids(Market::new(queue).unwrap(), threads, products, iters)
+                    })
+                });
+                g.bench_function("Market-handles", |b| {
+                    b.iter_custom(|iters| {
+                        let m = Market::new(queue).unwrap();
+                        let sellers = (0..threads).map(|_| m.register_producer()).collect();
+                        let shoppers: Vec<_> = (0..threads).map(|_| m.new_cart()).collect();
+                        mix(sellers, shoppers, products, iters)
+                    })
+                });
+                g.bench_function("MutexMarket", |b| {
+                    b.iter_custom(|iters| {
+                        mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters)
+                    })
+                });
+                g.bench_function("HashMapMarket", |b| {
+                    b.iter_custom(|iters| {
+                        mix_ids(HashMapMarket::new(queue), threads, products, iters)
+                    })
+                });
+                g.finish();
+            }
+        }
+    }
+}
+
+fn cycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cycle");
+    g.throughput(Throughput::Elements(1));
+    {
+        let market = Market::new(8).unwrap();
+        let mut p = market.register_producer();
+        let mut cart = market.new_cart();
+        g.bench_function(BenchmarkId::new("Market", "handles"), |b| {
+            b.iter(|| {
+                p.publish(black_box(42_u64)).unwrap();
+                assert!(cart.add(black_box(&42)));
+                black_box(cart.place_order());
+            })
+        });
+    }
+    fn ids<M: Marketplace<u64>>(m: &M) -> impl FnMut() + '_ {
+        let p = m.register_producer_id();
+        let cart = m.new_cart_id();
+        move || {
+            m.publish(p, black_box(42)).unwrap();
+            assert!(m.add_to_cart(cart, black_box(&42)).unwrap());
+            black_box(m.place_order(cart).unwrap());
+        }
+    }
+    let market = Market::new(8).unwrap();
+    let mut f = ids(&market);
+    g.bench_function(BenchmarkId::new("Market", "ids"), |b| b.iter(&mut f));
+    let baseline = MutexMarket::new(8).unwrap();
+    let mut f = ids(&baseline);
+    g.bench_function(BenchmarkId::new("MutexMarket", "ids"), |b| b.iter(&mut f));
+    let peer = HashMapMarket::new(8);
+    let mut f = ids(&peer);
+    g.bench_function(BenchmarkId::new("HashMapMarket", "ids"), |b| b.iter(&mut f));
+    let queue = ArrayQueue::new(8);
+    g.bench_function("ArrayQueue push+pop", |b| {
+        b.iter(|| {
+            queue.push(black_box(42_u64)).unwrap();
+            black_box(queue.pop().unwrap());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, cycle, threaded);
+criterion_main!(benches);

@@ -1,0 +1,776 @@
+//! The lock-free marketplace: producers put items on sale, carts reserve equal items, return
+//! them, and place orders.
+//!
+//! Two ways in:
+//!
+//! - the handle API ([`Market::register_producer`] gives a [`Producer`], [`Market::new_cart`]
+//!   a [`Cart`]): each handle owns its producer or cart, so the type system keeps it single;
+//! - the id API ([`Market::register_producer_id`], [`Market::publish`],
+//!   [`Market::add_to_cart`], ...): ids can be passed around; a call on an id that another
+//!   call is using at that moment is refused with a `Busy` [`IdError`] instead of waiting.
+//!
+//! Both are implemented by the same lock-free core; the [`Marketplace`] trait is the id API,
+//! shared with [`MutexMarket`](crate::baseline::MutexMarket). How it works, and why it is
+//! correct, is in `docs/DESIGN.md`.
+//!
+//! # Examples
+//!
+//! ```
+//! use ringmarket::Market;
+//!
+//! let market = Market::new(2).unwrap();
+//! let mut producer = market.register_producer();
+//! let mut cart = market.new_cart();
+//!
+//! producer.publish("apple").unwrap();
+//! producer.publish("pear").unwrap();
+//! assert!(producer.publish("plum").is_err()); // two on sale is the limit
+//!
+//! assert!(cart.add(&"pear"));
+//! assert!(!cart.add(&"pear")); // the only pear is in the cart
+//! producer.publish("plum").unwrap(); // the reservation freed room
+//! assert_eq!(cart.place_order(), vec!["pear"]);
+//! ```
+
+mod api;
+mod cart;
+mod ids;
+mod index;
+mod producer;
+mod wait;
+
+use core::hash::Hash;
+use std::time::Instant;
+
+use crossbeam_utils::CachePadded;
+
+pub use api::{Marketplace, Stats};
+pub use cart::Cart;
+pub use ids::{CartId, IdError, ProducerId, PublishError};
+pub use producer::Producer;
+
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::{Full, ZeroCapacity};
+use ids::{Refused, Registered, Registry, HELD, IDLE};
+use index::{Index, Item, SearchHints, Stall};
+use wait::WaitList;
+
+/// Wait lists for carts waiting for a product (by hash); collisions only wake extra waiters.
+const PRODUCT_WAIT_LISTS: usize = if cfg!(loom) { 2 } else { 64 };
+
+/// Buckets of the index unless told otherwise.
+const DEFAULT_BUCKETS: usize = 1024;
+
+/// A lock-free marketplace of items of type `T`.
+///
+/// Cloning a `Market` gives another reference to the same market (it is an `Arc` inside).
+/// Every producer may have at most `queue_size_per_producer` items on sale when it publishes;
+/// a cart reserves an on-sale item *equal* to the one it asks for, from any producer.
+///
+/// See the [module documentation](self) for the two APIs, and [`Marketplace`] for the id API
+/// in trait form.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket::Market;
+/// use std::thread;
+///
+/// let market = Market::new(4).unwrap();
+/// let mut producer = market.register_producer();
+/// let shop = market.clone();
+/// let consumer = thread::spawn(move || {
+///     let mut cart = shop.new_cart();
+///     let mut got = 0;
+///     while got < 100 {
+///         if cart.add(&7_u32) {
+///             got += 1;
+///         }
+///     }
+///     cart.place_order().len()
+/// });
+/// for _ in 0..100 {
+///     let mut item = 7_u32;
+///     while let Err(full) = producer.publish(item) {
+///         item = full.into_inner();
+///         thread::yield_now();
+///     }
+/// }
+/// assert_eq!(consumer.join().unwrap(), 100);
+/// ```
+pub struct Market<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Market<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for Market<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Market")
+            .field("queue_size_per_producer", &self.inner.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A producer's on-sale count, split by writer so that publishing needs no read-modify-write:
+/// on sale = `published + returned - taken` (returns may push it above the limit).
+pub(crate) struct Counts {
+    /// Items published; written only by the holder of the producer's registry entry.
+    published: CachePadded<AtomicUsize>,
+    /// Items of this producer reserved by any cart.
+    taken: CachePadded<AtomicUsize>,
+    /// Items of this producer put back on sale by any cart.
+    returned: AtomicUsize,
+    /// The producer's thread while it waits for room (`Producer::publish_wait`).
+    room: WaitList,
+}
+
+impl Counts {
+    fn new() -> Self {
+        Self {
+            published: CachePadded::new(AtomicUsize::new(0)),
+            taken: CachePadded::new(AtomicUsize::new(0)),
+            returned: AtomicUsize::new(0),
+            room: WaitList::default(),
+        }
+    }
+
+    /// How many items are on sale, from the loads of `taken` and then the other two.
+    #[inline]
+    fn on_sale(&self) -> usize {
+        // ORDERING: Acquire pairs with the Release of `take`: every reservation counted in
+        // `taken` took an item whose `published`/`returned` increment happened before it, so
+        // the Relaxed loads below see at least those increments and the sum never underflows.
+        let taken = self.taken.load(Ordering::Acquire);
+        // Relaxed (both): see above.
+        let returned = self.returned.load(Ordering::Relaxed);
+        let published = self.published.load(Ordering::Relaxed);
+        let on_sale = published.wrapping_add(returned).wrapping_sub(taken);
+        debug_assert!(
+            on_sale <= published.wrapping_add(returned),
+            "count underflow"
+        );
+        on_sale
+    }
+
+    /// Counts a reservation of one of this producer's items, and wakes the producer if it
+    /// waits for room.
+    #[inline]
+    fn take(&self) {
+        // ORDERING: SeqCst. The Release half pairs with the Acquire in `on_sale` (see there);
+        // the increment of `published`/`returned` for this item happened before our claim's
+        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that the
+        // `notify` below completes; free on x86, where every read-modify-write is SeqCst.
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.room.notify();
+    }
+}
+
+/// What a producer shares with reservations: its on-sale counts, and its stall.
+pub(crate) struct ProducerShared<T> {
+    counts: Counts,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    stall: UnsafeCell<Stall<T>>,
+}
+
+/// A cart's contents and its stall for returned items.
+pub(crate) struct CartLocal<T> {
+    /// The reserved items, in the order added.
+    items: Vec<T>,
+    /// `from[k]`: the counts of the producer `items[k]` came from.
+    from: Vec<*const Counts>,
+    /// Where returned items are put back on sale.
+    stall: Stall<T>,
+    /// Where this cart's last reservations succeeded, per bucket.
+    hints: SearchHints<T>,
+}
+
+impl<T> Default for CartLocal<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            from: Vec::new(),
+            stall: Stall::default(),
+            hints: SearchHints::default(),
+        }
+    }
+}
+
+/// A cart's registry entry.
+pub(crate) struct CartShared<T> {
+    /// Items in the cart (a statistic, written only by the cart's user).
+    len: AtomicUsize,
+    /// Items this cart's orders handed out (a statistic, written only by the cart's user).
+    ordered: AtomicU64,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    local: UnsafeCell<CartLocal<T>>,
+}
+
+impl<T> Default for ProducerShared<T> {
+    fn default() -> Self {
+        Self {
+            counts: Counts::new(),
+            stall: UnsafeCell::new(Stall::default()),
+        }
+    }
+}
+
+impl<T> Default for CartShared<T> {
+    fn default() -> Self {
+        Self {
+            len: AtomicUsize::new(0),
+            ordered: AtomicU64::new(0),
+            local: UnsafeCell::new(CartLocal::default()),
+        }
+    }
+}
+
+/// The shared state behind every clone of a [`Market`] and every handle.
+pub(crate) struct Inner<T> {
+    capacity: usize,
+    /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
+    eq: fn(&T, &T) -> bool,
+    /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
+    hash: fn(&Index<T>, &T) -> u64,
+    index: Index<T>,
+    /// Carts waiting for a product, by the product's hash.
+    product_waits: Box<[WaitList]>,
+    producers: Registry<ProducerShared<T>>,
+    carts: Registry<CartShared<T>>,
+}
+
+// SAFETY: the raw pointers inside (`Item::count`, `CartLocal::from`, the stalls' segment
+// pointers) point into this same structure, which is shared only behind `Arc`; items of type
+// `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
+// time: a slot's item by its owner before publication and by its one claimer after, a cart's
+// items by the holder of the cart's registry entry. No `&T` is ever shared between threads,
+// so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above: every `&Inner` operation synchronises access to the `UnsafeCell`s through
+// the registry states and the slot state words (docs/DESIGN.md).
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T: Eq + Hash> Market<T> {
+    /// A market whose producers may each have `queue_size_per_producer` items on sale.
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroCapacity`] when `queue_size_per_producer` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket::{Market, ZeroCapacity};
+    ///
+    /// assert!(Market::<u8>::new(0).is_err_and(|e| e == ZeroCapacity));
+    /// assert!(Market::<u8>::new(1).is_ok());
+    /// ```
+    pub fn new(queue_size_per_producer: usize) -> Result<Self, ZeroCapacity> {
+        Self::with_buckets(queue_size_per_producer, DEFAULT_BUCKETS)
+    }
+
+    /// Like [`Market::new`], with an index of `buckets` hash buckets (rounded up to a power
+    /// of two, between 1 and 2^20; the default is 1024). More buckets than distinct products
+    /// on sale keep searches short; fewer save memory (each bucket costs one pointer in the
+    /// index and two in every producer, and in every cart that returns items).
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroCapacity`] when `queue_size_per_producer` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::<u8>::with_buckets(8, 1).unwrap();
+    /// assert_eq!(market.queue_size_per_producer(), 8);
+    /// ```
+    pub fn with_buckets(
+        queue_size_per_producer: usize,
+        buckets: usize,
+    ) -> Result<Self, ZeroCapacity> {
+        if queue_size_per_producer == 0 {
+            return Err(ZeroCapacity);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                capacity: queue_size_per_producer,
+                eq: |a, b| a == b,
+                hash: |index, item| index.hash(item),
+                index: Index::new(buckets),
+                product_waits: (0..PRODUCT_WAIT_LISTS)
+                    .map(|_| WaitList::default())
+                    .collect(),
+                producers: Registry::new(),
+                carts: Registry::new(),
+            }),
+        })
+    }
+}
+
+impl<T> Market<T> {
+    /// The per-producer limit this market was created with.
+    pub fn queue_size_per_producer(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Registers a producer and returns the handle that owns it.
+    ///
+    /// The handle's [`id`](Producer::id) is refused by the id API ([`IdError::ProducerBusy`])
+    /// while the handle lives, and unknown after it is dropped; items it published stay on
+    /// sale.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// assert!(p.publish(1).is_ok());
+    /// assert_eq!(p.publish(2).unwrap_err().into_inner(), 2);
+    /// ```
+    pub fn register_producer(&self) -> Producer<T> {
+        let (index, entry) = self.inner.producers.register(HELD);
+        Producer::new(Arc::clone(&self.inner), entry, ProducerId(index))
+    }
+
+    /// Opens a cart and returns the handle that owns it.
+    ///
+    /// The handle's [`id`](Cart::id) is refused by the id API ([`IdError::CartBusy`]) while the
+    /// handle lives, and unknown after it is dropped. Dropping the handle drops the items in
+    /// the cart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut cart = market.new_cart();
+    /// assert!(!cart.add(&"nothing on sale"));
+    /// ```
+    pub fn new_cart(&self) -> Cart<T> {
+        let (index, entry) = self.inner.carts.register(HELD);
+        Cart::new(Arc::clone(&self.inner), entry, CartId(index))
+    }
+
+    /// Registers a producer for the id API.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// assert!(market.publish(p, 'x').is_ok());
+    /// ```
+    pub fn register_producer_id(&self) -> ProducerId {
+        ProducerId(self.inner.producers.register(IDLE).0)
+    }
+
+    /// Opens a cart for the id API.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::<char>::new(1).unwrap();
+    /// let c = market.new_cart_id();
+    /// assert_eq!(market.place_order(c), Ok(vec![]));
+    /// ```
+    pub fn new_cart_id(&self) -> CartId {
+        CartId(self.inner.carts.register(IDLE).0)
+    }
+
+    /// Puts `item` on sale under `producer`. Lock-free, and wait-free while the producer has
+    /// a free slot in the item's bucket (always, once it has published that many items of
+    /// that bucket before).
+    ///
+    /// # Errors
+    ///
+    /// The item is handed back in every error: [`PublishError::Full`] when the producer
+    /// already has its limit of items on sale (a concurrent reservation may free room at
+    /// any moment), [`PublishError::Id`] when the id is unknown or in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket::market::{IdError, PublishError};
+    ///
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// let stranger = ringmarket::Market::<u8>::new(1).unwrap().register_producer_id();
+    /// market.publish(p, 1).unwrap();
+    /// assert!(matches!(market.publish(p, 2), Err(PublishError::Full(2))));
+    /// let other = market.register_producer_id();
+    /// assert!(market.publish(other, 3).is_ok());
+    /// ```
+    pub fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
+        let entry = match self.inner.producers.acquire(producer.0) {
+            Ok(entry) => entry,
+            Err(Refused::Unknown) => {
+                return Err(PublishError::Id(IdError::UnknownProducer(producer), item))
+            }
+            Err(Refused::Busy) => {
+                return Err(PublishError::Id(IdError::ProducerBusy(producer), item))
+            }
+        };
+        let _release = Release(entry);
+        // SAFETY: `acquire` gave us the entry exclusively until `_release` drops.
+        unsafe { self.inner.publish(&entry.value, item) }.map_err(Into::into)
+    }
+
+    /// Reserves into `cart` an on-sale item equal to `item`, from any producer; `Ok(false)`
+    /// when none was on sale. Never a spurious `false`: when an equal item stays on sale for
+    /// the whole call, the call takes one.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// market.publish(p, "tea").unwrap();
+    /// assert_eq!(market.add_to_cart(c, &"tea"), Ok(true));
+    /// assert_eq!(market.add_to_cart(c, &"tea"), Ok(false));
+    /// ```
+    pub fn add_to_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
+        self.with_cart(cart, |inner, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            unsafe { inner.reserve(c, item) }
+        })
+    }
+
+    /// Returns the most recently added item equal to `item` from `cart` to sale, under the
+    /// producer it came from (whose count may then exceed the limit); `Ok(false)` when the
+    /// cart holds no equal item.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// market.publish(p, 5).unwrap();
+    /// market.add_to_cart(c, &5).unwrap();
+    /// assert_eq!(market.remove_from_cart(c, &5), Ok(true));
+    /// assert_eq!(market.remove_from_cart(c, &5), Ok(false));
+    /// assert_eq!(market.add_to_cart(c, &5), Ok(true)); // it was back on sale
+    /// ```
+    pub fn remove_from_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
+        self.with_cart(cart, |inner, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            unsafe { inner.give_back(c, item) }
+        })
+    }
+
+    /// Empties `cart`, returning its items in the order they were added (minus returned
+    /// ones). The cart stays usable.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(3).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// for x in [1, 2, 3] {
+    ///     market.publish(p, x).unwrap();
+    /// }
+    /// for x in [3, 1] {
+    ///     market.add_to_cart(c, &x).unwrap();
+    /// }
+    /// assert_eq!(market.place_order(c), Ok(vec![3, 1]));
+    /// assert_eq!(market.place_order(c), Ok(vec![]));
+    /// ```
+    pub fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError> {
+        self.with_cart(cart, |inner, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            unsafe { inner.place_order(c) }
+        })
+    }
+
+    fn with_cart<R>(
+        &self,
+        cart: CartId,
+        f: impl FnOnce(&Inner<T>, &CartShared<T>) -> R,
+    ) -> Result<R, IdError> {
+        let entry = match self.inner.carts.acquire(cart.0) {
+            Ok(entry) => entry,
+            Err(Refused::Unknown) => return Err(IdError::UnknownCart(cart)),
+            Err(Refused::Busy) => return Err(IdError::CartBusy(cart)),
+        };
+        let _release = Release(entry);
+        Ok(f(&self.inner, &entry.value))
+    }
+
+    /// Copies of the items in `cart`, in the order added (for inspection and tests).
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use.
+    pub fn cart_contents(&self, cart: CartId) -> Result<Vec<T>, IdError>
+    where
+        T: Clone,
+    {
+        self.with_cart(cart, |_, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            c.local.with(|l| unsafe { (*l).items.clone() })
+        })
+    }
+
+    /// A snapshot of the market's counters. Each number is read without stopping anyone, so
+    /// while operations run concurrently the numbers may belong to slightly different moments;
+    /// when the market is quiet they are exact.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(2).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish('a').unwrap();
+    /// p.publish('b').unwrap();
+    /// c.add(&'a');
+    /// let s = market.stats();
+    /// assert_eq!(s.on_sale, vec![(p.id(), 1)]);
+    /// assert_eq!((s.in_carts, s.ordered), (1, 0));
+    /// c.place_order();
+    /// assert_eq!(market.stats().ordered, 1);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let inner = &*self.inner;
+        Stats {
+            on_sale: inner
+                .producers
+                .iter()
+                // Relaxed: a statistic.
+                .map(|(i, e)| (ProducerId(i), e.value.counts.on_sale()))
+                .collect(),
+            in_carts: inner
+                .carts
+                .iter()
+                // Relaxed: a statistic.
+                .map(|(_, e)| e.value.len.load(Ordering::Relaxed))
+                .sum(),
+            ordered: inner
+                .carts
+                .iter()
+                // Relaxed: a statistic.
+                .map(|(_, e)| e.value.ordered.load(Ordering::Relaxed))
+                .sum(),
+            slots: inner.index.slots(),
+        }
+    }
+}
+
+/// Ends an id-API call when dropped (also on unwinding out of user `Hash`/`Eq` code).
+struct Release<'a, E>(&'a Registered<E>);
+
+impl<E> Drop for Release<'_, E> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl<T> Inner<T> {
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
+    unsafe fn publish(&self, producer: &ProducerShared<T>, item: T) -> Result<(), Full<T>> {
+        let counts = &producer.counts;
+        if counts.on_sale() >= self.capacity {
+            return Err(Full(item));
+        }
+        let hash = (self.hash)(&self.index, &item);
+        // Relaxed (both): only the entry's holder writes `published` (the registry orders
+        // successive holders); the fill's Release below publishes the increment to whoever
+        // takes the item.
+        let published = counts.published.load(Ordering::Relaxed);
+        counts.published.store(published + 1, Ordering::Relaxed);
+        let count: *const Counts = counts;
+        producer.stall.with_mut(|stall| {
+            // SAFETY: the caller holds the entry, so the stall is ours alone; it only ever
+            // fills this market's index.
+            unsafe { (*stall).put(&self.index, hash, Item { value: item, count }) }
+        });
+        self.product_waits(hash).notify();
+        Ok(())
+    }
+
+    /// The wait list of the product with this hash.
+    #[inline]
+    fn product_waits(&self, hash: u64) -> &WaitList {
+        // High bits: the low ones pick the index bucket.
+        &self.product_waits[(hash >> 40) as usize % PRODUCT_WAIT_LISTS]
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        // SAFETY: the caller's guarantee.
+        unsafe { self.reserve_hashed(cart, item, hash) }
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    unsafe fn reserve_hashed(&self, cart: &CartShared<T>, item: &T, hash: u64) -> bool {
+        // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
+        // fields until it returns; `eq` (user code) gets no access to them.
+        let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
+        let taken = self.index.reserve(hash, |x| (self.eq)(x, item), hints);
+        let Some(taken) = taken else {
+            return false;
+        };
+        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
+        unsafe { &*taken.count }.take();
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            l.items.push(taken.value);
+            l.from.push(taken.count);
+            // Relaxed: a statistic.
+            cart.len.store(l.items.len(), Ordering::Relaxed);
+        });
+        true
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn give_back(&self, cart: &CartShared<T>, item: &T) -> bool {
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
+                return false;
+            };
+            let hash = (self.hash)(&self.index, item);
+            let value = l.items.remove(at);
+            let count = l.from.remove(at);
+            // Relaxed: a statistic.
+            cart.len.store(l.items.len(), Ordering::Relaxed);
+            // SAFETY: `count` points into the producer registry, which outlives `self`.
+            // Relaxed: the increment is sequenced before the fill's Release, so the
+            // reservation that takes the item counts it after (see `Counts::on_sale`).
+            unsafe { &*count }.returned.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
+            unsafe { l.stall.put(&self.index, hash, Item { value, count }) };
+            self.product_waits(hash).notify();
+            true
+        })
+    }
+
+    /// Reserves like `reserve`, waiting until `deadline` for an equal item to be put on sale.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn reserve_wait(&self, cart: &CartShared<T>, item: &T, deadline: Instant) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        self.product_waits(hash)
+            .wait_until(deadline, || {
+                // SAFETY: the caller's guarantee.
+                unsafe { self.reserve_hashed(cart, item, hash) }.then_some(())
+            })
+            .is_some()
+    }
+
+    /// Publishes like `publish`, waiting until `deadline` for room.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively.
+    unsafe fn publish_wait(
+        &self,
+        producer: &ProducerShared<T>,
+        item: T,
+        deadline: Instant,
+    ) -> Result<(), Full<T>> {
+        let mut pending = Some(item);
+        let done = producer.counts.room.wait_until(deadline, || {
+            let item = pending.take()?;
+            // SAFETY: the caller's guarantee.
+            match unsafe { self.publish(producer, item) } {
+                Ok(()) => Some(()),
+                Err(Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+            }
+        });
+        match (done, pending) {
+            (Some(()), _) => Ok(()),
+            (None, Some(item)) => Err(Full(item)),
+            (None, None) => unreachable!("the item is either published or pending"),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn place_order(&self, cart: &CartShared<T>) -> Vec<T> {
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            l.from.clear();
+            let items = core::mem::take(&mut l.items);
+            // Relaxed (both): statistics written only by the entry's holder.
+            cart.len.store(0, Ordering::Relaxed);
+            cart.ordered
+                .fetch_add(items.len() as u64, Ordering::Relaxed);
+            items
+        })
+    }
+}
+
+impl<T> Inner<T> {
+    /// Ends a cart handle: drops its items, orphans its stall, retires the id.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the handle holding `cart`'s entry, which it never uses again.
+    unsafe fn close_cart(&self, cart: &Registered<CartShared<T>>) {
+        let items = cart.value.local.with_mut(|l| {
+            // SAFETY: the handle holds the entry.
+            let l = unsafe { &mut *l };
+            l.stall.orphan();
+            l.from.clear();
+            core::mem::take(&mut l.items)
+        });
+        // Relaxed: a statistic.
+        cart.value.len.store(0, Ordering::Relaxed);
+        cart.retire();
+        drop(items);
+    }
+
+    /// Ends a producer handle: orphans its stall, retires the id.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the handle holding `producer`'s entry, which it never uses again.
+    unsafe fn close_producer(&self, producer: &Registered<ProducerShared<T>>) {
+        producer.value.stall.with_mut(|s| {
+            // SAFETY: the handle holds the entry.
+            unsafe { (*s).orphan() }
+        });
+        producer.retire();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;
