@@ -2,6 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod gen;
+mod scenario;
+
 /// Lock-free producer/consumer marketplace: run scenarios, pipelines and services on it.
 #[derive(Debug, Parser)]
 #[command(name = "ringmarket", version, about, long_about = None)]
@@ -11,7 +14,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Write a random scenario that provably finishes, with its expected output.
+    Gen(gen::GenArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
@@ -21,6 +27,40 @@ fn main() {
             // Without a subcommand there is nothing to do: show what there is.
             let _ = Cli::command().print_help();
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Gen(args) => exit_with(gen::main(args)),
+        },
+    }
+}
+
+/// Ends the process with `code` (stdout flushed first) unless it is success.
+fn exit_with(code: u8) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    if code != 0 {
+        std::process::exit(code.into());
+    }
+}
+
+/// The assignment's conformance data: `$RINGMARKET_CONFORMANCE_DIR`, or
+/// `../shared/conformance/asc-marketplace` seen from the workspace root. `None` (after saying
+/// so on stderr) when it is missing; when `CI` is set a missing folder is a failure instead.
+#[cfg(test)]
+fn conformance_dir() -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os("RINGMARKET_CONFORMANCE_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/conformance/asc-marketplace"),
+    };
+    if dir.join("01.in").is_file() {
+        Some(dir)
+    } else if std::env::var_os("CI").is_some() {
+        panic!(
+            "conformance data missing at {} (required when CI is set)",
+            dir.display()
+        );
+    } else {
+        eprintln!("SKIPPED: conformance data not found at {}", dir.display());
+        None
     }
 }
