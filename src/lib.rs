@@ -7,3 +7,8 @@ mod sync;
 
 mod error;
 pub use error::{Empty, Full, ZeroCapacity};
+
+pub mod baseline;
+pub mod market;
+pub mod model;
+pub use market::{CartId, Market, Marketplace, ProducerId};
