@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod gen;
+mod run;
 mod scenario;
 
 /// Lock-free producer/consumer marketplace: run scenarios, pipelines and services on it.
@@ -15,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a marketplace scenario (the assignment's JSON format), or a built-in demo.
+    Run(run::RunArgs),
     /// Write a random scenario that provably finishes, with its expected output.
     Gen(gen::GenArgs),
 }
@@ -28,6 +31,7 @@ fn main() {
             let _ = Cli::command().print_help();
         }
         Some(command) => match command {
+            Command::Run(args) => exit_with(run::main(args)),
             Command::Gen(args) => exit_with(gen::main(args)),
         },
     }

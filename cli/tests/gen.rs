@@ -1,8 +1,8 @@
-//! `ringmarket gen`: deterministic, valid scenarios.
+//! `ringmarket gen`: deterministic, valid, live scenarios whose expected output is right.
 
 mod common;
 
-use common::{ringmarket, stderr};
+use common::{normalize, ringmarket, run_ok, stderr, MODES};
 
 fn generate(dir: &std::path::Path, name: &str, args: &[&str]) -> std::path::PathBuf {
     let prefix = dir.join(name);
@@ -23,6 +23,59 @@ fn same_seed_same_files_other_seed_other_files() {
     assert_eq!(read(&a, "json"), read(&b, "json"));
     assert_eq!(read(&a, "in"), read(&b, "in"));
     assert_ne!(read(&a, "json"), read(&c, "json"));
+}
+
+#[test]
+fn generated_scenarios_finish_with_the_expected_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 0..4 {
+        let seed = seed.to_string();
+        let p = generate(
+            dir.path(),
+            &format!("s{seed}"),
+            &[
+                "--seed",
+                &seed,
+                "--products",
+                "5",
+                "--mixed-producers",
+                "4",
+                "--consumers",
+                "12",
+                "--queue-size",
+                "2",
+            ],
+        );
+        let json = p.with_extension("json");
+        let input = p.with_extension("in");
+        let reference = p.with_extension("ref.out");
+        for mode in MODES {
+            let out = run_ok(
+                &input,
+                &[
+                    "--time-scale",
+                    "0",
+                    "--wait",
+                    mode,
+                    "--expect",
+                    reference.to_str().unwrap(),
+                ],
+            );
+            let want = std::fs::read_to_string(&reference).unwrap();
+            assert_eq!(normalize(&out), normalize(&want));
+            run_ok(
+                &json,
+                &[
+                    "--time-scale",
+                    "0",
+                    "--wait",
+                    mode,
+                    "--expect",
+                    json.to_str().unwrap(),
+                ],
+            );
+        }
+    }
 }
 
 #[test]

@@ -6,9 +6,6 @@
 //! an error names its place in the file as a path such as
 //! `consumers[0].carts[1][2].quantity` (or a line and column for malformed JSON).
 
-// Parts of the model are used only by `ringmarket run`, which comes next.
-#![allow(dead_code)]
-
 pub mod check;
 pub mod pyrepr;
 

@@ -79,3 +79,6 @@ pub fn run_ok(file: &Path, extra: &[&str]) -> String {
     );
     stdout(&out)
 }
+
+/// The wait modes every scenario test runs in.
+pub const MODES: &[&str] = &["sleep"];
