@@ -5,10 +5,12 @@
 #  2. test 10 scaled up with `ringmarket gen`, run at --time-scale 0: market operations per
 #     second, in both wait modes.
 # Usage: scripts/bench-run.sh [SCALE_FACTOR]   (SCALE_FACTOR multiplies test 10's consumers; 10)
+#        BENCH_MODES="sleep" scripts/bench-run.sh   (only some wait modes; default "park sleep")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${RINGMARKET_CONFORMANCE_DIR:-../shared/conformance/asc-marketplace}"
 FACTOR="${1:-10}"
+MODES="${BENCH_MODES:-park sleep}"
 if [[ ! -f "$DATA/01.in" ]]; then
     echo "conformance data not found in $DATA (set RINGMARKET_CONFORMANCE_DIR)" >&2
     exit 2
@@ -24,8 +26,8 @@ printf '%-5s %9s %9s %7s\n' test 'park s' 'sleep s' 'park/sleep'
 total_park=0
 total_sleep=0
 for n in 01 02 03 04 05 06 07 08 09 10; do
-    declare -A took
-    for mode in park sleep; do
+    declare -A took=([park]=0 [sleep]=0)
+    for mode in $MODES; do
         start=$(now_ns)
         "$BIN" run "$DATA/$n.in" --quiet --wait "$mode" --time-scale 1 --expect "$DATA/$n.ref.out" >/dev/null
         took[$mode]=$(( $(now_ns) - start ))
@@ -33,10 +35,10 @@ for n in 01 02 03 04 05 06 07 08 09 10; do
     total_park=$(( total_park + took[park] ))
     total_sleep=$(( total_sleep + took[sleep] ))
     printf '%-5s %9s %9s %7s\n' "$n" "$(secs "${took[park]}")" "$(secs "${took[sleep]}")" \
-        "$(awk -v a="${took[park]}" -v b="${took[sleep]}" 'BEGIN { printf "%.2f", a / b }')"
+        "$(awk -v a="${took[park]}" -v b="${took[sleep]}" 'BEGIN { if (a && b) printf "%.2f", a / b; else print "-" }')"
 done
 printf '%-5s %9s %9s %7s\n' total "$(secs $total_park)" "$(secs $total_sleep)" \
-    "$(awk -v a=$total_park -v b=$total_sleep 'BEGIN { printf "%.2f", a / b }')"
+    "$(awk -v a=$total_park -v b=$total_sleep 'BEGIN { if (a && b) printf "%.2f", a / b; else print "-" }')"
 
 # Test 10 has 10 products, 50 producers, 200 consumers with up to 5 carts of up to 4
 # operations of up to 5 units, and queues of 40. The generated one keeps its shape, with
@@ -47,7 +49,7 @@ trap 'rm -rf "$tmp"' EXIT
     --consumers $(( 200 * FACTOR )) --carts 5 --ops 4 --max-quantity 5 --queue-size 40 --no-in
 echo
 echo "test 10 shape, $(( 200 * FACTOR )) consumers, --time-scale 0:"
-for mode in park sleep; do
+for mode in $MODES; do
     printf '%-6s ' "$mode"
     "$BIN" run "$tmp/big.json" --quiet --stats --wait "$mode" --time-scale 0 \
         --expect "$tmp/big.ref.out" 2>&1 >/dev/null | sed 's/^ringmarket run: //'

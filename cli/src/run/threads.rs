@@ -215,6 +215,22 @@ impl fmt::Display for Summary {
     }
 }
 
+/// A list of units as their reprs, `[A(..), B(..)]`, formatted only when logged.
+struct Reprs<'a>(&'a Scenario, &'a [Unit]);
+
+impl fmt::Display for Reprs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, u) in self.1.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&self.0.products[u.product as usize].repr)?;
+        }
+        f.write_str("]")
+    }
+}
+
 /// What consumer threads tell the main thread.
 enum Msg {
     /// One placed order, as the lines to print.
@@ -378,7 +394,7 @@ fn consumer_thread(
             lines.push_str(&ctx.scenario.products[u.product as usize].repr);
             lines.push('\n');
         }
-        tracing::info!(consumer = name, cart = %cart.id(), bought = %lines.trim_end().replace('\n', "; "), "place_order: exit");
+        tracing::info!(consumer = name, cart = %cart.id(), items = %Reprs(&ctx.scenario, &bought), "place_order: exit");
         slot.tick();
         if tx.send(Msg::Cart(lines)).is_err() {
             return;
