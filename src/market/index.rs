@@ -6,7 +6,7 @@
 //! returned items back on sale). Only the owner fills slots; anyone may claim and empty them.
 //! See `docs/DESIGN.md` for the proofs.
 
-use core::hash::{BuildHasher, Hash, Hasher};
+use core::hash::{Hash, Hasher};
 use core::mem::MaybeUninit;
 use core::ptr;
 
@@ -232,7 +232,10 @@ impl<T> Index<T> {
     pub(crate) fn new(buckets: usize) -> Self {
         let n = buckets.max(1).next_power_of_two();
         #[cfg(not(loom))]
-        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
+        let seed = core::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            0x5eed_u64,
+        );
         #[cfg(loom)]
         let seed = 0x5eed_u64;
         Self {
