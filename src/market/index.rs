@@ -33,11 +33,11 @@ const fn freed(i: usize) -> u64 {
     1 << (FREED_SHIFT as usize + i)
 }
 
-/// What a slot holds: the item and the on-sale counter of the producer it counts against.
+/// What a slot holds: the item and the counts of the producer it counts against.
 pub(crate) struct Item<T> {
     pub(crate) value: T,
     /// Points into the producer registry, which outlives every slot.
-    pub(crate) count: *const AtomicUsize,
+    pub(crate) count: *const super::Counts,
 }
 
 /// A fixed group of slots of one bucket, owned by one stall at a time.
@@ -94,9 +94,14 @@ impl<T> Segment<T> {
         let delta = ready(i)
             .wrapping_add(COUNTER_ONE)
             .wrapping_sub(w & freed(i));
-        // ORDERING: Release pairs with the Acquire of the claim CAS in `claim`: the item and
-        // its hash are written before any reservation can take them.
-        self.word.fetch_add(delta, Ordering::Release);
+        // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
+        // `claim`: the item and its hash are written before any reservation can take them.
+        // SeqCst because this is also step (a) of the wait handshake (`wait.rs`): the load of
+        // the product's waiter count that follows must not be ordered before this fill in
+        // the single total order, or a cart about to sleep on this product could miss it. On
+        // x86 every read-modify-write is already sequentially consistent, so this costs
+        // nothing there.
+        self.word.fetch_add(delta, Ordering::SeqCst);
     }
 
     /// Tries to move slot `i` from ready to claimed; `w` is the caller's last view of `word`
