@@ -35,7 +35,7 @@ pub struct RunArgs {
     /// Scenario file (`.in` or the generator's `.json`); without one, a built-in demo runs.
     pub file: Option<PathBuf>,
     /// How waiting producers and consumers wait.
-    #[arg(long, value_enum, default_value_t = WaitMode::Sleep)]
+    #[arg(long, value_enum, default_value_t = WaitMode::Park)]
     pub wait: WaitMode,
     /// Multiplies every wait time of the scenario; 0 turns it into a stress run.
     #[arg(
@@ -116,13 +116,6 @@ fn prepare(args: &RunArgs) -> Result<(Plan, Option<String>), String> {
             "--time-scale must be a finite number, 0 or more, got {}",
             args.time_scale
         ));
-    }
-    if args.wait == WaitMode::Park {
-        return Err(
-            "--wait park needs the market's blocking waits (Cart::add_wait, \
-                    Producer::publish_wait), which this build does not have yet: use --wait sleep"
-                .to_owned(),
-        );
     }
     if args.log_max_bytes == 0 {
         return Err("--log-max-bytes must be at least 1".to_owned());

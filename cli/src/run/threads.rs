@@ -21,18 +21,6 @@ const STOP_SLICE: Duration = Duration::from_millis(25);
 /// The longest scaled wait; beyond it a wait is as good as forever.
 const MAX_WAIT_SECS: f64 = 365.0 * 24.0 * 3600.0;
 
-/// `Producer::publish_wait`: publishes as soon as the producer is below its limit, or gives the
-/// item back after `timeout`.
-fn park_publish(_: &mut Producer<Unit>, _: Unit, _: Duration) -> Result<(), Full<Unit>> {
-    unreachable!("`prepare` refuses --wait park until the market has blocking waits")
-}
-
-/// `Cart::add_wait`: reserves an equal unit as soon as one is on sale, or gives up after
-/// `timeout`.
-fn park_add(_: &mut Cart<Unit>, _: &Unit, _: Duration) -> bool {
-    unreachable!("`prepare` refuses --wait park until the market has blocking waits")
-}
-
 /// A unit on the market: equal (and hashed) by its product's Python equality class, so that a
 /// consumer asking for a product may get any equal one, as with Python's `==`; it remembers
 /// which product definition was published, for printing.
@@ -277,7 +265,7 @@ fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: 
                         }
                         WaitMode::Park => {
                             tracing::info!(producer = name, id = %producer.id(), product = repr, timeout = ?park_slice, "publish_wait: enter");
-                            let r = park_publish(&mut producer, item, park_slice);
+                            let r = producer.publish_wait(item, park_slice);
                             tracing::info!(producer = name, ok = r.is_ok(), "publish_wait: exit");
                             r
                         }
@@ -348,7 +336,7 @@ fn consumer_thread(
                                 }
                                 WaitMode::Park => {
                                     tracing::info!(consumer = name, cart = %cart.id(), product = repr, timeout = ?park, "add_wait: enter");
-                                    let ok = park_add(&mut cart, &item, park);
+                                    let ok = cart.add_wait(&item, park);
                                     tracing::info!(consumer = name, cart = %cart.id(), ok, "add_wait: exit");
                                     ok
                                 }

@@ -81,4 +81,4 @@ pub fn run_ok(file: &Path, extra: &[&str]) -> String {
 }
 
 /// The wait modes every scenario test runs in.
-pub const MODES: &[&str] = &["sleep"];
+pub const MODES: &[&str] = &["park", "sleep"];
