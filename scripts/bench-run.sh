@@ -6,11 +6,13 @@
 #     second, in both wait modes.
 # Usage: scripts/bench-run.sh [SCALE_FACTOR]   (SCALE_FACTOR multiplies test 10's consumers; 10)
 #        BENCH_MODES="sleep" scripts/bench-run.sh   (only some wait modes; default "park sleep")
+#        BENCH_REPEAT=3 scripts/bench-run.sh        (median of 3 runs per cell; default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${RINGMARKET_CONFORMANCE_DIR:-../shared/conformance/asc-marketplace}"
 FACTOR="${1:-10}"
 MODES="${BENCH_MODES:-park sleep}"
+REPEAT="${BENCH_REPEAT:-1}"
 if [[ ! -f "$DATA/01.in" ]]; then
     echo "conformance data not found in $DATA (set RINGMARKET_CONFORMANCE_DIR)" >&2
     exit 2
@@ -19,18 +21,24 @@ cargo build --release -q -p ringmarket-cli
 BIN=target/release/ringmarket
 
 now_ns() { date +%s%N; }
+# Median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); median of $REPEAT run(s) per cell"
 printf '%-5s %9s %9s %7s\n' test 'park s' 'sleep s' 'park/sleep'
 total_park=0
 total_sleep=0
 for n in 01 02 03 04 05 06 07 08 09 10; do
     declare -A took=([park]=0 [sleep]=0)
     for mode in $MODES; do
-        start=$(now_ns)
-        "$BIN" run "$DATA/$n.in" --quiet --wait "$mode" --time-scale 1 --expect "$DATA/$n.ref.out" >/dev/null
-        took[$mode]=$(( $(now_ns) - start ))
+        runs=()
+        for _ in $(seq "$REPEAT"); do
+            start=$(now_ns)
+            "$BIN" run "$DATA/$n.in" --quiet --wait "$mode" --time-scale 1 --expect "$DATA/$n.ref.out" >/dev/null
+            runs+=($(( $(now_ns) - start )))
+        done
+        took[$mode]=$(median "${runs[@]}")
     done
     total_park=$(( total_park + took[park] ))
     total_sleep=$(( total_sleep + took[sleep] ))
