@@ -76,3 +76,41 @@ fn an_unwritable_log_is_bad_input() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }
+
+/// Park mode waits with the market's blocking calls, sleep mode polls with plain calls: the
+/// log shows which market calls each mode makes.
+#[test]
+fn park_mode_uses_the_blocking_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, wanted, unwanted) in [
+        (
+            "park",
+            ["add_wait: enter", "publish_wait: enter"],
+            ["add: enter", "publish: enter"],
+        ),
+        (
+            "sleep",
+            ["add: enter", "publish: enter"],
+            ["add_wait: enter", "publish_wait: enter"],
+        ),
+    ] {
+        let log = dir.path().join(format!("{mode}.log"));
+        let out = ringmarket(&[
+            "run",
+            scenario("queue1_multi_unit.json").to_str().unwrap(),
+            "--quiet",
+            "--wait",
+            mode,
+            "--log",
+            log.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = std::fs::read_to_string(&log).unwrap();
+        for w in wanted {
+            assert!(text.contains(w), "{mode}: log lacks {w:?}");
+        }
+        for u in unwanted {
+            assert!(!text.contains(&format!(" {u}")), "{mode}: log has {u:?}");
+        }
+    }
+}
