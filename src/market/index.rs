@@ -163,6 +163,82 @@ impl<T> Segment<T> {
     }
 }
 
+impl<T> Segment<T> {
+    /// Tries every ready slot of this segment whose hash is `hash`: takes the first item `eq`
+    /// accepts, or returns a word loaded after the last try, which shows no untried ready
+    /// slot with that hash.
+    fn search(&self, hash: u64, eq: &mut impl FnMut(&T) -> bool) -> Result<Item<T>, u64> {
+        // Slots claimed by us and found unequal, valid while the counter is unchanged.
+        let mut skip = 0u64;
+        let mut skip_counter = None;
+        loop {
+            // ORDERING: Acquire pairs with `fill`'s Release (hashes published).
+            let mut w = self.word.load(Ordering::Acquire);
+            if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
+                skip = 0;
+            }
+            let mut candidates = w & SLOT_MASK & !skip;
+            // Set once we touched the word: then `w` is no longer a plain snapshot of the
+            // candidates, and the segment is scanned again from a fresh load.
+            let mut tried = false;
+            while candidates != 0 {
+                let i = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                // Relaxed: a filter; a stale hash only belongs to an item filled after our
+                // load of `w`, which this search may miss.
+                if self.hashes[i].load(Ordering::Relaxed) != hash {
+                    continue;
+                }
+                tried = true;
+                if !self.claim(i, &mut w) {
+                    continue;
+                }
+                // SAFETY: our claim of slot `i` just succeeded.
+                if let Some(item) = unsafe { self.settle(i, eq) } {
+                    return Ok(item);
+                }
+                skip |= ready(i);
+                skip_counter = Some(w >> COUNTER_SHIFT);
+            }
+            if !tried {
+                return Err(w);
+            }
+        }
+    }
+}
+
+/// Entries in a cart's [`SearchHints`] (direct-mapped by bucket).
+const HINTS: usize = if cfg!(loom) { 1 } else { 16 };
+
+/// Per cart: for a few buckets, the segment where its last reservation succeeded.
+pub(crate) struct SearchHints<T> {
+    /// `(bucket, segment of that bucket)`; `usize::MAX` marks an empty entry.
+    entries: [(usize, *mut Segment<T>); HINTS],
+}
+
+impl<T> Default for SearchHints<T> {
+    fn default() -> Self {
+        Self {
+            entries: [(usize::MAX, ptr::null_mut()); HINTS],
+        }
+    }
+}
+
+impl<T> SearchHints<T> {
+    fn get(&self, bucket: usize) -> *mut Segment<T> {
+        let (b, seg) = self.entries[bucket % HINTS];
+        if b == bucket {
+            seg
+        } else {
+            ptr::null_mut()
+        }
+    }
+
+    fn set(&mut self, bucket: usize, seg: *mut Segment<T>) {
+        self.entries[bucket % HINTS] = (bucket, seg);
+    }
+}
+
 /// A fast, per-market-seeded hasher for bucket selection (not used for anything that an
 /// adversary's collisions could break: equal items are always compared with `Eq`).
 pub(crate) struct KeyHasher(u64);
@@ -218,6 +294,10 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Most buckets an index has (more would only waste memory: each stall keeps two pointers per
+/// bucket).
+pub(crate) const MAX_BUCKETS: usize = 1 << 20;
+
 /// The buckets.
 pub(crate) struct Index<T> {
     /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
@@ -233,9 +313,10 @@ pub(crate) struct Index<T> {
 }
 
 impl<T> Index<T> {
-    /// An index of `buckets` buckets (rounded up to a power of two, at least 1).
+    /// An index of `buckets` buckets (rounded up to a power of two, between 1 and
+    /// `MAX_BUCKETS`).
     pub(crate) fn new(buckets: usize) -> Self {
-        let n = buckets.max(1).next_power_of_two();
+        let n = buckets.clamp(1, MAX_BUCKETS).next_power_of_two();
         #[cfg(not(loom))]
         let seed = core::hash::BuildHasher::hash_one(
             &std::collections::hash_map::RandomState::new(),
@@ -283,8 +364,28 @@ impl<T> Index<T> {
     /// `hash`, or returns `None` when there was a moment during the call at which no such item
     /// was on sale. Lock-free except that it waits out other reservations that are comparing
     /// an item with the same hash at the moment it would otherwise give up.
-    pub(crate) fn reserve(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<Item<T>> {
-        let bucket = &self.buckets[self.bucket(hash)];
+    ///
+    /// `hints` remembers, per bucket, the segment of the last success; the search tries from
+    /// there first (a pure speed-up: the full search below decides failures).
+    pub(crate) fn reserve(
+        &self,
+        hash: u64,
+        mut eq: impl FnMut(&T) -> bool,
+        hints: &mut SearchHints<T>,
+    ) -> Option<Item<T>> {
+        let b = self.bucket(hash);
+        let bucket = &self.buckets[b];
+        let mut seg = hints.get(b);
+        // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
+        // segment of bucket `b`.
+        while let Some(s) = unsafe { seg.as_ref() } {
+            if let Ok(item) = s.search(hash, &mut eq) {
+                hints.set(b, seg);
+                return Some(item);
+            }
+            // Relaxed: `next` was written before the segment was published.
+            seg = s.next.load(Ordering::Relaxed);
+        }
         let mut step = 0;
         loop {
             // ORDERING: Acquire pairs with the Release of the push in `allocate`: the newest
@@ -295,41 +396,12 @@ impl<T> Index<T> {
             let mut seg = head;
             // SAFETY: segments are never freed while the index lives.
             while let Some(s) = unsafe { seg.as_ref() } {
-                // Slots claimed by us and found unequal, valid while the counter is unchanged.
-                let mut skip = 0u64;
-                let mut skip_counter = None;
-                let w = loop {
-                    // ORDERING: Acquire pairs with `fill`'s Release (hashes published).
-                    let mut w = s.word.load(Ordering::Acquire);
-                    if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
-                        skip = 0;
+                let w = match s.search(hash, &mut eq) {
+                    Ok(item) => {
+                        hints.set(b, seg);
+                        return Some(item);
                     }
-                    let mut candidates = w & SLOT_MASK & !skip;
-                    // Set once we touched the word: then `w` is no longer a plain snapshot of
-                    // the candidates, and the segment is scanned again from a fresh load.
-                    let mut tried = false;
-                    while candidates != 0 {
-                        let i = candidates.trailing_zeros() as usize;
-                        candidates &= candidates - 1;
-                        // Relaxed: a filter; a stale hash only belongs to an item filled
-                        // after our load of `w`, which this search may miss.
-                        if s.hashes[i].load(Ordering::Relaxed) != hash {
-                            continue;
-                        }
-                        tried = true;
-                        if !s.claim(i, &mut w) {
-                            continue;
-                        }
-                        // SAFETY: our claim of slot `i` just succeeded.
-                        if let Some(item) = unsafe { s.settle(i, &mut eq) } {
-                            return Some(item);
-                        }
-                        skip |= ready(i);
-                        skip_counter = Some(w >> COUNTER_SHIFT);
-                    }
-                    if !tried {
-                        break w;
-                    }
+                    Err(w) => w,
                 };
                 let mut claimed_now = (w >> CLAIMED_SHIFT) & SLOT_MASK;
                 while claimed_now != 0 {
@@ -441,6 +513,9 @@ pub(crate) struct Stall<T> {
     /// `heads[b]`: the first of this stall's segments in bucket `b` (chained by `own_next`),
     /// or null. Empty until the first fill.
     heads: Vec<*mut Segment<T>>,
+    /// `hints[b]`: the segment of bucket `b` this stall filled last (null or one of its own),
+    /// tried first so that a stall with many segments in one bucket rarely scans them all.
+    hints: Vec<*mut Segment<T>>,
 }
 
 impl<T> Default for Stall<T> {
@@ -448,6 +523,7 @@ impl<T> Default for Stall<T> {
         Self {
             token: 0,
             heads: Vec::new(),
+            hints: Vec::new(),
         }
     }
 }
@@ -463,10 +539,14 @@ impl<T> Stall<T> {
     pub(crate) unsafe fn put(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
         if self.heads.is_empty() {
             self.heads = vec![ptr::null_mut(); index.buckets()];
+            self.hints = vec![ptr::null_mut(); index.buckets()];
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
-        let mut seg = self.heads[b];
+        let hint = self.hints[b];
+        // The hint first, then every own segment of the bucket.
+        let mut seg = if hint.is_null() { self.heads[b] } else { hint };
+        let mut from_head = hint.is_null();
         // SAFETY: segments live as long as the index.
         while let Some(s) = unsafe { seg.as_ref() } {
             // ORDERING: Acquire pairs with `settle`'s Release: a reservation's move out of a
@@ -474,12 +554,18 @@ impl<T> Stall<T> {
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
             if free != 0 {
+                self.hints[b] = seg;
                 // SAFETY: we own `s`; `w` shows the slot free.
                 unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
                 return;
             }
-            // Relaxed: only the owner uses `own_next`.
-            seg = s.own_next.load(Ordering::Relaxed);
+            if from_head {
+                // Relaxed: only the owner uses `own_next`.
+                seg = s.own_next.load(Ordering::Relaxed);
+            } else {
+                from_head = true;
+                seg = self.heads[b];
+            }
         }
         loop {
             let seg = index.adopt_or_allocate(b, self.token);
@@ -489,6 +575,7 @@ impl<T> Stall<T> {
             // previous owner's uses before ours).
             s.own_next.store(self.heads[b], Ordering::Relaxed);
             self.heads[b] = seg;
+            self.hints[b] = seg;
             // ORDERING: as in the loop above.
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
@@ -514,5 +601,6 @@ impl<T> Stall<T> {
             }
         }
         self.heads.clear();
+        self.hints.clear();
     }
 }

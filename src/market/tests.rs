@@ -340,3 +340,15 @@ fn waits_ping_pong_between_threads() {
     assert_eq!(shopper.join().unwrap(), rounds);
     assert_eq!(p.on_sale(), 0);
 }
+
+#[test]
+fn absurd_bucket_counts_are_clamped() {
+    let market = Market::with_buckets(1, usize::MAX).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    p.publish(1).unwrap();
+    assert!(c.add(&1));
+    let tiny = Market::with_buckets(1, 0).unwrap();
+    let mut p = tiny.register_producer();
+    p.publish(2).unwrap();
+}
