@@ -1,0 +1,63 @@
+//! The assignment's ten reference tests, checked the way its checker does.
+
+mod common;
+
+use common::{conformance_dir, normalize, run_ok, MODES};
+
+/// Runs test `n` and compares with its reference, both in-process (`--expect`) and here.
+fn check(n: u32, extra: &[&str]) {
+    let Some(dir) = conformance_dir() else { return };
+    let input = dir.join(format!("{n:02}.in"));
+    let reference = dir.join(format!("{n:02}.ref.out"));
+    let mut args = vec!["--expect", reference.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run_ok(&input, &args);
+    let want = std::fs::read_to_string(&reference).unwrap();
+    assert_eq!(normalize(&out), normalize(&want), "test {n:02} {extra:?}");
+    // stdout carries nothing but the purchase lines.
+    assert!(
+        out.lines().all(|l| l.contains(" bought ")),
+        "test {n:02}: stray output"
+    );
+}
+
+macro_rules! conformance {
+    ($($name:ident: $n:expr, $scale:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            for mode in MODES {
+                check($n, &["--time-scale", $scale, "--wait", mode]);
+            }
+        }
+    )*};
+}
+
+conformance! {
+    test_01: 1, "0";
+    test_02: 2, "0";
+    test_03: 3, "0";
+    test_04: 4, "0";
+    test_05: 5, "0";
+    test_06: 6, "0";
+    test_07: 7, "0";
+    test_08: 8, "0";
+    test_09: 9, "0";
+    test_10: 10, "0";
+}
+
+/// Real time, as the assignment runs it: the original waits, unscaled.
+#[test]
+fn test_01_real_time() {
+    check(1, &["--time-scale", "1"]);
+}
+
+/// The generator's `.json` (with `expected_cart`) works as `--expect` too.
+#[test]
+fn expect_accepts_the_generator_json() {
+    let Some(dir) = conformance_dir() else { return };
+    let json = dir.join("03.json");
+    run_ok(
+        &dir.join("03.in"),
+        &["--time-scale", "0", "--expect", json.to_str().unwrap()],
+    );
+}
