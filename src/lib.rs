@@ -7,3 +7,6 @@ mod sync;
 
 mod error;
 pub use error::{Empty, Full, ZeroCapacity};
+
+pub mod mpmc;
+mod wait;

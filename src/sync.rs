@@ -58,3 +58,18 @@ impl<T: ?Sized> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// A `SeqCst` fence under loom; nothing at all under std.
+///
+/// Loom models `SeqCst` loads, stores and read-modify-writes as if they were `AcqRel` (its
+/// README lists this as unsupported), while it models `fence(SeqCst)` in full. Code whose
+/// correctness rests on the single total order of `SeqCst` accesses (a `SeqCst` read-modify-write
+/// followed by a `SeqCst` load of another location, as in a store-buffering handshake) calls this
+/// between the two accesses: under std the C++ memory model already orders them and the call
+/// compiles to nothing; under loom the fence gives the model the same order, so loom checks the
+/// algorithm rather than reporting a false alarm.
+#[inline(always)]
+pub(crate) fn loom_seq_cst_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}

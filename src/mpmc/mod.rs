@@ -1,0 +1,49 @@
+//! A bounded multi-producer multi-consumer ring on atomics, with closing and waiting.
+//!
+//! - [`Ring`]: the lock-free ring itself (Vyukov-style per-slot stamps, any capacity >= 1).
+//!   `push -> Result<(), Full<T>>`, `pop -> Result<T, Empty>`, all through `&self`.
+//! - [`channel`]: a [`Ring`] behind cloneable [`Producer`] and [`Consumer`] handles that count
+//!   themselves out: when the last producer is gone, consumers drain what is left and then learn
+//!   [`PopError::Closed`] ("empty for good") rather than [`PopError::Empty`] ("empty for now").
+//!   Both sides can wait, blocking (`push_wait`, `pop_wait`) or with a time-out
+//!   (`push_timeout`, `pop_timeout`), without losing wake-ups.
+//!
+//! # Examples
+//!
+//! Seven producers and three consumers through a buffer of 100:
+//!
+//! ```
+//! use ringmarket::mpmc::channel;
+//!
+//! let (tx, rx) = channel::<u64>(100).unwrap();
+//! let total: u64 = std::thread::scope(|s| {
+//!     for p in 0..7 {
+//!         let tx = tx.clone();
+//!         s.spawn(move || for i in 0..200 { tx.push_wait(p * 1000 + i).unwrap() });
+//!     }
+//!     drop(tx);
+//!     let consumers: Vec<_> = (0..3)
+//!         .map(|_| {
+//!             let rx = rx.clone();
+//!             s.spawn(move || {
+//!                 let mut sum = 0;
+//!                 while let Ok(v) = rx.pop_wait() {
+//!                     sum += v;
+//!                 }
+//!                 sum
+//!             })
+//!         })
+//!         .collect();
+//!     consumers.into_iter().map(|c| c.join().unwrap()).sum()
+//! });
+//! let expected: u64 = (0..7).map(|p| (0..200).map(|i| p * 1000 + i).sum::<u64>()).sum();
+//! assert_eq!(total, expected);
+//! ```
+
+mod channel;
+mod error;
+mod ring;
+
+pub use channel::{channel, Consumer, Producer};
+pub use error::{Closed, Disconnected, PopError, PopTimeoutError, PushError, PushTimeoutError};
+pub use ring::Ring;
