@@ -42,5 +42,6 @@ pub mod stress;
 pub use checker::{check, Checker, Spec, Verdict};
 pub use history::{Clock, History, Operation, ThreadLog};
 pub use stress::{
-    assert_linearizable, stress, Config, Failure, FailureOf, Report, Scenario, Target,
+    assert_linearizable, assert_linearizable_with, stress, Config, Failure, FailureOf, Report,
+    Scenario, Target,
 };

@@ -583,8 +583,16 @@ pub fn stress<T: Target>(target: &T, config: &Config) -> Result<Report, Box<Fail
 ///
 /// If a history is not linearizable, or the checker could not decide one within its budget.
 pub fn assert_linearizable<T: Target>(name: &str, target: &T) -> Report {
-    let config = Config::from_env();
-    match stress(target, &config) {
+    assert_linearizable_with(name, target, &Config::from_env())
+}
+
+/// [`assert_linearizable`] with an explicit configuration.
+///
+/// # Panics
+///
+/// If a history is not linearizable, or the checker could not decide one within its budget.
+pub fn assert_linearizable_with<T: Target>(name: &str, target: &T, config: &Config) -> Report {
+    match stress(target, config) {
         Ok(report) => {
             println!(
                 "lincheck {name}: {} scenarios, {} histories checked ({} distinct, searched), {} operations, all linearizable (seed {})",
