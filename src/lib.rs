@@ -5,6 +5,8 @@
 #[allow(unused_imports, dead_code)]
 mod sync;
 
+pub mod spsc;
+
 mod error;
 pub use error::{Empty, Full, ZeroCapacity};
 

@@ -73,3 +73,64 @@ pub(crate) fn loom_seq_cst_fence() {
     #[cfg(loom)]
     fence(Ordering::SeqCst);
 }
+
+/// Per-slot access markers for buffers that hold their items in plain contiguous memory.
+///
+/// A ring hands out slices of its slots, so the slots cannot each live in loom's
+/// `UnsafeCell` (which is not laid out like the `T` it holds). Instead the buffer is plain
+/// memory and every access to slot `i` is also announced here: under loom each slot has a
+/// zero-sized `UnsafeCell<()>` whose `with`/`with_mut` record the access, so the model checker
+/// reports a read and a write of the same slot that are not ordered by happens-before. Under
+/// std the markers are an empty struct and every call compiles to nothing.
+#[derive(Debug)]
+pub(crate) struct SlotMarkers {
+    #[cfg(loom)]
+    cells: Box<[loom::cell::UnsafeCell<()>]>,
+}
+
+impl SlotMarkers {
+    /// Markers for `n` slots.
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            #[cfg(loom)]
+            cells: (0..n).map(|_| loom::cell::UnsafeCell::new(())).collect(),
+        }
+    }
+
+    /// Records a read of slot `i`.
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub(crate) fn read(&self, i: usize) {
+        #[cfg(loom)]
+        self.cells[i].with(|_| ());
+    }
+
+    /// Records a write (or a move out, or a drop) of slot `i`.
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub(crate) fn write(&self, i: usize) {
+        #[cfg(loom)]
+        self.cells[i].with_mut(|_| ());
+    }
+
+    /// Records a read of the `n` slots starting at `first`, wrapping around at the end.
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub(crate) fn read_span(&self, first: usize, n: usize) {
+        #[cfg(loom)]
+        for k in 0..n {
+            self.cells[(first + k) % self.cells.len()].with(|_| ());
+        }
+    }
+
+    /// Records a write of the `n` slots starting at `first`, wrapping around at the end.
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub(crate) fn write_span(&self, first: usize, n: usize) {
+        #[cfg(loom)]
+        for k in 0..n {
+            self.cells[(first + k) % self.cells.len()].with_mut(|_| ());
+        }
+    }
+}

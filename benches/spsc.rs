@@ -1,0 +1,393 @@
+//! Two-thread throughput of `ringmarket::spsc` against `rtrb`, `crossbeam-queue`'s
+//! `ArrayQueue` used as an SPSC queue, and `Mutex<VecDeque>`, side by side in one run.
+//!
+//! Each criterion iteration moves one `u64` from a producer thread to a consumer thread. The
+//! timer starts when both threads have passed a `Barrier` and stops when the consumer has
+//! received every item. Groups: capacity 2 (hand-off latency dominates) and 1024 (throughput),
+//! items one at a time (`single`) and in batches of up to 64 (`batch64`): chunk APIs for the
+//! two rings, 64 single operations for `ArrayQueue`, 64 operations under one lock for the
+//! mutex. Both sides of every contender wait the same way when full or empty.
+//!
+//! ```text
+//! cargo bench --bench spsc -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
+
+/// Items per batch in the `batch64` groups.
+const BATCH: usize = 64;
+
+/// Waits a little while the other side catches up: spins first, then yields the core (the
+/// machine may have fewer free cores than threads).
+#[inline]
+fn wait(spins: &mut u32) {
+    if *spins < 128 {
+        *spins += 1;
+        std::hint::spin_loop();
+    } else {
+        thread::yield_now();
+    }
+}
+
+/// Runs `produce` on this thread and `consume` on another, timed from a common start.
+fn timed<P: Send, C: Send>(
+    iters: u64,
+    (producer, consumer): (P, C),
+    produce: fn(P, u64),
+    consume: fn(C, u64) -> u64,
+) -> Duration {
+    let barrier = Barrier::new(2);
+    thread::scope(|s| {
+        let barrier = &barrier;
+        let handle = s.spawn(move || {
+            barrier.wait();
+            consume(consumer, iters)
+        });
+        barrier.wait();
+        let start = Instant::now();
+        produce(producer, iters);
+        let sum = handle.join().unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!(sum, iters * iters.saturating_sub(1) / 2, "items lost");
+        elapsed
+    })
+}
+
+mod ours {
+    use super::*;
+    use ringmarket::spsc::{ring, Consumer, Producer};
+
+    pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
+        ring(capacity)
+    }
+
+    pub fn produce_single(mut p: Producer<u64>, n: u64) {
+        for i in 0..n {
+            let mut spins = 0;
+            while p.push(i).is_err() {
+                wait(&mut spins);
+            }
+        }
+    }
+
+    pub fn consume_single(mut c: Consumer<u64>, n: u64) -> u64 {
+        let mut sum = 0;
+        for _ in 0..n {
+            let mut spins = 0;
+            loop {
+                if let Ok(item) = c.pop() {
+                    sum += black_box(item);
+                    break;
+                }
+                wait(&mut spins);
+            }
+        }
+        sum
+    }
+
+    pub fn produce_batch(mut p: Producer<u64>, n: u64) {
+        let mut next = 0;
+        let mut spins = 0;
+        while next < n {
+            let want = BATCH.min((n - next) as usize).min(p.slots());
+            if want == 0 {
+                wait(&mut spins);
+                continue;
+            }
+            spins = 0;
+            let chunk = p.write_chunk(want).unwrap();
+            next += chunk.fill_from_iter(next..n) as u64;
+        }
+    }
+
+    pub fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
+        let (mut sum, mut got, mut spins) = (0, 0, 0);
+        while got < n {
+            let chunk = c.read_chunk(BATCH);
+            if chunk.is_empty() {
+                wait(&mut spins);
+                continue;
+            }
+            spins = 0;
+            got += chunk.len() as u64;
+            for item in chunk {
+                sum += black_box(item);
+            }
+        }
+        sum
+    }
+}
+
+mod rtrb_ {
+    use super::*;
+    use rtrb::{Consumer, Producer, RingBuffer};
+
+    pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
+        RingBuffer::new(capacity)
+    }
+
+    pub fn produce_single(mut p: Producer<u64>, n: u64) {
+        for i in 0..n {
+            let mut spins = 0;
+            while p.push(i).is_err() {
+                wait(&mut spins);
+            }
+        }
+    }
+
+    pub fn consume_single(mut c: Consumer<u64>, n: u64) -> u64 {
+        let mut sum = 0;
+        for _ in 0..n {
+            let mut spins = 0;
+            loop {
+                if let Ok(item) = c.pop() {
+                    sum += black_box(item);
+                    break;
+                }
+                wait(&mut spins);
+            }
+        }
+        sum
+    }
+
+    pub fn produce_batch(mut p: Producer<u64>, n: u64) {
+        let mut next = 0;
+        let mut spins = 0;
+        while next < n {
+            let want = BATCH.min((n - next) as usize).min(p.slots());
+            if want == 0 {
+                wait(&mut spins);
+                continue;
+            }
+            spins = 0;
+            let chunk = p.write_chunk_uninit(want).unwrap();
+            next += chunk.fill_from_iter(next..n) as u64;
+        }
+    }
+
+    pub fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
+        let (mut sum, mut got, mut spins) = (0, 0, 0);
+        while got < n {
+            let want = BATCH.min(c.slots());
+            if want == 0 {
+                wait(&mut spins);
+                continue;
+            }
+            spins = 0;
+            got += want as u64;
+            for item in c.read_chunk(want).unwrap() {
+                sum += black_box(item);
+            }
+        }
+        sum
+    }
+}
+
+mod array_queue {
+    use super::*;
+
+    type Q = Arc<ArrayQueue<u64>>;
+
+    pub fn make(capacity: usize) -> (Q, Q) {
+        let q = Arc::new(ArrayQueue::new(capacity));
+        (q.clone(), q)
+    }
+
+    pub fn produce_single(q: Q, n: u64) {
+        for i in 0..n {
+            let mut spins = 0;
+            while q.push(i).is_err() {
+                wait(&mut spins);
+            }
+        }
+    }
+
+    pub fn consume_single(q: Q, n: u64) -> u64 {
+        let mut sum = 0;
+        for _ in 0..n {
+            let mut spins = 0;
+            loop {
+                if let Some(item) = q.pop() {
+                    sum += black_box(item);
+                    break;
+                }
+                wait(&mut spins);
+            }
+        }
+        sum
+    }
+
+    /// Up to 64 single pushes per round, stopping early when full.
+    pub fn produce_batch(q: Q, n: u64) {
+        let mut next = 0;
+        let mut spins = 0;
+        while next < n {
+            let end = n.min(next + BATCH as u64);
+            let before = next;
+            while next < end && q.push(next).is_ok() {
+                next += 1;
+            }
+            if next == before {
+                wait(&mut spins);
+            } else {
+                spins = 0;
+            }
+        }
+    }
+
+    /// Up to 64 single pops per round, stopping early when empty.
+    pub fn consume_batch(q: Q, n: u64) -> u64 {
+        let (mut sum, mut got, mut spins) = (0, 0, 0);
+        while got < n {
+            let before = got;
+            while got - before < BATCH as u64 {
+                match q.pop() {
+                    Some(item) => {
+                        sum += black_box(item);
+                        got += 1;
+                    }
+                    None => break,
+                }
+            }
+            if got == before {
+                wait(&mut spins);
+            } else {
+                spins = 0;
+            }
+        }
+        sum
+    }
+}
+
+mod mutex {
+    use super::*;
+
+    type Q = Arc<(Mutex<VecDeque<u64>>, usize)>;
+
+    pub fn make(capacity: usize) -> (Q, Q) {
+        let q = Arc::new((Mutex::new(VecDeque::with_capacity(capacity)), capacity));
+        (q.clone(), q)
+    }
+
+    /// Pushes `next .. end` while there is room, under one lock; returns the new `next`.
+    fn push_some(q: &Q, mut next: u64, end: u64) -> u64 {
+        let mut deque = q.0.lock().unwrap();
+        while next < end && deque.len() < q.1 {
+            deque.push_back(next);
+            next += 1;
+        }
+        next
+    }
+
+    /// Pops up to `max` items under one lock; returns how many and their sum.
+    fn pop_some(q: &Q, max: usize) -> (u64, u64) {
+        let mut deque = q.0.lock().unwrap();
+        let (mut got, mut sum) = (0, 0);
+        while got < max as u64 {
+            match deque.pop_front() {
+                Some(item) => {
+                    sum += black_box(item);
+                    got += 1;
+                }
+                None => break,
+            }
+        }
+        (got, sum)
+    }
+
+    fn produce(q: Q, n: u64, batch: usize) {
+        let mut next = 0;
+        let mut spins = 0;
+        while next < n {
+            let after = push_some(&q, next, n.min(next + batch as u64));
+            if after == next {
+                wait(&mut spins);
+            } else {
+                spins = 0;
+            }
+            next = after;
+        }
+    }
+
+    fn consume(q: Q, n: u64, batch: usize) -> u64 {
+        let (mut sum, mut got, mut spins) = (0, 0, 0);
+        while got < n {
+            let (k, s) = pop_some(&q, batch);
+            if k == 0 {
+                wait(&mut spins);
+            } else {
+                spins = 0;
+            }
+            got += k;
+            sum += s;
+        }
+        sum
+    }
+
+    pub fn produce_single(q: Q, n: u64) {
+        produce(q, n, 1);
+    }
+
+    pub fn consume_single(q: Q, n: u64) -> u64 {
+        consume(q, n, 1)
+    }
+
+    pub fn produce_batch(q: Q, n: u64) {
+        produce(q, n, BATCH);
+    }
+
+    pub fn consume_batch(q: Q, n: u64) -> u64 {
+        consume(q, n, BATCH)
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for capacity in [2, 1024] {
+        for batch in [false, true] {
+            let name = format!(
+                "spsc/cap{capacity}/{}",
+                if batch { "batch64" } else { "single" }
+            );
+            let mut group = c.benchmark_group(name);
+            group.throughput(Throughput::Elements(1));
+            macro_rules! contender {
+                ($label:literal, $m:ident) => {
+                    group.bench_function($label, |b| {
+                        b.iter_custom(|iters| {
+                            if batch {
+                                timed(
+                                    iters,
+                                    $m::make(capacity),
+                                    $m::produce_batch,
+                                    $m::consume_batch,
+                                )
+                            } else {
+                                timed(
+                                    iters,
+                                    $m::make(capacity),
+                                    $m::produce_single,
+                                    $m::consume_single,
+                                )
+                            }
+                        })
+                    });
+                };
+            }
+            contender!("ringmarket", ours);
+            contender!("rtrb", rtrb_);
+            contender!("ArrayQueue", array_queue);
+            contender!("Mutex<VecDeque>", mutex);
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

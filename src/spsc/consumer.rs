@@ -1,0 +1,534 @@
+//! The consuming end of the ring, its read chunks and their popping iterator.
+
+use core::{fmt, iter::FusedIterator, ptr::NonNull, slice};
+
+use super::{Geometry, Shared};
+use crate::sync::{Arc, Ordering};
+use crate::Empty;
+
+/// The consuming end of a ring made by [`ring`](super::ring).
+///
+/// `Send` when `T` is, never `Sync`; every method that changes the ring takes `&mut self`.
+///
+/// ```compile_fail
+/// fn shared<S: Sync>(_: S) {}
+/// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(1);
+/// shared(consumer); // a consumer cannot be shared between threads
+/// ```
+pub struct Consumer<T> {
+    /// The state shared with the producer.
+    shared: Arc<Shared<T>>,
+    /// `shared.buffer.base`, copied so the fast path needs one pointer less.
+    base: NonNull<T>,
+    /// `shared.geometry`, copied for the same reason.
+    geometry: Geometry,
+    /// Always equal to `shared.head` between calls: only this end writes it. In
+    /// `0 .. 2 * capacity`.
+    head: usize,
+    /// The last `tail` this end loaded. `tail` only moves forward, so the items in
+    /// `head .. tail_cache` are there for sure. In `0 .. 2 * capacity`.
+    tail_cache: usize,
+}
+
+// SAFETY: the consumer receives `T`s from the producer's thread (hence `T: Send`); `base`
+// points into the buffer that `shared` keeps alive, and only the slots the index protocol
+// gives the consumer are touched through it, from whichever single thread owns the handle.
+unsafe impl<T: Send> Send for Consumer<T> {}
+
+impl<T> Consumer<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        Self {
+            base: shared.buffer.base,
+            geometry: shared.geometry,
+            head: 0,
+            tail_cache: 0,
+            shared,
+        }
+    }
+
+    /// Items available as far as the cached tail says: a lower bound of the truth.
+    #[inline(always)]
+    fn cached_len(&self) -> usize {
+        self.geometry.distance(self.head, self.tail_cache)
+    }
+
+    /// Loads the producer's position, updates the cache and returns the available items.
+    #[inline]
+    fn refresh(&mut self) -> usize {
+        // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`: the
+        // producer's writes of the slots before `tail` happen before this end reads them.
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        debug_assert!(self.geometry.distance(self.head, tail) <= self.geometry.capacity);
+        self.tail_cache = tail;
+        self.cached_len()
+    }
+
+    /// Gives the slots before position `head` back to the producer.
+    #[inline(always)]
+    fn publish(&mut self, head: usize) {
+        debug_assert!(self.geometry.distance(self.head, head) <= self.cached_len());
+        self.head = head;
+        // ORDERING: Release pairs with the Acquire load of `head` in `Producer::refresh`: this
+        // end's reads and drops of the slots before `head` happen before the producer writes
+        // them again.
+        self.shared.head.store(head, Ordering::Release);
+    }
+
+    /// Takes the oldest item, or fails with [`Empty`] if there is none.
+    ///
+    /// Wait-free: it never waits for the producer. It touches the producer's index only when
+    /// its cached copy says the ring is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`Empty`] if the ring holds no item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket::Empty;
+    ///
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// assert_eq!(consumer.pop(), Err(Empty));
+    /// producer.push(5).unwrap();
+    /// assert_eq!(consumer.pop(), Ok(5));
+    /// ```
+    #[inline]
+    pub fn pop(&mut self) -> Result<T, Empty> {
+        if self.head == self.tail_cache && self.refresh() == 0 {
+            return Err(Empty);
+        }
+        let slot = self.geometry.slot(self.head);
+        self.shared.markers.read(slot);
+        // SAFETY: `head` is before `tail_cache`, so the slot holds an initialised item that
+        // the producer published and will not touch before `head` moves past it. Moving the
+        // item out is followed by moving `head` past the slot, so it is never read again.
+        let value = unsafe { self.base.as_ptr().add(slot).read() };
+        self.publish(self.geometry.advance(self.head, 1));
+        Ok(value)
+    }
+
+    /// Borrows the oldest item without taking it, or fails with [`Empty`].
+    ///
+    /// # Errors
+    ///
+    /// [`Empty`] if the ring holds no item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// producer.push(String::from("hi")).unwrap();
+    /// assert_eq!(consumer.peek().map(String::as_str), Ok("hi"));
+    /// assert_eq!(consumer.pop().as_deref(), Ok("hi"));
+    /// ```
+    #[inline]
+    pub fn peek(&mut self) -> Result<&T, Empty> {
+        if self.head == self.tail_cache && self.refresh() == 0 {
+            return Err(Empty);
+        }
+        let slot = self.geometry.slot(self.head);
+        self.shared.markers.read(slot);
+        // SAFETY: as in `pop`, the slot holds a published item that only this end may touch
+        // until `head` moves, which the `&mut self` borrow of the result prevents.
+        Ok(unsafe { &*self.base.as_ptr().add(slot) })
+    }
+
+    /// Borrows up to `max` of the oldest items, to be looked at, taken by an iterator or
+    /// dropped, and released with one index publication.
+    ///
+    /// The chunk holds `min(max, available)` items, maybe none. Dropping it without a commit
+    /// leaves the items in the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// for i in 0..3 {
+    ///     producer.push(i).unwrap();
+    /// }
+    /// let chunk = consumer.read_chunk(2);
+    /// assert_eq!(chunk.len(), 2);
+    /// chunk.commit_all();
+    /// assert_eq!(consumer.read_chunk(10).into_iter().collect::<Vec<_>>(), [2]);
+    /// ```
+    #[inline]
+    pub fn read_chunk(&mut self, max: usize) -> ReadChunk<'_, T> {
+        let mut available = self.cached_len();
+        if available < max {
+            available = self.refresh();
+        }
+        ReadChunk {
+            len: available.min(max),
+            consumer: self,
+        }
+    }
+
+    /// The number of slots the ring has.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(3);
+    /// assert_eq!(consumer.capacity(), 3);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.geometry.capacity
+    }
+
+    /// The number of items available to pop now.
+    ///
+    /// The producer may add more at any time, so this is a lower bound that stays true until
+    /// this consumer pops: popping that many cannot fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// producer.push(1).unwrap();
+    /// assert_eq!(consumer.slots(), 1);
+    /// ```
+    pub fn slots(&mut self) -> usize {
+        self.refresh()
+    }
+
+    /// The number of items in the ring now; the same as [`slots`](Self::slots), with the
+    /// same caveat (a lower bound, as the producer may push at any time).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// producer.push(1).unwrap();
+    /// assert_eq!(consumer.len(), 1);
+    /// ```
+    pub fn len(&mut self) -> usize {
+        self.refresh()
+    }
+
+    /// Whether the ring holds no item, so that [`pop`](Self::pop) would fail.
+    ///
+    /// `false` stays false until this consumer pops; `true` may turn false at any time as the
+    /// producer pushes. Reads the producer's index only when the cached one says empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// assert!(consumer.is_empty());
+    /// producer.push(1).unwrap();
+    /// assert!(!consumer.is_empty());
+    /// ```
+    pub fn is_empty(&mut self) -> bool {
+        self.cached_len() == 0 && self.refresh() == 0
+    }
+
+    /// Whether every slot holds an item.
+    ///
+    /// `true` stays true until this consumer pops (only it frees slots); `false` may turn true
+    /// at any time as the producer pushes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// producer.push(1).unwrap();
+    /// assert!(consumer.is_full());
+    /// ```
+    pub fn is_full(&mut self) -> bool {
+        self.refresh() == self.geometry.capacity
+    }
+
+    /// Whether the producer has been dropped, so that no more items will come.
+    ///
+    /// Once `true`, always `true`. When it is `true`, every item the producer pushed is
+    /// visible: if [`pop`](Self::pop) then fails, the ring is drained for good.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// producer.push(1).unwrap();
+    /// drop(producer);
+    /// assert!(consumer.is_abandoned());
+    /// assert_eq!(consumer.pop(), Ok(1));
+    /// assert!(consumer.pop().is_err());
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        self.shared.is_abandoned()
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.shared.abandon();
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.geometry.capacity)
+            .field("head", &self.head)
+            .field("cached_len", &self.cached_len())
+            .finish()
+    }
+}
+
+/// Up to `max` of the oldest items, borrowed by [`Consumer::read_chunk`].
+///
+/// Look at them with [`as_slices`](Self::as_slices), drop some with
+/// [`commit`](Self::commit), or take them with the iterator of
+/// [`into_iter`](IntoIterator::into_iter); each releases its slots with one index store.
+/// Dropping the chunk without either leaves the items in the ring.
+pub struct ReadChunk<'a, T> {
+    consumer: &'a mut Consumer<T>,
+    /// The number of borrowed items; at most the consumer's cached available items.
+    len: usize,
+}
+
+impl<'a, T> ReadChunk<'a, T> {
+    /// The number of borrowed items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// producer.push(1).unwrap();
+    /// assert_eq!(consumer.read_chunk(3).len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the chunk borrows no item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_producer, mut consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// assert!(consumer.read_chunk(3).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The items, oldest first, as two runs (the second is empty unless they wrap around
+    /// the end of the buffer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// producer.write_chunk(3).unwrap().fill_from_iter([1, 2, 3]);
+    /// consumer.read_chunk(2).commit_all();
+    /// producer.write_chunk(2).unwrap().fill_from_iter([4, 5]);
+    /// let chunk = consumer.read_chunk(3);
+    /// assert_eq!(chunk.as_slices(), (&[3][..], &[4, 5][..]));
+    /// ```
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        let c = &*self.consumer;
+        let (start, first, second) = c.geometry.runs(c.head, self.len);
+        c.shared.markers.read_span(start, self.len);
+        let base = c.base.as_ptr();
+        // SAFETY: the two runs are the borrowed items: initialised, published by the producer,
+        // inside the buffer, and not touched by the producer until `head` moves past them,
+        // which cannot happen while `&self` borrows the chunk.
+        unsafe {
+            (
+                slice::from_raw_parts(base.add(start), first),
+                slice::from_raw_parts(base, second),
+            )
+        }
+    }
+
+    /// The items, oldest first, as two mutable runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// producer.push(1).unwrap();
+    /// let mut chunk = consumer.read_chunk(1);
+    /// chunk.as_mut_slices().0[0] += 10;
+    /// drop(chunk);
+    /// assert_eq!(consumer.pop(), Ok(11));
+    /// ```
+    pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
+        let c = &*self.consumer;
+        let (start, first, second) = c.geometry.runs(c.head, self.len);
+        c.shared.markers.write_span(start, self.len);
+        let base = c.base.as_ptr();
+        // SAFETY: as in `as_slices`; the runs are disjoint and `&mut self` makes the borrow
+        // exclusive.
+        unsafe {
+            (
+                slice::from_raw_parts_mut(base.add(start), first),
+                slice::from_raw_parts_mut(base, second),
+            )
+        }
+    }
+
+    /// Drops the `n` oldest borrowed items and releases their slots with one index store.
+    ///
+    /// If an item's `Drop` panics, the other `n - 1` are still dropped, the slots are
+    /// released all the same, and the panic goes on (a second panic aborts, as it does
+    /// everywhere in Rust).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is greater than [`len`](Self::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// producer.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3]);
+    /// consumer.read_chunk(3).commit(2);
+    /// assert_eq!(consumer.pop(), Ok(3));
+    /// ```
+    pub fn commit(self, n: usize) {
+        assert!(
+            n <= self.len,
+            "commit({n}) of a chunk of {} items",
+            self.len
+        );
+        /// Releases the slots when dropped, on return or unwinding alike.
+        struct Publish<'c, T> {
+            consumer: &'c mut Consumer<T>,
+            head: usize,
+        }
+        impl<T> Drop for Publish<'_, T> {
+            fn drop(&mut self) {
+                self.consumer.publish(self.head);
+            }
+        }
+        let head = self.consumer.head;
+        let publish = Publish {
+            head: self.consumer.geometry.advance(head, n),
+            consumer: self.consumer,
+        };
+        // SAFETY: the `n` items from `head` on are borrowed by this chunk (initialised, the
+        // consumer's to take); `publish` moves `head` past them on return and on unwinding,
+        // so they are never touched again.
+        unsafe { publish.consumer.shared.drop_items(head, n) };
+    }
+
+    /// Drops every borrowed item and releases the slots, as [`commit`](Self::commit)`(len)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// producer.push(1).unwrap();
+    /// consumer.read_chunk(4).commit_all();
+    /// assert!(consumer.is_empty());
+    /// ```
+    pub fn commit_all(self) {
+        let n = self.len;
+        self.commit(n);
+    }
+}
+
+impl<'a, T> IntoIterator for ReadChunk<'a, T> {
+    type Item = T;
+    type IntoIter = ReadChunkIntoIter<'a, T>;
+
+    /// An iterator that pops the borrowed items, oldest first, and releases the slots of
+    /// those it took with one index store when it is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// producer.write_chunk(3).unwrap().fill_from_iter(1..);
+    /// let mut items = consumer.read_chunk(3).into_iter();
+    /// assert_eq!(items.next(), Some(1));
+    /// drop(items);
+    /// assert_eq!(consumer.pop(), Ok(2));
+    /// ```
+    #[inline]
+    fn into_iter(self) -> Self::IntoIter {
+        let slot = self.consumer.geometry.slot(self.consumer.head);
+        ReadChunkIntoIter {
+            consumer: self.consumer,
+            slot,
+            remaining: self.len,
+            taken: 0,
+        }
+    }
+}
+
+impl<T> fmt::Debug for ReadChunk<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadChunk").field("len", &self.len).finish()
+    }
+}
+
+/// Pops the items of a [`ReadChunk`]; releases the slots of the ones it took, with one index
+/// store, when dropped. Items it did not take stay in the ring.
+pub struct ReadChunkIntoIter<'a, T> {
+    consumer: &'a mut Consumer<T>,
+    /// The slot of the next item, in `0 .. capacity`.
+    slot: usize,
+    /// Items left in the chunk.
+    remaining: usize,
+    /// Items taken so far.
+    taken: usize,
+}
+
+impl<T> Iterator for ReadChunkIntoIter<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let slot = self.slot;
+        debug_assert!(slot < self.consumer.geometry.capacity);
+        self.consumer.shared.markers.read(slot);
+        // SAFETY: the slot holds the next borrowed item (initialised, published, the
+        // consumer's); counting it in `taken` moves `head` past it on drop, so it is read once.
+        let value = unsafe { self.consumer.base.as_ptr().add(slot).read() };
+        self.slot = if slot + 1 == self.consumer.geometry.capacity {
+            0
+        } else {
+            slot + 1
+        };
+        self.remaining -= 1;
+        self.taken += 1;
+        Some(value)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T> ExactSizeIterator for ReadChunkIntoIter<'_, T> {}
+
+impl<T> FusedIterator for ReadChunkIntoIter<'_, T> {}
+
+impl<T> Drop for ReadChunkIntoIter<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.taken > 0 {
+            let head = self
+                .consumer
+                .geometry
+                .advance(self.consumer.head, self.taken);
+            self.consumer.publish(head);
+        }
+    }
+}
+
+impl<T> fmt::Debug for ReadChunkIntoIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadChunkIntoIter")
+            .field("remaining", &self.remaining)
+            .field("taken", &self.taken)
+            .finish()
+    }
+}

@@ -1,0 +1,394 @@
+//! A bounded, lock-free, wait-free single-producer single-consumer ring.
+//!
+//! [`ring`] (or [`try_ring`]) allocates a ring of any capacity of at least one and returns its
+//! two ends: a [`Producer`] that pushes and a [`Consumer`] that pops. Each end is `Send` (when
+//! `T` is), not `Sync`, and every operation takes `&mut self`, so the type system keeps the
+//! single producer single and the single consumer single.
+//!
+//! Items go one at a time ([`Producer::push`], [`Consumer::pop`], [`Consumer::peek`]) or in
+//! batches that publish their index once per batch, not once per item
+//! ([`Producer::write_chunk`] with [`WriteChunk::fill_from_iter`] or
+//! [`WriteChunk::fill_from_slice`]; [`Consumer::read_chunk`] with [`ReadChunk::as_slices`],
+//! [`ReadChunk::commit`] or its popping iterator).
+//!
+//! Every item still in the ring when the second handle is dropped is dropped exactly once.
+//!
+//! # Examples
+//!
+//! ```
+//! use ringmarket::spsc;
+//!
+//! let (mut producer, mut consumer) = spsc::ring::<u64>(3);
+//! let worker = std::thread::spawn(move || {
+//!     for i in 0..100 {
+//!         let mut item = i;
+//!         while let Err(full) = producer.push(item) {
+//!             item = full.into_inner();
+//!             std::thread::yield_now();
+//!         }
+//!     }
+//! });
+//! let mut expected = 0;
+//! while expected < 100 {
+//!     match consumer.pop() {
+//!         Ok(item) => {
+//!             assert_eq!(item, expected);
+//!             expected += 1;
+//!         }
+//!         Err(_) => std::thread::yield_now(),
+//!     }
+//! }
+//! worker.join().unwrap();
+//! ```
+
+mod consumer;
+mod producer;
+
+pub use consumer::{Consumer, ReadChunk, ReadChunkIntoIter};
+pub use producer::{Producer, WriteChunk};
+
+use core::{fmt, mem::MaybeUninit, ptr, ptr::NonNull};
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, SlotMarkers};
+use crate::ZeroCapacity;
+
+/// The largest capacity a ring can have: positions run over `0 .. 2 * capacity` and a
+/// position plus a capacity must not overflow `usize`.
+///
+/// Any ring of a non-zero-sized `T` runs out of memory long before this.
+pub const MAX_CAPACITY: usize = usize::MAX / 4;
+
+/// Creates a ring that holds up to `capacity` items and returns its two ends.
+///
+/// `capacity` can be any number from 1 to [`MAX_CAPACITY`], not only a power of two. The
+/// whole buffer is allocated here, once.
+///
+/// # Panics
+///
+/// If `capacity` is 0 (a ring that can never hold anything is a programming error, as a
+/// literal capacity usually is a constant), if it exceeds [`MAX_CAPACITY`], or if the buffer
+/// cannot be allocated. Callers whose capacity comes from input (a configuration file, a
+/// command line) use [`try_ring`], which reports a zero capacity as an error instead.
+///
+/// # Examples
+///
+/// ```
+/// let (mut producer, mut consumer) = ringmarket::spsc::ring::<&str>(1);
+/// producer.push("one").unwrap();
+/// assert!(producer.push("two").is_err());
+/// assert_eq!(consumer.pop(), Ok("one"));
+/// ```
+#[track_caller]
+pub fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    match try_ring(capacity) {
+        Ok(ends) => ends,
+        Err(ZeroCapacity) => panic!("spsc::ring: capacity must be at least 1"),
+    }
+}
+
+/// Creates a ring that holds up to `capacity` items, or says why it cannot.
+///
+/// The same as [`ring`], but a capacity of 0 is an error the caller can handle rather than a
+/// panic: use it when the capacity comes from outside the program.
+///
+/// # Errors
+///
+/// [`ZeroCapacity`] if `capacity` is 0.
+///
+/// # Panics
+///
+/// If `capacity` exceeds [`MAX_CAPACITY`] or the buffer cannot be allocated (as
+/// `Vec::with_capacity` would).
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket::{spsc, ZeroCapacity};
+///
+/// assert_eq!(spsc::try_ring::<u8>(0).err(), Some(ZeroCapacity));
+/// let (producer, _consumer) = spsc::try_ring::<u8>(5)?;
+/// assert_eq!(producer.capacity(), 5);
+/// # Ok::<(), ZeroCapacity>(())
+/// ```
+#[track_caller]
+pub fn try_ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), ZeroCapacity> {
+    if capacity == 0 {
+        return Err(ZeroCapacity);
+    }
+    assert!(
+        capacity <= MAX_CAPACITY,
+        "spsc::ring: capacity {capacity} exceeds MAX_CAPACITY"
+    );
+    let shared = Arc::new(Shared::new(capacity));
+    Ok((Producer::new(shared.clone()), Consumer::new(shared)))
+}
+
+/// A write chunk was asked for more free slots than the ring has.
+///
+/// Carries the number of free slots there were when the request was checked.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket::spsc::{self, TooFewSlots};
+///
+/// let (mut producer, _consumer) = spsc::ring::<u32>(4);
+/// assert_eq!(producer.write_chunk(5).err(), Some(TooFewSlots(4)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TooFewSlots(pub usize);
+
+impl fmt::Display for TooFewSlots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "too few free slots: only {} available", self.0)
+    }
+}
+
+impl std::error::Error for TooFewSlots {}
+
+/// Position arithmetic of a ring of `capacity` slots.
+///
+/// A position is in `0 .. 2 * capacity`: slot `pos` or `pos - capacity`, whichever is below
+/// `capacity`. Running positions over twice the capacity tells a full ring (`tail - head ==
+/// capacity`) from an empty one (`tail == head`) without a spare slot, and keeping them there
+/// by comparing and subtracting works for every capacity, with no modulo on the fast path.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    /// The number of slots, at least 1 and at most `MAX_CAPACITY`.
+    capacity: usize,
+    /// `2 * capacity`: positions are below this.
+    wrap: usize,
+}
+
+impl Geometry {
+    fn new(capacity: usize) -> Self {
+        debug_assert!((1..=MAX_CAPACITY).contains(&capacity));
+        Self {
+            capacity,
+            wrap: 2 * capacity,
+        }
+    }
+
+    /// The slot that position `pos` names.
+    #[inline(always)]
+    fn slot(self, pos: usize) -> usize {
+        debug_assert!(pos < self.wrap);
+        if pos >= self.capacity {
+            pos - self.capacity
+        } else {
+            pos
+        }
+    }
+
+    /// The position `n` steps after `pos`.
+    #[inline(always)]
+    fn advance(self, pos: usize, n: usize) -> usize {
+        debug_assert!(pos < self.wrap && n <= self.capacity);
+        let next = pos + n;
+        if next >= self.wrap {
+            next - self.wrap
+        } else {
+            next
+        }
+    }
+
+    /// How many steps lead from position `from` to position `to`.
+    #[inline(always)]
+    fn distance(self, from: usize, to: usize) -> usize {
+        debug_assert!(from < self.wrap && to < self.wrap);
+        if to >= from {
+            to - from
+        } else {
+            to + self.wrap - from
+        }
+    }
+
+    /// The `n` slots from position `pos` on, as at most two runs of slots:
+    /// `(first slot, length of the run from it, length of the run from slot 0)`.
+    #[inline(always)]
+    fn runs(self, pos: usize, n: usize) -> (usize, usize, usize) {
+        debug_assert!(n <= self.capacity);
+        let start = self.slot(pos);
+        let room = self.capacity - start;
+        if n <= room {
+            (start, n, 0)
+        } else {
+            (start, room, n - room)
+        }
+    }
+}
+
+/// The slots: one allocation of `capacity` possibly uninitialised `T`s.
+///
+/// Owns the allocation and frees it on drop without dropping any item (which items are live
+/// is the business of [`Shared`]).
+struct Buffer<T> {
+    /// The first slot; slot `i` is at `base + i` for `i < len`.
+    base: NonNull<T>,
+    /// The number of slots.
+    len: usize,
+}
+
+impl<T> Buffer<T> {
+    fn new(len: usize) -> Self {
+        let slots: Box<[MaybeUninit<T>]> = core::iter::repeat_with(MaybeUninit::uninit)
+            .take(len)
+            .collect();
+        Self {
+            base: NonNull::from(Box::leak(slots)).cast::<T>(),
+            len,
+        }
+    }
+}
+
+impl<T> Drop for Buffer<T> {
+    fn drop(&mut self) {
+        let slots =
+            ptr::slice_from_raw_parts_mut(self.base.as_ptr().cast::<MaybeUninit<T>>(), self.len);
+        // SAFETY: `base` and `len` came from the boxed slice leaked in `Buffer::new`, and this
+        // is the only place that reclaims it. `MaybeUninit` drops nothing, so live items are
+        // not touched: `Shared::drop` has already dropped them.
+        drop(unsafe { Box::from_raw(slots) });
+    }
+}
+
+/// The state both ends share.
+///
+/// Slot state: the slots at positions `head .. tail` (in position arithmetic, see
+/// [`Geometry`]) hold initialised items owned by the consumer's side; the others are empty
+/// and belong to the producer. Only the producer moves `tail` (after writing slots), only the
+/// consumer moves `head` (after reading or dropping slots).
+struct Shared<T> {
+    /// The consumer's position: the next slot to read. In `0 .. 2 * capacity`; written only
+    /// by the consumer, always after the slots it passes have been read or dropped.
+    head: CachePadded<AtomicUsize>,
+    /// The producer's position: the next slot to write. In `0 .. 2 * capacity`, at most
+    /// `capacity` steps ahead of `head`; written only by the producer, always after the slots
+    /// it passes have been written.
+    tail: CachePadded<AtomicUsize>,
+    /// Set by whichever end is dropped first (each end only asks about the other).
+    abandoned: AtomicBool,
+    /// The position arithmetic.
+    geometry: Geometry,
+    /// The slots.
+    buffer: Buffer<T>,
+    /// Under loom, one access marker per slot; nothing under std.
+    markers: SlotMarkers,
+}
+
+// SAFETY: the ring moves `T`s from the producer's thread to the consumer's, so `T: Send` is
+// required and enough: no `T` is ever reachable from both threads at once, because a slot
+// belongs to exactly one side at a time (see `Shared`'s slot state) and passes from one to
+// the other only through the Release/Acquire pairs on `head` and `tail`.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as for `Send`: shared access to `Shared` only ever touches atomics, read-only
+// fields, and slots that the index protocol gives to one side at a time.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            abandoned: AtomicBool::new(false),
+            geometry: Geometry::new(capacity),
+            buffer: Buffer::new(capacity),
+            markers: SlotMarkers::new(capacity),
+        }
+    }
+
+    /// Marks one end as gone. Called from each end's `Drop`.
+    fn abandon(&self) {
+        // ORDERING: Release pairs with the Acquire load in `is_abandoned`: everything the
+        // dropped end did (its last index store included) is visible to an end that sees
+        // `true`, so a consumer that sees its producer gone and then finds the ring empty
+        // knows that nothing more will come.
+        self.abandoned.store(true, Ordering::Release);
+    }
+
+    /// Whether one end has been dropped.
+    fn is_abandoned(&self) -> bool {
+        // ORDERING: Acquire pairs with the Release store in `abandon`.
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Drops the `n` items at positions `pos ..`, all of them even if one's `Drop` panics.
+    ///
+    /// # Safety
+    ///
+    /// The `n` slots from `pos` on hold initialised items that the caller owns, and the
+    /// caller treats them as gone afterwards (by moving `head` past them), also when this
+    /// unwinds.
+    unsafe fn drop_items(&self, pos: usize, n: usize) {
+        let (start, first, second) = self.geometry.runs(pos, n);
+        self.markers.write_span(start, n);
+        if !core::mem::needs_drop::<T>() || n == 0 {
+            return;
+        }
+        /// Drops a run of items when it goes out of scope, so that the second run is dropped
+        /// even while the first one unwinds.
+        struct DropRun<T>(*mut [T]);
+        impl<T> Drop for DropRun<T> {
+            fn drop(&mut self) {
+                // SAFETY: built below from a run of initialised items that `drop_items`'
+                // caller gave up; dropped exactly once, here.
+                unsafe { ptr::drop_in_place(self.0) }
+            }
+        }
+        let base = self.buffer.base.as_ptr();
+        let _second = DropRun(ptr::slice_from_raw_parts_mut(base, second));
+        // SAFETY: `runs` keeps `start + first <= capacity`, so the run is inside the buffer,
+        // and the caller guarantees that its items are initialised and given up. A panicking
+        // item `Drop` inside the run still drops the rest of the run (slice drop glue does),
+        // and `_second` then drops the second run.
+        unsafe { ptr::drop_in_place(ptr::slice_from_raw_parts_mut(base.add(start), first)) };
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // ORDERING: Relaxed: `&mut self` means both ends are gone, and the Arc's final
+        // decrement synchronised with both of their drops, so their last stores are visible.
+        let head = self.head.load(Ordering::Relaxed);
+        // ORDERING: Relaxed, for the same reason.
+        let tail = self.tail.load(Ordering::Relaxed);
+        let n = self.geometry.distance(head, tail);
+        debug_assert!(n <= self.geometry.capacity);
+        // SAFETY: positions `head .. tail` hold the initialised items nobody popped; no end is
+        // left to touch them, and `buffer` is freed by its own drop right after this one, also
+        // if an item's `Drop` panics.
+        unsafe { self.drop_items(head, n) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_wraps_at_twice_the_capacity() {
+        for capacity in [1, 2, 3, 7, 1024] {
+            let g = Geometry::new(capacity);
+            let mut pos = 0;
+            for step in 0..5 * capacity {
+                assert_eq!(g.slot(pos), step % capacity);
+                assert_eq!(pos, step % (2 * capacity));
+                let next = g.advance(pos, 1);
+                assert_eq!(g.distance(pos, next), 1);
+                assert_eq!(g.distance(pos, g.advance(pos, capacity)), capacity);
+                pos = next;
+            }
+        }
+    }
+
+    #[test]
+    fn runs_split_at_the_end_of_the_buffer() {
+        let g = Geometry::new(3);
+        assert_eq!(g.runs(0, 3), (0, 3, 0));
+        assert_eq!(g.runs(2, 2), (2, 1, 1));
+        assert_eq!(g.runs(5, 3), (2, 1, 2));
+        assert_eq!(g.runs(4, 0), (1, 0, 0));
+    }
+}
