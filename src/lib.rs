@@ -12,3 +12,7 @@ pub use error::{Empty, Full, ZeroCapacity};
 
 pub mod mpmc;
 mod wait;
+pub mod baseline;
+pub mod market;
+pub mod model;
+pub use market::{CartId, Market, Marketplace, ProducerId};

@@ -134,3 +134,33 @@ impl SlotMarkers {
         }
     }
 }
+
+// The marketplace's extra atomics (kept apart from the list above).
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU8};
+
+/// One step of a polite wait for another thread's short critical step.
+///
+/// Under std this spins a few times and then yields to the scheduler; under loom it always
+/// yields, which is what tells the model checker that this thread cannot progress on its own.
+#[inline]
+pub(crate) fn wait_step(step: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = step;
+        thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        if *step < 6 {
+            for _ in 0..(1u32 << *step) {
+                hint::spin_loop();
+            }
+            *step += 1;
+        } else {
+            thread::yield_now();
+        }
+    }
+}

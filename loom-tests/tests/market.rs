@@ -1,0 +1,198 @@
+//! Loom models of `ringmarket::Market`: publish, reserve, return and order racing on a market
+//! with one index bucket and two-slot segments (the library's loom build), and teardown with
+//! items on sale and in carts. Slot accesses are tracked, so a missing happens-before edge
+//! between the write of an item and its move out fails the model as a data race.
+#![cfg(loom)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc as StdArc;
+
+use loom::thread;
+use loom_tests::explore;
+use ringmarket::Market;
+
+/// One index bucket, so that every item shares the searched segments.
+fn market(capacity: usize) -> Market<u32> {
+    Market::with_buckets(capacity, 1).unwrap()
+}
+
+#[test]
+fn publish_races_reserve() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let reserver = thread::spawn(move || (c.add(&7), c));
+        let publisher = thread::spawn(move || {
+            p.publish(7).unwrap();
+            p
+        });
+        let (got, mut c) = reserver.join().unwrap();
+        let mut p = publisher.join().unwrap();
+        if got {
+            assert_eq!(p.on_sale(), 0);
+            assert!(!c.add(&7));
+        } else {
+            // It was published after the search: it must be found now.
+            assert!(c.add(&7));
+        }
+        assert_eq!(c.place_order(), vec![7]);
+        assert!(
+            p.publish(8).is_ok(),
+            "the reservation freed the producer's room"
+        );
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn two_reserves_race_for_the_last_item() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut p = m.register_producer();
+        p.publish(1).unwrap();
+        p.publish(5).unwrap();
+        let mut a = m.new_cart();
+        let mut b = m.new_cart();
+        let ta = thread::spawn(move || (a.add(&5), a));
+        let tb = thread::spawn(move || (b.add(&5), b));
+        let (got_a, mut a) = ta.join().unwrap();
+        let (got_b, mut b) = tb.join().unwrap();
+        assert!(
+            got_a ^ got_b,
+            "exactly one reservation wins: {got_a} {got_b}"
+        );
+        let mut all = a.place_order();
+        all.extend(b.place_order());
+        assert_eq!(all, vec![5]);
+        assert_eq!(p.on_sale(), 1);
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn reserve_races_return() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut a = m.new_cart();
+        let mut b = m.new_cart();
+        p.publish(3).unwrap();
+        assert!(a.add(&3));
+        let returner = thread::spawn(move || {
+            assert!(a.remove(&3));
+            a
+        });
+        let reserver = thread::spawn(move || (b.add(&3), b));
+        let (got, mut b) = reserver.join().unwrap();
+        let mut a = returner.join().unwrap();
+        assert!(a.place_order().is_empty());
+        if !got {
+            assert_eq!(p.on_sale(), 1);
+            assert!(b.add(&3), "the returned item is on sale");
+        }
+        assert_eq!(b.place_order(), vec![3]);
+        assert_eq!(p.on_sale(), 0);
+        assert!(p.publish(4).is_ok());
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn return_races_place_order() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut p = m.register_producer();
+        let mut a = m.new_cart();
+        let mut b = m.new_cart();
+        p.publish(2).unwrap();
+        p.publish(2).unwrap();
+        assert!(a.add(&2));
+        assert!(b.add(&2));
+        let returner = thread::spawn(move || {
+            assert!(a.remove(&2));
+            a
+        });
+        let orderer = thread::spawn(move || (b.place_order(), b));
+        let (ordered, mut b) = orderer.join().unwrap();
+        let mut a = returner.join().unwrap();
+        assert_eq!(ordered, vec![2]);
+        assert!(a.place_order().is_empty());
+        assert_eq!(p.on_sale(), 1);
+        assert!(b.add(&2));
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn publish_at_the_limit_races_reserve() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(1).unwrap();
+        let reserver = thread::spawn(move || {
+            assert!(c.add(&1));
+            c
+        });
+        let publisher = thread::spawn(move || (p.publish(2), p));
+        let (first, mut p) = publisher.join().unwrap();
+        let mut c = reserver.join().unwrap();
+        if let Err(full) = first {
+            // No spurious `Full`: the reservation has finished, so there is room now.
+            assert!(p.publish(full.into_inner()).is_ok());
+        }
+        assert_eq!(c.place_order(), vec![1]);
+        assert!(c.add(&2));
+    });
+    assert!(n > 1);
+}
+
+/// Counts its drops in a shared counter.
+#[derive(Debug)]
+struct Tracked(u32, StdArc<AtomicUsize>);
+impl PartialEq for Tracked {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Tracked {}
+impl std::hash::Hash for Tracked {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn teardown_drops_items_on_sale_and_in_carts_once() {
+    let n = explore(|| {
+        let drops = StdArc::new(AtomicUsize::new(0));
+        let query = Tracked(1, drops.clone());
+        let m = Market::with_buckets(2, 1).unwrap();
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(Tracked(1, drops.clone())).unwrap();
+        p.publish(Tracked(2, drops.clone())).unwrap();
+        let m2 = m.clone();
+        let shopper = thread::spawn(move || {
+            // Races the producer's handle drop and the market's; the last one frees.
+            let got = c.add(&query);
+            drop(c);
+            drop(m2);
+            drop(query);
+            got
+        });
+        drop(p);
+        drop(m);
+        assert!(shopper.join().unwrap());
+        // Two items and the query: each dropped exactly once, whoever held the last reference.
+        assert_eq!(drops.load(Ordering::Relaxed), 3);
+    });
+    assert!(n > 1);
+}

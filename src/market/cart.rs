@@ -1,0 +1,157 @@
+//! The cart handle.
+
+use core::ptr::NonNull;
+
+use super::ids::Registered;
+use super::{CartId, CartShared, Inner, Market};
+use crate::sync::Arc;
+
+/// Owns one cart of a [`Market`]. `Send` but not `Clone` or `Sync`; reusable after every
+/// order. Dropping it drops the items still in it and retires its id.
+///
+/// # Examples
+///
+/// ```
+/// let market = ringmarket::Market::new(4).unwrap();
+/// let mut producer = market.register_producer();
+/// let mut cart = market.new_cart();
+/// for x in ["milk", "eggs", "milk"] {
+///     producer.publish(x).unwrap();
+/// }
+/// assert!(cart.add(&"milk"));
+/// assert!(cart.add(&"eggs"));
+/// assert!(cart.add(&"milk"));
+/// assert!(cart.remove(&"milk"));
+/// assert_eq!(cart.place_order(), vec!["milk", "eggs"]);
+/// assert!(cart.add(&"milk")); // the returned one was back on sale
+/// ```
+pub struct Cart<T> {
+    inner: Arc<Inner<T>>,
+    /// Held (`HELD`) by this handle for its whole life.
+    entry: NonNull<Registered<CartShared<T>>>,
+    id: CartId,
+}
+
+// SAFETY: the handle owns its registry entry exclusively (state `HELD`); the items in the
+// cart move with it, hence `T: Send`. Not `Sync`: every operation takes `&mut self`.
+unsafe impl<T: Send> Send for Cart<T> {}
+
+impl<T> Cart<T> {
+    pub(crate) fn new(inner: Arc<Inner<T>>, entry: &Registered<CartShared<T>>, id: CartId) -> Self {
+        Self {
+            entry: NonNull::from(entry),
+            inner,
+            id,
+        }
+    }
+
+    fn shared(&self) -> &CartShared<T> {
+        // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
+        &unsafe { self.entry.as_ref() }.value
+    }
+
+    /// This cart's id.
+    pub fn id(&self) -> CartId {
+        self.id
+    }
+
+    /// Reserves an on-sale item equal to `item`, from any producer; `false` when none was on
+    /// sale. Never a spurious `false`: if an equal item stays on sale during the whole call,
+    /// the call takes one. The producer the item came from may publish again at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// assert!(!c.add(&3));
+    /// p.publish(3).unwrap();
+    /// assert!(c.add(&3));
+    /// ```
+    pub fn add(&mut self, item: &T) -> bool {
+        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
+        unsafe { self.inner.reserve(self.shared(), item) }
+    }
+
+    /// Puts the most recently added item equal to `item` back on sale under the producer it
+    /// came from (whose on-sale count may then exceed the limit); `false` when the cart
+    /// holds no equal item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish('x').unwrap();
+    /// assert!(c.add(&'x'));
+    /// p.publish('y').unwrap();
+    /// assert!(c.remove(&'x'));
+    /// assert_eq!(p.on_sale(), 2); // above the limit of 1 ...
+    /// assert!(p.publish('z').is_err()); // ... so no publishing until it falls below
+    /// ```
+    pub fn remove(&mut self, item: &T) -> bool {
+        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
+        unsafe { self.inner.give_back(self.shared(), item) }
+    }
+
+    /// Empties the cart, returning its items in the order they were added (minus returned
+    /// ones). The cart stays usable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::<u8>::new(1).unwrap();
+    /// let mut c = market.new_cart();
+    /// assert!(c.place_order().is_empty());
+    /// ```
+    pub fn place_order(&mut self) -> Vec<T> {
+        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
+        unsafe { self.inner.place_order(self.shared()) }
+    }
+
+    /// The items in the cart, in the order added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish(9).unwrap();
+    /// c.add(&9);
+    /// assert_eq!(c.items(), &[9]);
+    /// ```
+    pub fn items(&self) -> &[T] {
+        // SAFETY: this handle holds the entry; the returned borrow of `self` prevents any
+        // `&mut self` operation from changing the items meanwhile.
+        self.shared().local.with(|l| {
+            // SAFETY: as above.
+            let items: &Vec<T> = unsafe { &(*l).items };
+            items.as_slice()
+        })
+    }
+
+    /// The market this cart shops in.
+    pub fn market(&self) -> Market<T> {
+        Market {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for Cart<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Cart")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for Cart<T> {
+    fn drop(&mut self) {
+        // SAFETY: this handle holds the entry and never uses it again.
+        unsafe { self.inner.close_cart(self.entry.as_ref()) };
+    }
+}

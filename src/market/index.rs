@@ -1,0 +1,513 @@
+//! The index: buckets (by item hash) of segments of slots, the slot state machine, and the
+//! reservation that searches it.
+//!
+//! Every item on sale sits in a slot of a [`Segment`]; a segment belongs to one bucket for
+//! the market's whole life and is *owned* by one stall (a producer, or a cart that puts
+//! returned items back on sale). Only the owner fills slots; anyone may claim and empty them.
+//! See `docs/DESIGN.md` for the proofs.
+
+use core::hash::{Hash, Hasher};
+use core::mem::MaybeUninit;
+use core::ptr;
+
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+
+/// Slots per segment (the state word has 16 bits per field).
+pub(crate) const SLOTS: usize = if cfg!(loom) { 2 } else { 16 };
+const SLOT_MASK: u64 = (1 << SLOTS) - 1;
+const CLAIMED_SHIFT: u32 = 16;
+const FREED_SHIFT: u32 = 32;
+const COUNTER_SHIFT: u32 = 48;
+const COUNTER_ONE: u64 = 1 << COUNTER_SHIFT;
+
+/// Slot `i` holds an item on sale.
+const fn ready(i: usize) -> u64 {
+    1 << i
+}
+/// A reservation has claimed slot `i` and is comparing or moving its item.
+const fn claimed(i: usize) -> u64 {
+    1 << (CLAIMED_SHIFT as usize + i)
+}
+/// Slot `i` was emptied by a reservation and not yet reused by its owner.
+const fn freed(i: usize) -> u64 {
+    1 << (FREED_SHIFT as usize + i)
+}
+
+/// What a slot holds: the item and the on-sale counter of the producer it counts against.
+pub(crate) struct Item<T> {
+    pub(crate) value: T,
+    /// Points into the producer registry, which outlives every slot.
+    pub(crate) count: *const AtomicUsize,
+}
+
+/// A fixed group of slots of one bucket, owned by one stall at a time.
+pub(crate) struct Segment<T> {
+    /// Per slot `i`: `ready(i)`, `claimed(i)`, `freed(i)` (at most one set; none = empty),
+    /// and in the top 16 bits a counter bumped by every fill (the `stamp` of a search).
+    word: AtomicU64,
+    /// The owning stall's token; 0 while orphaned (its owner was dropped).
+    owner: AtomicUsize,
+    /// The bucket's next (older) segment; written before the segment is published, then fixed.
+    next: AtomicPtr<Segment<T>>,
+    /// The owner's next segment in the same bucket; only the owner touches it.
+    own_next: AtomicPtr<Segment<T>>,
+    /// `hashes[i]`: hash of the item in slot `i`, written by the owner before `ready(i)`.
+    hashes: [AtomicU64; SLOTS],
+    /// The items. Written only by the owner while the slot is empty, read by the one claimer.
+    slots: [UnsafeCell<MaybeUninit<Item<T>>>; SLOTS],
+}
+
+impl<T> Segment<T> {
+    fn new(owner: usize) -> Self {
+        Self {
+            word: AtomicU64::new(0),
+            owner: AtomicUsize::new(owner),
+            next: AtomicPtr::new(ptr::null_mut()),
+            own_next: AtomicPtr::new(ptr::null_mut()),
+            hashes: core::array::from_fn(|_| AtomicU64::new(0)),
+            slots: core::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+        }
+    }
+
+    /// Empty slots the owner may fill, given a word it loaded with Acquire.
+    fn free_slots(w: u64) -> u64 {
+        !(w | (w >> CLAIMED_SHIFT)) & SLOT_MASK
+    }
+
+    /// Puts `item` on sale in slot `i`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the segment and `w`, loaded with Acquire after it became the owner,
+    /// shows slot `i` free (neither ready nor claimed).
+    unsafe fn fill(&self, i: usize, w: u64, hash: u64, item: Item<T>) {
+        debug_assert!(Self::free_slots(w) & ready(i) != 0);
+        // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots,
+        // so nobody else accesses it until `ready(i)` is published below; the Acquire load of
+        // `w` ordered any previous claimer's move-out before this write.
+        self.slots[i].with_mut(|p| unsafe { (*p).write(item) });
+        // Relaxed: readers only use the hash as a filter and read it after an Acquire load of
+        // `word`; the Release below publishes it.
+        self.hashes[i].store(hash, Ordering::Relaxed);
+        // Set ready(i), clear freed(i) if it was set (only the owner clears it, so `w` is
+        // still right about it), and bump the counter (it wraps out of the word's top).
+        let delta = ready(i)
+            .wrapping_add(COUNTER_ONE)
+            .wrapping_sub(w & freed(i));
+        // ORDERING: Release pairs with the Acquire of the claim CAS in `claim`: the item and
+        // its hash are written before any reservation can take them.
+        self.word.fetch_add(delta, Ordering::Release);
+    }
+
+    /// Tries to move slot `i` from ready to claimed; `w` is the caller's last view of `word`
+    /// and is kept current.
+    fn claim(&self, i: usize, w: &mut u64) -> bool {
+        loop {
+            if *w & ready(i) == 0 {
+                return false;
+            }
+            let new = *w ^ (ready(i) | claimed(i));
+            // ORDERING: Acquire pairs with the Release of `fill` (the item is initialised)
+            // and of `settle`'s put-back (the previous claimer is done reading it).
+            match self
+                .word
+                .compare_exchange_weak(*w, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    *w = new;
+                    return true;
+                }
+                Err(current) => *w = current,
+            }
+        }
+    }
+
+    /// With slot `i` claimed by the caller: takes the item if `eq` accepts it, otherwise puts
+    /// it back on sale.
+    ///
+    /// # Safety
+    ///
+    /// The caller's `claim(i)` succeeded and it has not settled the slot since.
+    unsafe fn settle(&self, i: usize, eq: &mut impl FnMut(&T) -> bool) -> Option<Item<T>> {
+        /// Puts the item back on sale if `eq` panics.
+        struct PutBack<'a, T>(&'a Segment<T>, usize);
+        impl<T> Drop for PutBack<'_, T> {
+            fn drop(&mut self) {
+                // ORDERING: Release pairs with the Acquire of the next claim.
+                self.0
+                    .word
+                    .fetch_xor(ready(self.1) | claimed(self.1), Ordering::Release);
+            }
+        }
+        let put_back = PutBack(self, i);
+        // SAFETY: the claim gives this thread sole access to the slot, which holds an item
+        // (it was ready when claimed).
+        let equal = self.slots[i].with(|p| eq(unsafe { &(*p).assume_init_ref().value }));
+        if !equal {
+            return None; // `put_back` puts it back on sale.
+        }
+        core::mem::forget(put_back);
+        // SAFETY: as above; after this read the slot counts as empty and is never read again
+        // before the owner fills it anew.
+        let item = self.slots[i].with_mut(|p| unsafe { (*p).assume_init_read() });
+        // ORDERING: Release pairs with the owner's Acquire load in `Stall::put`: the move out
+        // happens before the owner overwrites the slot.
+        self.word
+            .fetch_xor(claimed(i) | freed(i), Ordering::Release);
+        Some(item)
+    }
+}
+
+/// A fast, per-market-seeded hasher for bucket selection (not used for anything that an
+/// adversary's collisions could break: equal items are always compared with `Eq`).
+pub(crate) struct KeyHasher(u64);
+
+impl KeyHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(buf) ^ ((bytes.len() as u64) << 56));
+    }
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    #[inline]
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // MurmurHash3's finaliser: every input bit affects the low (bucket) bits.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// The buckets.
+pub(crate) struct Index<T> {
+    /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
+    /// pushed in front, never removed while the index lives.
+    buckets: Box<[AtomicPtr<Segment<T>>]>,
+    /// `buckets.len() - 1` (the length is a power of two).
+    mask: usize,
+    seed: u64,
+    /// Segments allocated so far (statistics).
+    segments: AtomicUsize,
+    /// Next stall token (tokens are nonzero).
+    tokens: AtomicUsize,
+}
+
+impl<T> Index<T> {
+    /// An index of `buckets` buckets (rounded up to a power of two, at least 1).
+    pub(crate) fn new(buckets: usize) -> Self {
+        let n = buckets.max(1).next_power_of_two();
+        #[cfg(not(loom))]
+        let seed = core::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            0x5eed_u64,
+        );
+        #[cfg(loom)]
+        let seed = 0x5eed_u64;
+        Self {
+            buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            mask: n - 1,
+            seed,
+            segments: AtomicUsize::new(0),
+            tokens: AtomicUsize::new(1),
+        }
+    }
+
+    /// The number of buckets.
+    pub(crate) fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Slots allocated so far (on sale, being reserved, or empty and reusable).
+    pub(crate) fn slots(&self) -> usize {
+        // Relaxed: a statistic.
+        self.segments.load(Ordering::Relaxed) * SLOTS
+    }
+
+    /// The hash the index files `item` under.
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, item: &Q) -> u64 {
+        let mut h = KeyHasher(self.seed);
+        item.hash(&mut h);
+        h.finish()
+    }
+
+    fn bucket(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    fn new_token(&self) -> usize {
+        // Relaxed: only distinctness matters.
+        self.tokens.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes, from any stall, an item on sale that `eq` accepts among those filed under
+    /// `hash`, or returns `None` when there was a moment during the call at which no such item
+    /// was on sale. Lock-free except that it waits out other reservations that are comparing
+    /// an item with the same hash at the moment it would otherwise give up.
+    pub(crate) fn reserve(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<Item<T>> {
+        let bucket = &self.buckets[self.bucket(hash)];
+        let mut step = 0;
+        loop {
+            // ORDERING: Acquire pairs with the Release of the push in `allocate`: the newest
+            // segment (and, through the push chain, every older one) is seen initialised.
+            let head = bucket.load(Ordering::Acquire);
+            let mut pending = false;
+            let mut stamp = 0u64;
+            let mut seg = head;
+            // SAFETY: segments are never freed while the index lives.
+            while let Some(s) = unsafe { seg.as_ref() } {
+                // Slots claimed by us and found unequal, valid while the counter is unchanged.
+                let mut skip = 0u64;
+                let mut skip_counter = None;
+                let w = loop {
+                    // ORDERING: Acquire pairs with `fill`'s Release (hashes published).
+                    let mut w = s.word.load(Ordering::Acquire);
+                    if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
+                        skip = 0;
+                    }
+                    let mut candidates = w & SLOT_MASK & !skip;
+                    // Set once we touched the word: then `w` is no longer a plain snapshot of
+                    // the candidates, and the segment is scanned again from a fresh load.
+                    let mut tried = false;
+                    while candidates != 0 {
+                        let i = candidates.trailing_zeros() as usize;
+                        candidates &= candidates - 1;
+                        // Relaxed: a filter; a stale hash only belongs to an item filled
+                        // after our load of `w`, which this search may miss.
+                        if s.hashes[i].load(Ordering::Relaxed) != hash {
+                            continue;
+                        }
+                        tried = true;
+                        if !s.claim(i, &mut w) {
+                            continue;
+                        }
+                        // SAFETY: our claim of slot `i` just succeeded.
+                        if let Some(item) = unsafe { s.settle(i, &mut eq) } {
+                            return Some(item);
+                        }
+                        skip |= ready(i);
+                        skip_counter = Some(w >> COUNTER_SHIFT);
+                    }
+                    if !tried {
+                        break w;
+                    }
+                };
+                let mut claimed_now = (w >> CLAIMED_SHIFT) & SLOT_MASK;
+                while claimed_now != 0 {
+                    let i = claimed_now.trailing_zeros() as usize;
+                    claimed_now &= claimed_now - 1;
+                    // Relaxed: a claimed slot's hash is fixed until its owner refills it.
+                    pending |= s.hashes[i].load(Ordering::Relaxed) == hash;
+                }
+                stamp = stamp.wrapping_add(w >> COUNTER_SHIFT);
+                // Relaxed: `next` was written before the segment was published.
+                seg = s.next.load(Ordering::Relaxed);
+            }
+            if pending {
+                // Someone is comparing an item that may equal ours: wait for its verdict.
+                crate::sync::wait_step(&mut step);
+                continue;
+            }
+            // Second collect: no new segment and no fill anywhere since the first one means
+            // that, at the end of the first, nothing accepted by `eq` was on sale.
+            // ORDERING: Acquire as above.
+            if bucket.load(Ordering::Acquire) == head && self.stamp(head) == stamp {
+                return None;
+            }
+        }
+    }
+
+    fn stamp(&self, head: *mut Segment<T>) -> u64 {
+        let mut stamp = 0u64;
+        let mut seg = head;
+        // SAFETY: segments are never freed while the index lives.
+        while let Some(s) = unsafe { seg.as_ref() } {
+            // ORDERING: Acquire, so that this load is not satisfied earlier than the loads of
+            // the first collect that precede it in program order on weak hardware.
+            stamp = stamp.wrapping_add(s.word.load(Ordering::Acquire) >> COUNTER_SHIFT);
+            // Relaxed: fixed after publication.
+            seg = s.next.load(Ordering::Relaxed);
+        }
+        stamp
+    }
+
+    /// An orphaned segment of bucket `b`, now owned by `token`, or a fresh one.
+    fn adopt_or_allocate(&self, b: usize, token: usize) -> *mut Segment<T> {
+        let bucket = &self.buckets[b];
+        // ORDERING: Acquire as in `reserve`.
+        let mut seg = bucket.load(Ordering::Acquire);
+        // SAFETY: segments are never freed while the index lives.
+        while let Some(s) = unsafe { seg.as_ref() } {
+            // ORDERING: Acquire pairs with the Release in `Stall::orphan`: the previous
+            // owner's writes to the segment happen before ours.
+            if s.owner.load(Ordering::Relaxed) == 0
+                && s.owner
+                    .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return seg;
+            }
+            // Relaxed: fixed after publication.
+            seg = s.next.load(Ordering::Relaxed);
+        }
+        let fresh = Box::into_raw(Box::new(Segment::new(token)));
+        // Relaxed: a statistic.
+        self.segments.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: the compare_exchange below re-checks the value.
+        let mut head = bucket.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `fresh` is not shared until the compare_exchange succeeds.
+            unsafe { &*fresh }.next.store(head, Ordering::Relaxed);
+            // ORDERING: Release publishes the segment's initialisation (and `next`) to the
+            // Acquire loads of `bucket`; Acquire on success continues the chain so that a
+            // reader of our segment also sees the older ones initialised.
+            match bucket.compare_exchange_weak(head, fresh, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return fresh,
+                Err(current) => head = current,
+            }
+        }
+    }
+}
+
+impl<T> Drop for Index<T> {
+    fn drop(&mut self) {
+        for bucket in self.buckets.iter() {
+            // Relaxed: `&mut self`, no other thread can touch the index.
+            let mut seg = bucket.load(Ordering::Relaxed);
+            while !seg.is_null() {
+                // SAFETY: every segment came from `Box::into_raw`, is reachable from exactly
+                // one bucket once, and is freed only here.
+                let s = unsafe { Box::from_raw(seg) };
+                // Relaxed: exclusive access.
+                let w = s.word.load(Ordering::Relaxed);
+                debug_assert_eq!(w & (SLOT_MASK << CLAIMED_SHIFT), 0, "claim at teardown");
+                let mut on_sale = w & SLOT_MASK;
+                while on_sale != 0 {
+                    let i = on_sale.trailing_zeros() as usize;
+                    on_sale &= on_sale - 1;
+                    // SAFETY: a ready slot holds an initialised item, dropped only here.
+                    s.slots[i].with_mut(|p| unsafe { (*p).assume_init_drop() });
+                }
+                // Relaxed: exclusive access.
+                seg = s.next.load(Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The segments one owner (a producer, or a cart putting returns back) fills.
+pub(crate) struct Stall<T> {
+    /// Nonzero once the stall has owned a segment.
+    token: usize,
+    /// `heads[b]`: the first of this stall's segments in bucket `b` (chained by `own_next`),
+    /// or null. Empty until the first fill.
+    heads: Vec<*mut Segment<T>>,
+}
+
+impl<T> Default for Stall<T> {
+    fn default() -> Self {
+        Self {
+            token: 0,
+            heads: Vec::new(),
+        }
+    }
+}
+
+impl<T> Stall<T> {
+    /// Puts `item` on sale in one of this stall's slots of the bucket of `hash`.
+    /// Wait-free unless this stall has no free slot in that bucket and must take a segment.
+    ///
+    /// # Safety
+    ///
+    /// The caller has exclusive use of the stall, and `index` is the index whose segments the
+    /// stall has been filling (the same one every time).
+    pub(crate) unsafe fn put(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
+        if self.heads.is_empty() {
+            self.heads = vec![ptr::null_mut(); index.buckets()];
+            self.token = index.new_token();
+        }
+        let b = index.bucket(hash);
+        let mut seg = self.heads[b];
+        // SAFETY: segments live as long as the index.
+        while let Some(s) = unsafe { seg.as_ref() } {
+            // ORDERING: Acquire pairs with `settle`'s Release: a reservation's move out of a
+            // freed slot happens before we overwrite it.
+            let w = s.word.load(Ordering::Acquire);
+            let free = Segment::<T>::free_slots(w);
+            if free != 0 {
+                // SAFETY: we own `s`; `w` shows the slot free.
+                unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
+                return;
+            }
+            // Relaxed: only the owner uses `own_next`.
+            seg = s.own_next.load(Ordering::Relaxed);
+        }
+        loop {
+            let seg = index.adopt_or_allocate(b, self.token);
+            // SAFETY: segments live as long as the index.
+            let s = unsafe { &*seg };
+            // Relaxed: only the owner uses `own_next` (the adoption's Acquire ordered the
+            // previous owner's uses before ours).
+            s.own_next.store(self.heads[b], Ordering::Relaxed);
+            self.heads[b] = seg;
+            // ORDERING: as in the loop above.
+            let w = s.word.load(Ordering::Acquire);
+            let free = Segment::<T>::free_slots(w);
+            if free != 0 {
+                // SAFETY: we own `s`; `w` shows the slot free.
+                unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
+                return;
+            }
+        }
+    }
+
+    /// Gives up every segment of this stall so that other stalls can adopt them; the items on
+    /// sale in them stay on sale.
+    pub(crate) fn orphan(&mut self) {
+        for &head in &self.heads {
+            let mut seg = head;
+            // SAFETY: segments live as long as the index, which outlives the stall's owner.
+            while let Some(s) = unsafe { seg.as_ref() } {
+                // Relaxed: we still own `s`.
+                seg = s.own_next.load(Ordering::Relaxed);
+                // ORDERING: Release pairs with the Acquire of the adoption CAS.
+                s.owner.store(0, Ordering::Release);
+            }
+        }
+        self.heads.clear();
+    }
+}

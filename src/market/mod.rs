@@ -1,0 +1,647 @@
+//! The lock-free marketplace: producers put items on sale, carts reserve equal items, return
+//! them, and place orders.
+//!
+//! Two ways in:
+//!
+//! - the handle API ([`Market::register_producer`] gives a [`Producer`], [`Market::new_cart`]
+//!   a [`Cart`]): each handle owns its producer or cart, so the type system keeps it single;
+//! - the id API ([`Market::register_producer_id`], [`Market::publish`],
+//!   [`Market::add_to_cart`], ...): ids can be passed around; a call on an id that another
+//!   call is using at that moment is refused with a `Busy` [`IdError`] instead of waiting.
+//!
+//! Both are implemented by the same lock-free core; the [`Marketplace`] trait is the id API,
+//! shared with [`MutexMarket`](crate::baseline::MutexMarket). How it works, and why it is
+//! correct, is in `docs/DESIGN.md`.
+//!
+//! # Examples
+//!
+//! ```
+//! use ringmarket::Market;
+//!
+//! let market = Market::new(2).unwrap();
+//! let mut producer = market.register_producer();
+//! let mut cart = market.new_cart();
+//!
+//! producer.publish("apple").unwrap();
+//! producer.publish("pear").unwrap();
+//! assert!(producer.publish("plum").is_err()); // two on sale is the limit
+//!
+//! assert!(cart.add(&"pear"));
+//! assert!(!cart.add(&"pear")); // the only pear is in the cart
+//! producer.publish("plum").unwrap(); // the reservation freed room
+//! assert_eq!(cart.place_order(), vec!["pear"]);
+//! ```
+
+mod api;
+mod cart;
+mod ids;
+mod index;
+mod producer;
+
+use core::hash::Hash;
+
+use crossbeam_utils::CachePadded;
+
+pub use api::{Marketplace, Stats};
+pub use cart::Cart;
+pub use ids::{CartId, IdError, ProducerId, PublishError};
+pub use producer::Producer;
+
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::{Full, ZeroCapacity};
+use ids::{Refused, Registered, Registry, HELD, IDLE};
+use index::{Index, Item, Stall};
+
+/// Buckets of the index unless told otherwise.
+const DEFAULT_BUCKETS: usize = 1024;
+
+/// A lock-free marketplace of items of type `T`.
+///
+/// Cloning a `Market` gives another reference to the same market (it is an `Arc` inside).
+/// Every producer may have at most `queue_size_per_producer` items on sale when it publishes;
+/// a cart reserves an on-sale item *equal* to the one it asks for, from any producer.
+///
+/// See the [module documentation](self) for the two APIs, and [`Marketplace`] for the id API
+/// in trait form.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket::Market;
+/// use std::thread;
+///
+/// let market = Market::new(4).unwrap();
+/// let mut producer = market.register_producer();
+/// let shop = market.clone();
+/// let consumer = thread::spawn(move || {
+///     let mut cart = shop.new_cart();
+///     let mut got = 0;
+///     while got < 100 {
+///         if cart.add(&7_u32) {
+///             got += 1;
+///         }
+///     }
+///     cart.place_order().len()
+/// });
+/// for _ in 0..100 {
+///     let mut item = 7_u32;
+///     while let Err(full) = producer.publish(item) {
+///         item = full.into_inner();
+///         thread::yield_now();
+///     }
+/// }
+/// assert_eq!(consumer.join().unwrap(), 100);
+/// ```
+pub struct Market<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Market<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for Market<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Market")
+            .field("queue_size_per_producer", &self.inner.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a producer shares with reservations: its on-sale count, and its stall.
+pub(crate) struct ProducerShared<T> {
+    /// Items of this producer on sale (returns may push it above the limit). Incremented by
+    /// the producer's publishes and by returns, decremented by reservations.
+    on_sale: CachePadded<AtomicUsize>,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    stall: UnsafeCell<Stall<T>>,
+}
+
+/// A cart's contents and its stall for returned items.
+pub(crate) struct CartLocal<T> {
+    /// The reserved items, in the order added.
+    items: Vec<T>,
+    /// `from[k]`: the on-sale counter of the producer `items[k]` came from.
+    from: Vec<*const AtomicUsize>,
+    /// Where returned items are put back on sale.
+    stall: Stall<T>,
+}
+
+impl<T> Default for CartLocal<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            from: Vec::new(),
+            stall: Stall::default(),
+        }
+    }
+}
+
+/// A cart's registry entry.
+pub(crate) struct CartShared<T> {
+    /// Items in the cart (a statistic, written only by the cart's user).
+    len: AtomicUsize,
+    /// Items this cart's orders handed out (a statistic, written only by the cart's user).
+    ordered: AtomicU64,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    local: UnsafeCell<CartLocal<T>>,
+}
+
+impl<T> Default for ProducerShared<T> {
+    fn default() -> Self {
+        Self {
+            on_sale: CachePadded::new(AtomicUsize::new(0)),
+            stall: UnsafeCell::new(Stall::default()),
+        }
+    }
+}
+
+impl<T> Default for CartShared<T> {
+    fn default() -> Self {
+        Self {
+            len: AtomicUsize::new(0),
+            ordered: AtomicU64::new(0),
+            local: UnsafeCell::new(CartLocal::default()),
+        }
+    }
+}
+
+/// The shared state behind every clone of a [`Market`] and every handle.
+pub(crate) struct Inner<T> {
+    capacity: usize,
+    /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
+    eq: fn(&T, &T) -> bool,
+    /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
+    hash: fn(&Index<T>, &T) -> u64,
+    index: Index<T>,
+    producers: Registry<ProducerShared<T>>,
+    carts: Registry<CartShared<T>>,
+}
+
+// SAFETY: the raw pointers inside (`Item::count`, `CartLocal::from`, the stalls' segment
+// pointers) point into this same structure, which is shared only behind `Arc`; items of type
+// `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
+// time: a slot's item by its owner before publication and by its one claimer after, a cart's
+// items by the holder of the cart's registry entry. No `&T` is ever shared between threads,
+// so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above: every `&Inner` operation synchronises access to the `UnsafeCell`s through
+// the registry states and the slot state words (docs/DESIGN.md).
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T: Eq + Hash> Market<T> {
+    /// A market whose producers may each have `queue_size_per_producer` items on sale.
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroCapacity`] when `queue_size_per_producer` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket::{Market, ZeroCapacity};
+    ///
+    /// assert!(Market::<u8>::new(0).is_err_and(|e| e == ZeroCapacity));
+    /// assert!(Market::<u8>::new(1).is_ok());
+    /// ```
+    pub fn new(queue_size_per_producer: usize) -> Result<Self, ZeroCapacity> {
+        Self::with_buckets(queue_size_per_producer, DEFAULT_BUCKETS)
+    }
+
+    /// Like [`Market::new`], with an index of `buckets` hash buckets (rounded up to a power
+    /// of two, at least 1). More buckets than distinct products on sale keep searches short;
+    /// fewer save memory (each bucket is one pointer, plus the slots of the stalls using it).
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroCapacity`] when `queue_size_per_producer` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::<u8>::with_buckets(8, 1).unwrap();
+    /// assert_eq!(market.queue_size_per_producer(), 8);
+    /// ```
+    pub fn with_buckets(
+        queue_size_per_producer: usize,
+        buckets: usize,
+    ) -> Result<Self, ZeroCapacity> {
+        if queue_size_per_producer == 0 {
+            return Err(ZeroCapacity);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                capacity: queue_size_per_producer,
+                eq: |a, b| a == b,
+                hash: |index, item| index.hash(item),
+                index: Index::new(buckets),
+                producers: Registry::new(),
+                carts: Registry::new(),
+            }),
+        })
+    }
+}
+
+impl<T> Market<T> {
+    /// The per-producer limit this market was created with.
+    pub fn queue_size_per_producer(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Registers a producer and returns the handle that owns it.
+    ///
+    /// The handle's [`id`](Producer::id) is refused by the id API ([`IdError::ProducerBusy`])
+    /// while the handle lives, and unknown after it is dropped; items it published stay on
+    /// sale.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// assert!(p.publish(1).is_ok());
+    /// assert_eq!(p.publish(2).unwrap_err().into_inner(), 2);
+    /// ```
+    pub fn register_producer(&self) -> Producer<T> {
+        let (index, entry) = self.inner.producers.register(HELD);
+        Producer::new(Arc::clone(&self.inner), entry, ProducerId(index))
+    }
+
+    /// Opens a cart and returns the handle that owns it.
+    ///
+    /// The handle's [`id`](Cart::id) is refused by the id API ([`IdError::CartBusy`]) while the
+    /// handle lives, and unknown after it is dropped. Dropping the handle drops the items in
+    /// the cart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut cart = market.new_cart();
+    /// assert!(!cart.add(&"nothing on sale"));
+    /// ```
+    pub fn new_cart(&self) -> Cart<T> {
+        let (index, entry) = self.inner.carts.register(HELD);
+        Cart::new(Arc::clone(&self.inner), entry, CartId(index))
+    }
+
+    /// Registers a producer for the id API.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// assert!(market.publish(p, 'x').is_ok());
+    /// ```
+    pub fn register_producer_id(&self) -> ProducerId {
+        ProducerId(self.inner.producers.register(IDLE).0)
+    }
+
+    /// Opens a cart for the id API.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::<char>::new(1).unwrap();
+    /// let c = market.new_cart_id();
+    /// assert_eq!(market.place_order(c), Ok(vec![]));
+    /// ```
+    pub fn new_cart_id(&self) -> CartId {
+        CartId(self.inner.carts.register(IDLE).0)
+    }
+
+    /// Puts `item` on sale under `producer`. Lock-free, and wait-free while the producer has
+    /// a free slot in the item's bucket (always, once it has published that many items of
+    /// that bucket before).
+    ///
+    /// # Errors
+    ///
+    /// The item is handed back in every error: [`PublishError::Full`] when the producer
+    /// already has its limit of items on sale (a concurrent reservation may free room at
+    /// any moment), [`PublishError::Id`] when the id is unknown or in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket::market::{IdError, PublishError};
+    ///
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// let stranger = ringmarket::Market::<u8>::new(1).unwrap().register_producer_id();
+    /// market.publish(p, 1).unwrap();
+    /// assert!(matches!(market.publish(p, 2), Err(PublishError::Full(2))));
+    /// let other = market.register_producer_id();
+    /// assert!(market.publish(other, 3).is_ok());
+    /// ```
+    pub fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
+        let entry = match self.inner.producers.acquire(producer.0) {
+            Ok(entry) => entry,
+            Err(Refused::Unknown) => {
+                return Err(PublishError::Id(IdError::UnknownProducer(producer), item))
+            }
+            Err(Refused::Busy) => {
+                return Err(PublishError::Id(IdError::ProducerBusy(producer), item))
+            }
+        };
+        let _release = Release(entry);
+        // SAFETY: `acquire` gave us the entry exclusively until `_release` drops.
+        unsafe { self.inner.publish(&entry.value, item) }.map_err(Into::into)
+    }
+
+    /// Reserves into `cart` an on-sale item equal to `item`, from any producer; `Ok(false)`
+    /// when none was on sale. Never a spurious `false`: when an equal item stays on sale for
+    /// the whole call, the call takes one.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// market.publish(p, "tea").unwrap();
+    /// assert_eq!(market.add_to_cart(c, &"tea"), Ok(true));
+    /// assert_eq!(market.add_to_cart(c, &"tea"), Ok(false));
+    /// ```
+    pub fn add_to_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
+        self.with_cart(cart, |inner, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            unsafe { inner.reserve(c, item) }
+        })
+    }
+
+    /// Returns the most recently added item equal to `item` from `cart` to sale, under the
+    /// producer it came from (whose count may then exceed the limit); `Ok(false)` when the
+    /// cart holds no equal item.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// market.publish(p, 5).unwrap();
+    /// market.add_to_cart(c, &5).unwrap();
+    /// assert_eq!(market.remove_from_cart(c, &5), Ok(true));
+    /// assert_eq!(market.remove_from_cart(c, &5), Ok(false));
+    /// assert_eq!(market.add_to_cart(c, &5), Ok(true)); // it was back on sale
+    /// ```
+    pub fn remove_from_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
+        self.with_cart(cart, |inner, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            unsafe { inner.give_back(c, item) }
+        })
+    }
+
+    /// Empties `cart`, returning its items in the order they were added (minus returned
+    /// ones). The cart stays usable.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(3).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// for x in [1, 2, 3] {
+    ///     market.publish(p, x).unwrap();
+    /// }
+    /// for x in [3, 1] {
+    ///     market.add_to_cart(c, &x).unwrap();
+    /// }
+    /// assert_eq!(market.place_order(c), Ok(vec![3, 1]));
+    /// assert_eq!(market.place_order(c), Ok(vec![]));
+    /// ```
+    pub fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError> {
+        self.with_cart(cart, |inner, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            unsafe { inner.place_order(c) }
+        })
+    }
+
+    fn with_cart<R>(
+        &self,
+        cart: CartId,
+        f: impl FnOnce(&Inner<T>, &CartShared<T>) -> R,
+    ) -> Result<R, IdError> {
+        let entry = match self.inner.carts.acquire(cart.0) {
+            Ok(entry) => entry,
+            Err(Refused::Unknown) => return Err(IdError::UnknownCart(cart)),
+            Err(Refused::Busy) => return Err(IdError::CartBusy(cart)),
+        };
+        let _release = Release(entry);
+        Ok(f(&self.inner, &entry.value))
+    }
+
+    /// Copies of the items in `cart`, in the order added (for inspection and tests).
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use.
+    pub fn cart_contents(&self, cart: CartId) -> Result<Vec<T>, IdError>
+    where
+        T: Clone,
+    {
+        self.with_cart(cart, |_, c| {
+            // SAFETY: `with_cart` holds the entry exclusively.
+            c.local.with(|l| unsafe { (*l).items.clone() })
+        })
+    }
+
+    /// A snapshot of the market's counters. Each number is read without stopping anyone, so
+    /// while operations run concurrently the numbers may belong to slightly different moments;
+    /// when the market is quiet they are exact.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(2).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish('a').unwrap();
+    /// p.publish('b').unwrap();
+    /// c.add(&'a');
+    /// let s = market.stats();
+    /// assert_eq!(s.on_sale, vec![(p.id(), 1)]);
+    /// assert_eq!((s.in_carts, s.ordered), (1, 0));
+    /// c.place_order();
+    /// assert_eq!(market.stats().ordered, 1);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let inner = &*self.inner;
+        Stats {
+            on_sale: inner
+                .producers
+                .iter()
+                // Relaxed: a statistic.
+                .map(|(i, e)| (ProducerId(i), e.value.on_sale.load(Ordering::Relaxed)))
+                .collect(),
+            in_carts: inner
+                .carts
+                .iter()
+                // Relaxed: a statistic.
+                .map(|(_, e)| e.value.len.load(Ordering::Relaxed))
+                .sum(),
+            ordered: inner
+                .carts
+                .iter()
+                // Relaxed: a statistic.
+                .map(|(_, e)| e.value.ordered.load(Ordering::Relaxed))
+                .sum(),
+            slots: inner.index.slots(),
+        }
+    }
+}
+
+/// Ends an id-API call when dropped (also on unwinding out of user `Hash`/`Eq` code).
+struct Release<'a, E>(&'a Registered<E>);
+
+impl<E> Drop for Release<'_, E> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl<T> Inner<T> {
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
+    unsafe fn publish(&self, producer: &ProducerShared<T>, item: T) -> Result<(), Full<T>> {
+        // Relaxed (all three): the count decides nothing about memory; slots are handed over
+        // through the segment words. A reservation's decrement that happened before this call
+        // (e.g. joined) is seen by coherence.
+        if producer.on_sale.load(Ordering::Relaxed) >= self.capacity {
+            return Err(Full(item));
+        }
+        let hash = (self.hash)(&self.index, &item);
+        if producer.on_sale.fetch_add(1, Ordering::Relaxed) >= self.capacity {
+            producer.on_sale.fetch_sub(1, Ordering::Relaxed);
+            return Err(Full(item));
+        }
+        let count: *const AtomicUsize = &*producer.on_sale;
+        producer.stall.with_mut(|stall| {
+            // SAFETY: the caller holds the entry, so the stall is ours alone; it only ever
+            // fills this market's index.
+            unsafe { (*stall).put(&self.index, hash, Item { value: item, count }) }
+        });
+        Ok(())
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        let Some(taken) = self.index.reserve(hash, |x| (self.eq)(x, item)) else {
+            return false;
+        };
+        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
+        let count = unsafe { &*taken.count };
+        // Relaxed: see `publish`; the item is already out of its slot.
+        let previous = count.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(previous > 0, "on-sale count underflow");
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            l.items.push(taken.value);
+            l.from.push(taken.count);
+            // Relaxed: a statistic.
+            cart.len.store(l.items.len(), Ordering::Relaxed);
+        });
+        true
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn give_back(&self, cart: &CartShared<T>, item: &T) -> bool {
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
+                return false;
+            };
+            let hash = (self.hash)(&self.index, item);
+            let value = l.items.remove(at);
+            let count = l.from.remove(at);
+            // Relaxed: a statistic.
+            cart.len.store(l.items.len(), Ordering::Relaxed);
+            // SAFETY: `count` points into the producer registry, which outlives `self`.
+            // Relaxed: the increment is sequenced before the Release that publishes the item,
+            // so the reservation that takes it decrements after it (no underflow).
+            unsafe { &*count }.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
+            unsafe { l.stall.put(&self.index, hash, Item { value, count }) };
+            true
+        })
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn place_order(&self, cart: &CartShared<T>) -> Vec<T> {
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            l.from.clear();
+            let items = core::mem::take(&mut l.items);
+            // Relaxed (both): statistics written only by the entry's holder.
+            cart.len.store(0, Ordering::Relaxed);
+            cart.ordered
+                .fetch_add(items.len() as u64, Ordering::Relaxed);
+            items
+        })
+    }
+}
+
+impl<T> Inner<T> {
+    /// Ends a cart handle: drops its items, orphans its stall, retires the id.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the handle holding `cart`'s entry, which it never uses again.
+    unsafe fn close_cart(&self, cart: &Registered<CartShared<T>>) {
+        let items = cart.value.local.with_mut(|l| {
+            // SAFETY: the handle holds the entry.
+            let l = unsafe { &mut *l };
+            l.stall.orphan();
+            l.from.clear();
+            core::mem::take(&mut l.items)
+        });
+        // Relaxed: a statistic.
+        cart.value.len.store(0, Ordering::Relaxed);
+        cart.retire();
+        drop(items);
+    }
+
+    /// Ends a producer handle: orphans its stall, retires the id.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the handle holding `producer`'s entry, which it never uses again.
+    unsafe fn close_producer(&self, producer: &Registered<ProducerShared<T>>) {
+        producer.value.stall.with_mut(|s| {
+            // SAFETY: the handle holds the entry.
+            unsafe { (*s).orphan() }
+        });
+        producer.retire();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -1,0 +1,110 @@
+//! The producer handle.
+
+use core::ptr::NonNull;
+
+use super::ids::Registered;
+use super::{Inner, Market, ProducerId, ProducerShared};
+use crate::sync::{Arc, Ordering};
+use crate::Full;
+
+/// Owns one producer of a [`Market`]: the only way to publish as that producer through the
+/// handle API. `Send` but not `Clone` or `Sync`, so a producer is single by construction.
+///
+/// Dropping the handle retires its id; the items it published stay on sale.
+///
+/// # Examples
+///
+/// ```
+/// let market = ringmarket::Market::new(2).unwrap();
+/// let mut producer = market.register_producer();
+/// producer.publish(String::from("bread")).unwrap();
+/// assert_eq!(producer.on_sale(), 1);
+/// ```
+pub struct Producer<T> {
+    inner: Arc<Inner<T>>,
+    /// Held (`HELD`) by this handle for its whole life.
+    entry: NonNull<Registered<ProducerShared<T>>>,
+    id: ProducerId,
+}
+
+// SAFETY: the handle owns its registry entry exclusively (state `HELD`), so moving it to
+// another thread moves that exclusive use along; items of type `T` it publishes move to other
+// threads, hence `T: Send`. It is deliberately not `Sync`: `publish` takes `&mut self`.
+unsafe impl<T: Send> Send for Producer<T> {}
+
+impl<T> Producer<T> {
+    pub(crate) fn new(
+        inner: Arc<Inner<T>>,
+        entry: &Registered<ProducerShared<T>>,
+        id: ProducerId,
+    ) -> Self {
+        Self {
+            entry: NonNull::from(entry),
+            inner,
+            id,
+        }
+    }
+
+    fn entry(&self) -> &Registered<ProducerShared<T>> {
+        // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
+        unsafe { self.entry.as_ref() }
+    }
+
+    /// This producer's id (as seen in [`Market::stats`]).
+    pub fn id(&self) -> ProducerId {
+        self.id
+    }
+
+    /// Puts `item` on sale. Lock-free; wait-free once this producer has published as many
+    /// items into the item's index bucket as it has on sale there now.
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] with the item when this producer already has its limit of items on sale
+    /// (returned items count too). Reservations may free room at any moment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish(1).unwrap();
+    /// assert_eq!(p.publish(2).unwrap_err().into_inner(), 2);
+    /// assert!(c.add(&1));
+    /// assert!(p.publish(2).is_ok());
+    /// ```
+    pub fn publish(&mut self, item: T) -> Result<(), Full<T>> {
+        // SAFETY: this handle holds the entry (`HELD`) and `&mut self` keeps it to one call.
+        unsafe { self.inner.publish(&self.entry().value, item) }
+    }
+
+    /// How many of this producer's items are on sale (a snapshot: reservations may lower it
+    /// and returns raise it at any moment).
+    pub fn on_sale(&self) -> usize {
+        // Relaxed: a statistic.
+        self.entry().value.on_sale.load(Ordering::Relaxed)
+    }
+
+    /// The market this producer sells in.
+    pub fn market(&self) -> Market<T> {
+        Market {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        // SAFETY: this handle holds the entry and never uses it again.
+        unsafe { self.inner.close_producer(self.entry()) };
+    }
+}

@@ -1,0 +1,303 @@
+//! Unit tests of the market internals: storage reuse, collisions, segments, adoption, ids.
+
+use super::index::SLOTS;
+use super::*;
+use std::cell::Cell;
+use std::hash::Hasher;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicUsize as Counter;
+
+/// Equal by `key`, hashed to one constant: every item collides with every other.
+#[derive(Debug)]
+struct Colliding {
+    key: u32,
+}
+impl PartialEq for Colliding {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Colliding {}
+impl Hash for Colliding {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
+}
+
+#[test]
+fn zero_capacity_is_an_error() {
+    assert_eq!(Market::<u8>::new(0).unwrap_err(), ZeroCapacity);
+    assert_eq!(Market::<u8>::with_buckets(0, 4).unwrap_err(), ZeroCapacity);
+}
+
+#[test]
+fn churn_reuses_the_same_slots() {
+    let rounds = if cfg!(miri) { 200 } else { 100_000 };
+    let market = Market::new(3).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    for i in 0..rounds {
+        p.publish(i % 5).unwrap();
+        assert!(c.add(&(i % 5)));
+        if i % 7 == 0 {
+            assert!(c.remove(&(i % 5)));
+            assert!(c.add(&(i % 5)));
+        }
+        assert_eq!(c.place_order(), vec![i % 5]);
+    }
+    let s = market.stats();
+    // One segment per (stall, bucket) used: the producer's and the cart's, five buckets each
+    // at most.
+    assert!(s.slots <= 10 * SLOTS, "storage grew: {s:?}");
+    assert_eq!(s.ordered, rounds as u64);
+    assert_eq!(s.total_on_sale(), 0);
+}
+
+#[test]
+fn colliding_hashes_are_told_apart_by_eq() {
+    let market = Market::with_buckets(8, 4).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    for key in [1, 2, 3, 2] {
+        p.publish(Colliding { key }).unwrap();
+    }
+    assert!(!c.add(&Colliding { key: 4 }));
+    assert!(c.add(&Colliding { key: 2 }));
+    assert!(c.add(&Colliding { key: 2 }));
+    assert!(!c.add(&Colliding { key: 2 }));
+    assert!(c.add(&Colliding { key: 3 }));
+    let keys: Vec<u32> = c.place_order().into_iter().map(|x| x.key).collect();
+    assert_eq!(keys, [2, 2, 3]);
+    assert!(c.add(&Colliding { key: 1 }));
+}
+
+#[test]
+fn a_producer_can_fill_several_segments_of_one_bucket() {
+    let n = 2 * SLOTS + 3;
+    let market = Market::with_buckets(n, 1).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    for i in 0..n {
+        p.publish(i).unwrap();
+    }
+    assert!(p.publish(n).is_err());
+    assert_eq!(market.stats().slots, 3 * SLOTS);
+    for i in (0..n).rev() {
+        assert!(c.add(&i), "item {i}");
+    }
+    assert_eq!(c.place_order().len(), n);
+    for i in 0..n {
+        p.publish(i).unwrap();
+    }
+    assert_eq!(market.stats().slots, 3 * SLOTS, "freed slots are reused");
+}
+
+#[test]
+fn a_dropped_producers_segments_are_adopted() {
+    let market = Market::with_buckets(4, 1).unwrap();
+    let mut first = market.register_producer();
+    first.publish(1).unwrap();
+    first.publish(2).unwrap();
+    drop(first);
+    let mut second = market.register_producer();
+    second.publish(3).unwrap();
+    assert_eq!(
+        market.stats().slots,
+        SLOTS,
+        "the orphaned segment was adopted"
+    );
+    let mut c = market.new_cart();
+    for x in [1, 2, 3] {
+        assert!(
+            c.add(&x),
+            "items stay on sale after their producer's handle is dropped"
+        );
+    }
+}
+
+#[test]
+fn ids_unknown_busy_and_retired() {
+    let market = Market::new(1).unwrap();
+    let unknown_p = ProducerId(99);
+    let unknown_c = CartId(99);
+    assert!(matches!(
+        market.publish(unknown_p, 1),
+        Err(PublishError::Id(
+            IdError::UnknownProducer(ProducerId(99)),
+            1
+        ))
+    ));
+    assert_eq!(
+        market.add_to_cart(unknown_c, &1),
+        Err(IdError::UnknownCart(unknown_c))
+    );
+    assert_eq!(
+        market.remove_from_cart(unknown_c, &1),
+        Err(IdError::UnknownCart(unknown_c))
+    );
+    assert_eq!(
+        market.place_order(unknown_c),
+        Err(IdError::UnknownCart(unknown_c))
+    );
+    assert_eq!(
+        market.cart_contents(unknown_c),
+        Err(IdError::UnknownCart(unknown_c))
+    );
+
+    let p = market.register_producer();
+    let c = market.new_cart();
+    let (pid, cid) = (p.id(), c.id());
+    assert!(matches!(
+        market.publish(pid, 1),
+        Err(PublishError::Id(IdError::ProducerBusy(_), 1))
+    ));
+    assert_eq!(market.place_order(cid), Err(IdError::CartBusy(cid)));
+    drop((p, c));
+    assert!(matches!(
+        market.publish(pid, 1),
+        Err(PublishError::Id(IdError::UnknownProducer(_), 1))
+    ));
+    assert_eq!(market.add_to_cart(cid, &1), Err(IdError::UnknownCart(cid)));
+    assert_eq!(
+        IdError::CartBusy(cid).to_string(),
+        format!("cart {} is in use by another caller", cid.index())
+    );
+}
+
+#[test]
+fn the_id_api_and_handles_share_one_market() {
+    let market = Market::new(2).unwrap();
+    let pid = market.register_producer_id();
+    let mut cart = market.new_cart();
+    market.publish(pid, "x").unwrap();
+    assert!(cart.add(&"x"));
+    assert_eq!(market.stats().on_sale, vec![(pid, 0)]);
+    assert!(cart.remove(&"x"));
+    assert_eq!(market.stats().on_sale, vec![(pid, 1)]);
+    let cid = market.new_cart_id();
+    assert_eq!(market.add_to_cart(cid, &"x"), Ok(true));
+    assert_eq!(market.cart_contents(cid), Ok(vec!["x"]));
+}
+
+struct CountsDrops<'a>(u32, &'a Counter);
+impl PartialEq for CountsDrops<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for CountsDrops<'_> {}
+impl Hash for CountsDrops<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+impl Drop for CountsDrops<'_> {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn teardown_drops_every_item_exactly_once() {
+    let drops = Counter::new(0);
+    let market = Market::with_buckets(3, 2).unwrap();
+    let mut p = market.register_producer();
+    let q = market.register_producer_id();
+    let mut c = market.new_cart();
+    let d = market.new_cart_id();
+    for k in 0..3 {
+        p.publish(CountsDrops(k, &drops)).unwrap();
+        market
+            .publish(q, CountsDrops(k, &drops))
+            .map_err(|_| ())
+            .unwrap();
+    }
+    assert!(c.add(&CountsDrops(0, &drops)));
+    assert!(market.add_to_cart(d, &CountsDrops(1, &drops)).unwrap());
+    assert!(market.add_to_cart(d, &CountsDrops(2, &drops)).unwrap());
+    assert!(market.remove_from_cart(d, &CountsDrops(2, &drops)).unwrap());
+    let queries = 4; // the temporary query values above
+    let ordered = c.place_order();
+    assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), queries);
+    drop(ordered);
+    assert_eq!(
+        drops.load(std::sync::atomic::Ordering::Relaxed),
+        queries + 1
+    );
+    drop((p, c, market));
+    assert_eq!(
+        drops.load(std::sync::atomic::Ordering::Relaxed),
+        queries + 6
+    );
+}
+
+#[test]
+fn dropping_a_cart_handle_drops_its_items() {
+    let drops = Counter::new(0);
+    let market = Market::new(2).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    p.publish(CountsDrops(1, &drops)).map_err(|_| ()).unwrap();
+    let probe = CountsDrops(1, &drops);
+    assert!(c.add(&probe));
+    drop(c);
+    assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 1);
+    drop(probe);
+    drop((p, market));
+    assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
+
+/// Panics in `eq` when `PANIC` is set for the current thread.
+#[derive(Debug)]
+struct Touchy(u8);
+thread_local!(static PANIC: Cell<bool> = const { Cell::new(false) });
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        assert!(!PANIC.with(Cell::get), "eq panics");
+        self.0 == other.0
+    }
+}
+impl Eq for Touchy {}
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+
+#[test]
+fn a_panicking_eq_leaves_the_market_consistent() {
+    let market = Market::new(1).unwrap();
+    let p = market.register_producer_id();
+    let c = market.new_cart_id();
+    market.publish(p, Touchy(1)).unwrap();
+    PANIC.with(|x| x.set(true));
+    let r = catch_unwind(AssertUnwindSafe(|| market.add_to_cart(c, &Touchy(1))));
+    PANIC.with(|x| x.set(false));
+    assert!(r.is_err());
+    // The item is still on sale, the cart id is not stuck busy, nothing was lost.
+    assert_eq!(market.add_to_cart(c, &Touchy(1)), Ok(true));
+    assert_eq!(market.place_order(c).unwrap().len(), 1);
+    market.publish(p, Touchy(2)).unwrap();
+}
+
+#[test]
+fn zero_sized_items() {
+    let market = Market::new(2).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    p.publish(()).unwrap();
+    p.publish(()).unwrap();
+    assert!(p.publish(()).is_err());
+    assert!(c.add(&()));
+    assert!(c.add(&()));
+    assert!(!c.add(&()));
+    assert_eq!(c.place_order(), vec![(), ()]);
+}
+
+#[test]
+fn handles_are_send() {
+    fn send<X: Send>() {}
+    send::<Producer<String>>();
+    send::<Cart<String>>();
+    send::<Market<String>>();
+    fn sync<X: Sync>() {}
+    sync::<Market<String>>();
+}

@@ -1,0 +1,160 @@
+//! The original `TestMarketplace` cases and more, run against every `Marketplace`.
+
+use ringmarket::baseline::MutexMarket;
+use ringmarket::market::{IdError, PublishError};
+use ringmarket::{CartId, Market, Marketplace, ProducerId};
+
+/// Runs `test` on a fresh `Market` and a fresh `MutexMarket` of capacity `capacity`.
+fn both(capacity: usize, test: impl Fn(&dyn Marketplace<String>)) {
+    test(&Market::new(capacity).unwrap());
+    test(&MutexMarket::new(capacity).unwrap());
+}
+
+fn s(x: &str) -> String {
+    x.to_owned()
+}
+
+#[test]
+fn register_producer_gives_distinct_ids() {
+    both(3, |m| {
+        let ids: Vec<ProducerId> = (0..20).map(|_| m.register_producer_id()).collect();
+        for (i, a) in ids.iter().enumerate() {
+            assert!(ids[i + 1..].iter().all(|b| a != b));
+        }
+    });
+}
+
+#[test]
+fn new_cart_gives_distinct_ids() {
+    both(3, |m| {
+        let ids: Vec<CartId> = (0..20).map(|_| m.new_cart_id()).collect();
+        for (i, a) in ids.iter().enumerate() {
+            assert!(ids[i + 1..].iter().all(|b| a != b));
+        }
+    });
+}
+
+#[test]
+fn publish_respects_the_per_producer_limit() {
+    both(3, |m| {
+        let p = m.register_producer_id();
+        let q = m.register_producer_id();
+        for i in 0..3 {
+            assert!(m.publish(p, format!("tea {i}")).is_ok());
+        }
+        match m.publish(p, s("one too many")) {
+            Err(PublishError::Full(back)) => assert_eq!(back, "one too many"),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        // The limit is per producer.
+        assert!(m.publish(q, s("coffee")).is_ok());
+    });
+}
+
+#[test]
+fn add_to_cart_takes_only_what_is_on_sale() {
+    both(2, |m| {
+        let p = m.register_producer_id();
+        let c = m.new_cart_id();
+        assert_eq!(m.add_to_cart(c, &s("tea")), Ok(false));
+        m.publish(p, s("tea")).unwrap();
+        assert_eq!(m.add_to_cart(c, &s("coffee")), Ok(false));
+        assert_eq!(m.add_to_cart(c, &s("tea")), Ok(true));
+        assert_eq!(m.add_to_cart(c, &s("tea")), Ok(false));
+        assert_eq!(m.stats().in_carts, 1);
+    });
+}
+
+#[test]
+fn a_reservation_frees_the_producers_room_at_once() {
+    both(1, |m| {
+        let p = m.register_producer_id();
+        let c = m.new_cart_id();
+        m.publish(p, s("a")).unwrap();
+        assert!(m.publish(p, s("b")).is_err());
+        assert_eq!(m.add_to_cart(c, &s("a")), Ok(true));
+        assert!(m.publish(p, s("b")).is_ok());
+    });
+}
+
+#[test]
+fn remove_from_cart_puts_the_item_back_under_its_producer() {
+    both(1, |m| {
+        let p = m.register_producer_id();
+        let q = m.register_producer_id();
+        let c = m.new_cart_id();
+        m.publish(p, s("x")).unwrap();
+        m.add_to_cart(c, &s("x")).unwrap();
+        m.publish(p, s("y")).unwrap();
+        assert_eq!(m.remove_from_cart(c, &s("nothing")), Ok(false));
+        assert_eq!(m.remove_from_cart(c, &s("x")), Ok(true));
+        assert_eq!(m.remove_from_cart(c, &s("x")), Ok(false));
+        let stats = m.stats();
+        assert_eq!(
+            stats.on_sale,
+            vec![(p, 2), (q, 0)],
+            "over the limit after a return"
+        );
+        assert!(m.publish(p, s("z")).is_err());
+        assert_eq!(m.add_to_cart(c, &s("y")), Ok(true));
+        assert!(m.publish(p, s("z")).is_err(), "still at the limit");
+        assert_eq!(m.add_to_cart(c, &s("x")), Ok(true));
+        assert!(m.publish(p, s("z")).is_ok());
+    });
+}
+
+#[test]
+fn place_order_returns_the_items_in_the_order_added_and_empties_the_cart() {
+    both(5, |m| {
+        let p = m.register_producer_id();
+        let c = m.new_cart_id();
+        for x in ["a", "b", "c", "b", "d"] {
+            m.publish(p, s(x)).unwrap();
+        }
+        for x in ["d", "b", "a", "b"] {
+            assert_eq!(m.add_to_cart(c, &s(x)), Ok(true));
+        }
+        assert_eq!(m.remove_from_cart(c, &s("a")), Ok(true));
+        assert_eq!(m.place_order(c), Ok(vec![s("d"), s("b"), s("b")]));
+        assert_eq!(m.place_order(c), Ok(vec![]));
+        // The cart is reusable.
+        assert_eq!(m.add_to_cart(c, &s("a")), Ok(true));
+        assert_eq!(m.place_order(c), Ok(vec![s("a")]));
+        let stats = m.stats();
+        assert_eq!((stats.ordered, stats.in_carts), (4, 0));
+        assert_eq!(stats.total_on_sale(), 1);
+    });
+}
+
+#[test]
+fn carts_are_independent() {
+    both(4, |m| {
+        let p = m.register_producer_id();
+        let (c, d) = (m.new_cart_id(), m.new_cart_id());
+        m.publish(p, s("a")).unwrap();
+        m.publish(p, s("b")).unwrap();
+        m.add_to_cart(c, &s("a")).unwrap();
+        m.add_to_cart(d, &s("b")).unwrap();
+        assert_eq!(m.remove_from_cart(c, &s("b")), Ok(false));
+        assert_eq!(m.place_order(d), Ok(vec![s("b")]));
+        assert_eq!(m.cart_contents(c), Ok(vec![s("a")]));
+    });
+}
+
+#[test]
+fn unknown_ids_are_typed_errors() {
+    both(1, |m| {
+        let p = ProducerId::new(7);
+        let c = CartId::new(7);
+        match m.publish(p, s("lost?")) {
+            Err(PublishError::Id(IdError::UnknownProducer(id), back)) => {
+                assert_eq!((id, back.as_str()), (p, "lost?"))
+            }
+            other => panic!("expected UnknownProducer, got {other:?}"),
+        }
+        assert_eq!(m.add_to_cart(c, &s("a")), Err(IdError::UnknownCart(c)));
+        assert_eq!(m.remove_from_cart(c, &s("a")), Err(IdError::UnknownCart(c)));
+        assert_eq!(m.place_order(c), Err(IdError::UnknownCart(c)));
+        assert_eq!(m.stats().on_sale, vec![]);
+    });
+}
