@@ -10,9 +10,9 @@ pub mod spsc;
 mod error;
 pub use error::{Empty, Full, ZeroCapacity};
 
-pub mod mpmc;
-mod wait;
 pub mod baseline;
 pub mod market;
 pub mod model;
+pub mod mpmc;
+mod wait;
 pub use market::{CartId, Market, Marketplace, ProducerId};
