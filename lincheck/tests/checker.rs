@@ -169,44 +169,48 @@ fn spurious_full_is_not() {
 }
 
 #[test]
-fn batches_are_atomic() {
-    // A batch pop that sees half of a batch push is not linearizable.
-    no(
-        &q(4),
-        &History::from_tuples([
-            (
-                0,
-                QueueOp::PushBatch(vec![1, 2]),
-                QueueRet::PushedBatch(2),
-                0,
-                3,
-            ),
-            (
-                1,
-                QueueOp::PopBatch(4),
-                QueueRet::PoppedBatch(vec![1]),
-                1,
-                2,
-            ),
-        ]),
-    );
+fn batches() {
+    use QueueOp::{PopBatch, PushAll, PushBatch};
+    use QueueRet::{PoppedBatch, PushedBatch};
+    // A batch pop may take fewer values than are there, but always the oldest, in order.
     yes(
         &q(4),
         &History::from_tuples([
-            (
-                0,
-                QueueOp::PushBatch(vec![1, 2]),
-                QueueRet::PushedBatch(2),
-                0,
-                3,
-            ),
-            (
-                1,
-                QueueOp::PopBatch(4),
-                QueueRet::PoppedBatch(vec![1, 2]),
-                1,
-                2,
-            ),
+            (0, PushBatch(vec![1, 2]), PushedBatch(2), 0, 1),
+            (1, PopBatch(4), PoppedBatch(vec![1]), 2, 3),
+        ]),
+    );
+    no(
+        &q(4),
+        &History::from_tuples([
+            (0, PushBatch(vec![1, 2]), PushedBatch(2), 0, 1),
+            (1, PopBatch(4), PoppedBatch(vec![2]), 2, 3),
+        ]),
+    );
+    // An all-or-nothing push overlapping a batch pop: the pop sees all of it, or a prefix of
+    // it, never a value from its middle without the ones before.
+    yes(
+        &q(4),
+        &History::from_tuples([
+            (0, PushAll(vec![1, 2]), Pushed, 0, 3),
+            (1, PopBatch(4), PoppedBatch(vec![1, 2]), 1, 2),
+        ]),
+    );
+    no(
+        &q(4),
+        &History::from_tuples([
+            (0, PushAll(vec![1, 2]), Pushed, 0, 3),
+            (1, PopBatch(4), PoppedBatch(vec![2]), 1, 2),
+        ]),
+    );
+    // An all-or-nothing push that does not fit changes nothing.
+    no(
+        &q(2),
+        &History::from_tuples([
+            (0, Push(1), Pushed, 0, 1),
+            (0, PushAll(vec![2, 3]), Full, 2, 3),
+            (1, Pop, Popped(1), 4, 5),
+            (1, Pop, Popped(2), 6, 7),
         ]),
     );
 }
@@ -311,4 +315,53 @@ fn table_names_every_thread_and_operation() {
     assert!(t.contains("thread 0") && t.contains("thread 1"), "{t}");
     assert!(t.contains("Push(7) -> Pushed [0, 3]"), "{t}");
     assert!(t.contains("Pop -> Popped(7) [1, 2]"), "{t}");
+}
+
+#[test]
+fn market_spec_explores_which_producer_a_reserve_took() {
+    use lincheck::specs::{MarketOp as M, MarketRet as R, MarketSpec};
+    // Limit 1. Producers 0 and 1 each publish product 5; cart 2 reserves one. Producer 1 can
+    // then publish again only if the reserve took ITS item: the checker must find that choice.
+    let init = MarketSpec::new(1, 3);
+    let h = History::from_tuples([
+        (0, (0, M::Publish(5)), R::Published, 0, 1),
+        (1, (1, M::Publish(5)), R::Published, 2, 3),
+        (2, (2, M::Add(5)), R::Found(true), 4, 5),
+        (1, (1, M::Publish(6)), R::Published, 6, 7),
+        (0, (0, M::Publish(6)), R::Full, 8, 9),
+    ]);
+    let v = check(&init, &h);
+    assert_witness(&init, &h, &v);
+    // Both producers publishing again after one reserve is impossible.
+    let h = History::from_tuples([
+        (0, (0, M::Publish(5)), R::Published, 0, 1),
+        (1, (1, M::Publish(5)), R::Published, 2, 3),
+        (2, (2, M::Add(5)), R::Found(true), 4, 5),
+        (1, (1, M::Publish(6)), R::Published, 6, 7),
+        (0, (0, M::Publish(6)), R::Published, 8, 9),
+    ]);
+    assert_eq!(check(&init, &h), Verdict::NotLinearizable);
+    // Two carts cannot both reserve the only item, even at once.
+    let h = History::from_tuples([
+        (0, (0, M::Publish(5)), R::Published, 0, 1),
+        (1, (1, M::Add(5)), R::Found(true), 2, 5),
+        (2, (2, M::Add(5)), R::Found(true), 3, 4),
+    ]);
+    assert_eq!(check(&init, &h), Verdict::NotLinearizable);
+    // A returned item goes back under its producer; an order lists what is left, in order.
+    let h = History::from_tuples([
+        (0, (0, M::Publish(5)), R::Published, 0, 1),
+        (0, (0, M::Publish(6)), R::Full, 2, 3),
+        (1, (1, M::Add(5)), R::Found(true), 4, 5),
+        (0, (0, M::Publish(6)), R::Published, 6, 7),
+        (1, (1, M::Add(6)), R::Found(true), 8, 9),
+        (1, (1, M::Remove(5)), R::Found(true), 10, 11),
+        (0, (0, M::Publish(7)), R::Full, 12, 13),
+        (1, (1, M::Order), R::Ordered(vec![6]), 14, 15),
+    ]);
+    let v = check(&init, &h);
+    assert_witness(&init, &h, &v);
+    let mut bad = h.clone();
+    bad.ops[7].ret = R::Ordered(vec![5, 6]);
+    assert_eq!(check(&init, &bad), Verdict::NotLinearizable);
 }
