@@ -153,7 +153,7 @@ impl Config {
     /// The default size for this build, overridden by `LINCHECK_SCENARIOS`,
     /// `LINCHECK_INVOCATIONS` and `LINCHECK_SEED`.
     ///
-    /// Defaults: 100 scenarios x 10,000 invocations in an optimized build, 8 x 200 in a debug
+    /// Defaults: 100 scenarios x 10,000 invocations in an optimized build, 6 x 150 in a debug
     /// build, 1 x 3 under Miri.
     ///
     /// # Panics
@@ -163,7 +163,7 @@ impl Config {
         let (scenarios, invocations) = if cfg!(miri) {
             (1, 3)
         } else if cfg!(debug_assertions) {
-            (8, 200)
+            (6, 150)
         } else {
             (100, 10_000)
         };
