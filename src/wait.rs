@@ -62,7 +62,7 @@
 //! tolerates, and each list keeps its own one-load fast path.
 
 use std::sync::PoisonError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sync::{hint, loom_seq_cst_fence, thread, AtomicUsize, Condvar, Mutex, Ordering};
 
@@ -162,24 +162,27 @@ impl WaitList {
     }
 
     /// Runs `attempt` until it returns `Some`, spinning briefly and then parking between tries;
-    /// returns `None` once `deadline` (if any) has passed with `attempt` still answering `None`.
+    /// returns `None` once `timeout` (if any) has passed with `attempt` still answering `None`.
+    /// A time-out too large to represent as a deadline means no time-out.
     ///
     /// `attempt` must meet the contract in the [module docs](self): answer `None` only after a
     /// `SeqCst` fence followed by a read of the state that notifiers change.
     pub(crate) fn wait_until<R>(
         &self,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
+        // The first try costs no clock read: most waits end here.
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut backoff = Backoff::new();
-        loop {
+        while !backoff.is_completed() {
+            backoff.snooze();
             if let Some(done) = attempt() {
                 return Some(done);
             }
-            if backoff.is_completed() {
-                break;
-            }
-            backoff.snooze();
         }
         loop {
             let key = self.prepare();

@@ -20,11 +20,16 @@ fn zero_capacity_is_refused() {
 #[test]
 fn fifo_and_wrap_around_for_many_capacities() {
     // Odd capacities and powers of two, several laps each, at every fill level.
-    for capacity in [1, 2, 3, 5, 7, 8, 100] {
+    let capacities: &[usize] = if cfg!(miri) {
+        &[1, 2, 3, 5, 8]
+    } else {
+        &[1, 2, 3, 5, 7, 8, 100]
+    };
+    for &capacity in capacities {
         let ring = Ring::new(capacity).unwrap();
         let mut next_in = 0_u32;
         let mut next_out = 0_u32;
-        for round in 0..3 * capacity {
+        for round in 0..2 * capacity + 1 {
             let fill = round % capacity + 1;
             for _ in 0..fill {
                 ring.push(next_in).unwrap();

@@ -1,7 +1,7 @@
 //! Cloneable producer and consumer handles around a [`Ring`], with closing and waiting.
 
 use core::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{Closed, Disconnected, PopError, PopTimeoutError, PushError, PushTimeoutError};
 use super::ring::Ring;
@@ -73,11 +73,6 @@ pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), ZeroCap
     ))
 }
 
-/// Converts a time-out into a deadline; one too far away to represent means no deadline.
-fn deadline(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
 /// The pushing side of a [`channel`]: cloneable, `Send + Sync` when `T: Send`.
 ///
 /// Dropping the last producer closes the channel.
@@ -100,7 +95,15 @@ impl<T> Shared<T> {
     }
 
     /// One try at pushing: `Ok` when done or disconnected, `Err(value)` when full for now.
+    ///
+    /// Disconnection is checked before the push (so a value is not stored once the last
+    /// consumer is known to be gone) and again when the ring is full (so a waiting producer
+    /// learns of it). A consumer leaving between the check and the push lets the value in; it
+    /// is then dropped with the ring.
     fn try_push(&self, value: T) -> Result<Result<(), Disconnected<T>>, T> {
+        if self.disconnected() {
+            return Ok(Err(Disconnected(value)));
+        }
         match self.ring.push(value) {
             Ok(()) => {
                 self.not_empty.notify_one();
@@ -148,9 +151,6 @@ impl<T> Producer<T> {
     /// assert_eq!(rx.pop(), Ok(5));
     /// ```
     pub fn push(&self, value: T) -> Result<(), PushError<T>> {
-        if self.shared.disconnected() {
-            return Err(PushError::Disconnected(value));
-        }
         match self.shared.try_push(value) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(Disconnected(value))) => Err(PushError::Disconnected(value)),
@@ -162,8 +162,7 @@ impl<T> Producer<T> {
     ///
     /// # Errors
     ///
-    /// [`Disconnected`] with the value if every consumer is gone (and the ring is full: a value
-    /// that fits is still stored).
+    /// [`Disconnected`] with the value if every consumer is gone.
     ///
     /// # Examples
     ///
@@ -198,12 +197,12 @@ impl<T> Producer<T> {
     /// assert!(tx.push_timeout(2, Duration::from_millis(10)).is_err());
     /// ```
     pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushTimeoutError<T>> {
-        self.push_until(value, deadline(timeout))
+        self.push_until(value, Some(timeout))
     }
 
-    fn push_until(&self, value: T, deadline: Option<Instant>) -> Result<(), PushTimeoutError<T>> {
+    fn push_until(&self, value: T, timeout: Option<Duration>) -> Result<(), PushTimeoutError<T>> {
         let mut pending = Some(value);
-        let done = self.shared.not_full.wait_until(deadline, || {
+        let done = self.shared.not_full.wait_until(timeout, || {
             let value = pending.take()?;
             match self.shared.try_push(value) {
                 Ok(done) => Some(done),
@@ -300,14 +299,14 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.pop_timeout(Duration::from_millis(5)), Err(PopTimeoutError::Timeout));
     /// ```
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopTimeoutError> {
-        self.pop_until(deadline(timeout))
+        self.pop_until(Some(timeout))
     }
 
-    fn pop_until(&self, deadline: Option<Instant>) -> Result<T, PopTimeoutError> {
+    fn pop_until(&self, timeout: Option<Duration>) -> Result<T, PopTimeoutError> {
         match self
             .shared
             .not_empty
-            .wait_until(deadline, || self.shared.try_pop().ok())
+            .wait_until(timeout, || self.shared.try_pop().ok())
         {
             Some(Ok(value)) => Ok(value),
             Some(Err(Closed)) => Err(PopTimeoutError::Closed),
