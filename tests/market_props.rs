@@ -193,11 +193,21 @@ impl<M: Marketplace<Item>> Lane<M> {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
+fn config() -> ProptestConfig {
+    ProptestConfig {
         cases: if cfg!(miri) { 8 } else { 1000 },
+        // Miri's isolation forbids the file system that regression files need.
+        failure_persistence: if cfg!(miri) {
+            None
+        } else {
+            ProptestConfig::default().failure_persistence
+        },
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
 
     #[test]
     fn market_and_baseline_follow_the_model(
