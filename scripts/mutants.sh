@@ -76,7 +76,7 @@ detect() {
     lincheck)
       local test="$1"
       build=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p lincheck --test "$test" --no-run)
-      run=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p lincheck --test "$test")
+      run=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p lincheck --test "$test" -- --include-ignored)
       ;;
     miri)
       local test="$1" filter="${2:-}"
@@ -120,7 +120,10 @@ for patch in "${patches[@]}"; do
   tried=$((tried + 1))
   echo "--- $name: $what"
   fresh_tree
-  if ! (cd "$tree" && git apply --check "$root/$patch" && git apply "$root/$patch") 2>"$dir/apply.log"; then
+  # The scratch copy may sit inside this repository (under target/): keep git from finding
+  # the repository above it, or `git apply` would silently skip paths outside the copy.
+  if ! (cd "$tree" && export GIT_CEILING_DIRECTORIES="$dir" &&
+    git apply --check "$root/$patch" && git apply "$root/$patch") 2>"$dir/apply.log"; then
     echo "    PATCH NO LONGER APPLIES:"
     sed 's/^/      /' "$dir/apply.log"
     broken=$((broken + 1))
