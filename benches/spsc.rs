@@ -5,7 +5,7 @@
 //! timer starts when both threads have passed a `Barrier` and stops when the consumer has
 //! received every item. Groups: capacity 2 (hand-off latency dominates) and 1024 (throughput),
 //! items one at a time (`single`) and in batches of up to 64 (`batch64`): chunk APIs for the
-//! two rings, 64 single operations for `ArrayQueue`, 64 operations under one lock for the
+//! two rings (64 slots, or all the free ones when fewer, the same way for both), 64 single operations for `ArrayQueue`, 64 operations under one lock for the
 //! mutex. Both sides of every contender wait the same way when full or empty.
 //!
 //! ```text
@@ -62,7 +62,7 @@ fn timed<P: Send, C: Send>(
 
 mod ours {
     use super::*;
-    use ringmarket::spsc::{ring, Consumer, Producer};
+    use ringmarket::spsc::{ring, Consumer, Producer, TooFewSlots};
 
     pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
         ring(capacity)
@@ -92,17 +92,22 @@ mod ours {
         sum
     }
 
+    /// Reserves 64 slots (fewer at the end) or, when there are not that many, all the free
+    /// ones: the cached head answers the first question without touching the consumer's line.
     pub fn produce_batch(mut p: Producer<u64>, n: u64) {
         let mut next = 0;
         let mut spins = 0;
         while next < n {
-            let want = BATCH.min((n - next) as usize).min(p.slots());
-            if want == 0 {
-                wait(&mut spins);
-                continue;
-            }
+            let want = BATCH.min((n - next) as usize);
+            let chunk = match p.write_chunk(want) {
+                Ok(chunk) => chunk,
+                Err(TooFewSlots(0)) => {
+                    wait(&mut spins);
+                    continue;
+                }
+                Err(TooFewSlots(free)) => p.write_chunk(free).unwrap(),
+            };
             spins = 0;
-            let chunk = p.write_chunk(want).unwrap();
             next += chunk.fill_from_iter(next..n) as u64;
         }
     }
@@ -127,7 +132,7 @@ mod ours {
 
 mod rtrb_ {
     use super::*;
-    use rtrb::{Consumer, Producer, RingBuffer};
+    use rtrb::{chunks::ChunkError, Consumer, Producer, RingBuffer};
 
     pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
         RingBuffer::new(capacity)
@@ -157,32 +162,40 @@ mod rtrb_ {
         sum
     }
 
+    /// The same strategy as ours: 64 slots, or all the free ones when there are fewer.
     pub fn produce_batch(mut p: Producer<u64>, n: u64) {
         let mut next = 0;
         let mut spins = 0;
         while next < n {
-            let want = BATCH.min((n - next) as usize).min(p.slots());
-            if want == 0 {
-                wait(&mut spins);
-                continue;
-            }
+            let want = BATCH.min((n - next) as usize);
+            let chunk = match p.write_chunk_uninit(want) {
+                Ok(chunk) => chunk,
+                Err(ChunkError::TooFewSlots(0)) => {
+                    wait(&mut spins);
+                    continue;
+                }
+                Err(ChunkError::TooFewSlots(free)) => p.write_chunk_uninit(free).unwrap(),
+            };
             spins = 0;
-            let chunk = p.write_chunk_uninit(want).unwrap();
             next += chunk.fill_from_iter(next..n) as u64;
         }
     }
 
+    /// 64 items, or all the available ones when there are fewer.
     pub fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
         let (mut sum, mut got, mut spins) = (0, 0, 0);
         while got < n {
-            let want = BATCH.min(c.slots());
-            if want == 0 {
-                wait(&mut spins);
-                continue;
-            }
+            let chunk = match c.read_chunk(BATCH) {
+                Ok(chunk) => chunk,
+                Err(ChunkError::TooFewSlots(0)) => {
+                    wait(&mut spins);
+                    continue;
+                }
+                Err(ChunkError::TooFewSlots(available)) => c.read_chunk(available).unwrap(),
+            };
             spins = 0;
-            got += want as u64;
-            for item in c.read_chunk(want).unwrap() {
+            got += chunk.len() as u64;
+            for item in chunk {
                 sum += black_box(item);
             }
         }

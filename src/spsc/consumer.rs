@@ -449,12 +449,15 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
     /// ```
     #[inline]
     fn into_iter(self) -> Self::IntoIter {
-        let slot = self.consumer.geometry.slot(self.consumer.head);
+        let c = &*self.consumer;
+        let (start, first, second) = c.geometry.runs(c.head, self.len);
         ReadChunkIntoIter {
+            base: c.base,
+            pos: start,
+            run_end: start + first,
+            second,
+            len: self.len,
             consumer: self.consumer,
-            slot,
-            remaining: self.len,
-            taken: 0,
         }
     }
 }
@@ -469,12 +472,24 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 /// store, when dropped. Items it did not take stay in the ring.
 pub struct ReadChunkIntoIter<'a, T> {
     consumer: &'a mut Consumer<T>,
-    /// The slot of the next item, in `0 .. capacity`.
-    slot: usize,
-    /// Items left in the chunk.
-    remaining: usize,
-    /// Items taken so far.
-    taken: usize,
+    /// The consumer's `base`, copied so that the loop does not go through `consumer`.
+    base: NonNull<T>,
+    /// The slot of the next item, in `0 ..= run_end`.
+    pos: usize,
+    /// The end of the run of slots being taken, at most `capacity`.
+    run_end: usize,
+    /// The length of the run from slot 0 still to come after this one (0 once in it).
+    second: usize,
+    /// The number of items in the chunk.
+    len: usize,
+}
+
+impl<T> ReadChunkIntoIter<'_, T> {
+    /// Items not taken yet.
+    #[inline(always)]
+    fn remaining(&self) -> usize {
+        self.run_end - self.pos + self.second
+    }
 }
 
 impl<T> Iterator for ReadChunkIntoIter<'_, T> {
@@ -482,28 +497,27 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
-        if self.remaining == 0 {
-            return None;
+        if self.pos == self.run_end {
+            if self.second == 0 {
+                return None;
+            }
+            self.pos = 0;
+            self.run_end = self.second;
+            self.second = 0;
         }
-        let slot = self.slot;
+        let slot = self.pos;
         debug_assert!(slot < self.consumer.geometry.capacity);
         self.consumer.shared.markers.read(slot);
+        self.pos += 1;
         // SAFETY: the slot holds the next borrowed item (initialised, published, the
-        // consumer's); counting it in `taken` moves `head` past it on drop, so it is read once.
-        let value = unsafe { self.consumer.base.as_ptr().add(slot).read() };
-        self.slot = if slot + 1 == self.consumer.geometry.capacity {
-            0
-        } else {
-            slot + 1
-        };
-        self.remaining -= 1;
-        self.taken += 1;
-        Some(value)
+        // consumer's); moving `pos` past it counts it as taken, so `drop` moves `head` past it
+        // and it is read exactly once.
+        Some(unsafe { self.base.as_ptr().add(slot).read() })
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        (self.remaining(), Some(self.remaining()))
     }
 }
 
@@ -514,11 +528,9 @@ impl<T> FusedIterator for ReadChunkIntoIter<'_, T> {}
 impl<T> Drop for ReadChunkIntoIter<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if self.taken > 0 {
-            let head = self
-                .consumer
-                .geometry
-                .advance(self.consumer.head, self.taken);
+        let taken = self.len - self.remaining();
+        if taken > 0 {
+            let head = self.consumer.geometry.advance(self.consumer.head, taken);
             self.consumer.publish(head);
         }
     }
@@ -527,8 +539,8 @@ impl<T> Drop for ReadChunkIntoIter<'_, T> {
 impl<T> fmt::Debug for ReadChunkIntoIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadChunkIntoIter")
-            .field("remaining", &self.remaining)
-            .field("taken", &self.taken)
+            .field("remaining", &self.remaining())
+            .field("len", &self.len)
             .finish()
     }
 }
