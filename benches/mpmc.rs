@@ -178,6 +178,28 @@ fn run_channel(pairs: usize, iters: u64) -> Duration {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("mpmc");
     group.throughput(Throughput::Elements(1));
+    // One thread, one push and one pop per iteration: the cost of the operations themselves,
+    // without scheduling noise.
+    let ring = Ring::<u64>::new(CAPACITY).unwrap();
+    group.bench_function(
+        BenchmarkId::new("ringmarket Ring", "push+pop 1 thread"),
+        |b| {
+            b.iter(|| {
+                ring.push(black_box(1)).unwrap();
+                ring.pop().unwrap()
+            })
+        },
+    );
+    let array = ArrayQueue::<u64>::new(CAPACITY);
+    group.bench_function(
+        BenchmarkId::new("crossbeam ArrayQueue", "push+pop 1 thread"),
+        |b| {
+            b.iter(|| {
+                array.push(black_box(1)).unwrap();
+                array.pop().unwrap()
+            })
+        },
+    );
     for pairs in [1_usize, 2, 4] {
         let shape = format!("{pairs}+{pairs}");
         group.bench_function(BenchmarkId::new("ringmarket Ring", &shape), |b| {

@@ -261,3 +261,27 @@ fn errors_describe_themselves_without_showing_the_value() {
     assert!(PopError::Closed.to_string().contains("closed"));
     assert!(Closed.to_string().contains("no producer"));
 }
+
+/// A zero-sized value whose drops are counted in a static.
+struct CountedZst;
+
+static ZST_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for CountedZst {
+    fn drop(&mut self) {
+        ZST_DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn zero_sized_values_with_drop_are_dropped_once() {
+    let ring = Ring::new(1).unwrap();
+    ring.push(CountedZst).unwrap_or_else(|_| panic!("room"));
+    drop(ring.push(CountedZst).unwrap_err().into_inner());
+    assert_eq!(ZST_DROPS.load(Ordering::Relaxed), 1);
+    drop(ring.pop().unwrap());
+    assert_eq!(ZST_DROPS.load(Ordering::Relaxed), 2);
+    ring.push(CountedZst).unwrap_or_else(|_| panic!("room"));
+    drop(ring);
+    assert_eq!(ZST_DROPS.load(Ordering::Relaxed), 3);
+}

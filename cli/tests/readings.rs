@@ -348,9 +348,9 @@ fn consumers_stop_after_the_idle_timeout() {
         "--consumers",
         "2",
         "--period-ms",
-        "1500",
+        "2000",
         "--idle-timeout",
-        "0.2",
+        "0.5",
     ]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);

@@ -157,3 +157,28 @@ fn a_waiting_producer_races_a_pop() {
     });
     assert!(runs > 1, "explored {runs} executions");
 }
+
+#[test]
+fn two_waiting_producers_one_waiting_consumer_and_the_close() {
+    // The readings pipeline in miniature: both sides block, the buffer holds one value, and
+    // the consumer's only way out is the close after both producers are done.
+    let runs = explore(|| {
+        let (tx, rx) = channel(1).unwrap();
+        let producers: Vec<_> = [1_u32, 2]
+            .into_iter()
+            .map(|v| {
+                let tx = tx.clone();
+                thread::spawn(move || tx.push_wait(v).unwrap())
+            })
+            .collect();
+        drop(tx);
+        let mut got = Vec::new();
+        while let Ok(v) = rx.pop_wait() {
+            got.push(v);
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        producers.into_iter().for_each(|p| p.join().unwrap());
+    });
+    assert!(runs > 1, "explored {runs} executions");
+}

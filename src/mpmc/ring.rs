@@ -100,6 +100,7 @@ impl<T> Ring<T> {
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
+        debug_assert!(capacity < one_lap && one_lap.is_power_of_two());
         Ok(Self {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
@@ -136,7 +137,7 @@ impl<T> Ring<T> {
     ///
     /// Linearizes at the successful compare-exchange on `tail`, or, for `Full`, at the load of
     /// `head` that found the ring full. Lock-free apart from one wait: if the slot it needs is
-    /// still being read by a pop that already claimed it, it spins until that pop finishes.
+    /// still being read by a pop that already claimed it, it waits (spinning, then yielding) until that pop finishes.
     ///
     /// # Errors
     ///
@@ -205,7 +206,8 @@ impl<T> Ring<T> {
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(Full(value));
                 }
-                backoff.spin();
+                // A pop is reading the slot: wait for it (it may have been preempted).
+                backoff.snooze();
                 // Relaxed: a new guess, checked as above.
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
@@ -222,7 +224,7 @@ impl<T> Ring<T> {
     ///
     /// Linearizes at the successful compare-exchange on `head`, or, for `Empty`, at the load of
     /// `tail` that found the ring empty. If a push has claimed the front position but not yet
-    /// written it, waits (spinning) for that push rather than answering `Empty`.
+    /// written it, waits (spinning, then yielding) for that push rather than answering `Empty`.
     ///
     /// # Errors
     ///
@@ -287,7 +289,8 @@ impl<T> Ring<T> {
                 if tail == head {
                     return Err(Empty);
                 }
-                backoff.spin();
+                // A push is writing the slot: wait for it (it may have been preempted).
+                backoff.snooze();
                 // Relaxed: a new guess.
                 head = self.head.load(Ordering::Relaxed);
             } else {
