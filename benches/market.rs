@@ -2,11 +2,13 @@
 //! VecDeque<..>>>` peer, side by side in one run, through the same `Marketplace` code.
 //!
 //! Threaded groups (`mix/{threads}+{threads}/products{D}/queue{Q}`): `threads` producers each
-//! publish their share of the items (product `n % D`), and as many consumers shop: each picks
-//! products round-robin from its own starting point, reserves, returns every tenth item it
-//! got, and places an order when its cart holds four items or a reservation failed. One
-//! criterion iteration is one item published, reserved and ordered per producer; the timer
-//! runs from a common `Barrier` until every item has been ordered.
+//! publish products `0, 1, 2, ... (mod D)` and as many consumers each want the same sequence:
+//! a consumer retries (spin, then yield) until it gets the product it wants, returns every
+//! tenth item it got (and then wants it again), and orders every four items; a producer backs
+//! off the same way while it is full. One criterion iteration is one item published, reserved
+//! and ordered per producer; the timer runs from a common `Barrier` until every item has been
+//! ordered. `Market` runs through the same `Marketplace` (id API) code as the two lock-based
+//! markets; `Market-handles` runs the same mix through `Producer`/`Cart` handles.
 //!
 //! `cycle`: one thread doing publish -> reserve -> place order, next to one `ArrayQueue`
 //! push + pop pair.
@@ -17,7 +19,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 use ringmarket::baseline::MutexMarket;
+use ringmarket::market::{Cart, Producer};
 use ringmarket::market::{IdError, PublishError, Stats};
 use ringmarket::{CartId, Market, Marketplace, ProducerId};
 
@@ -135,68 +137,138 @@ fn wait(spins: &mut u32) {
     }
 }
 
-/// One timed run of the mix: `threads` producers with `iters` items each, `threads` consumers.
-fn mix<M: Marketplace<u64> + 'static>(
-    market: Arc<M>,
-    threads: usize,
+/// A producer's side of the mix, whatever the API.
+trait Seller: Send + 'static {
+    /// Publishes `item`, handing it back when full.
+    fn sell(&mut self, item: u64) -> Result<(), u64>;
+}
+
+/// A consumer's side of the mix, whatever the API.
+trait Shopper: Send + 'static {
+    fn add(&mut self, item: &u64) -> bool;
+    fn remove(&mut self, item: &u64) -> bool;
+    fn order(&mut self) -> usize;
+}
+
+/// The `Marketplace` (id API) sides: every implementation through the same code.
+struct ById<M, I>(Arc<M>, I);
+
+impl<M: Marketplace<u64> + 'static> Seller for ById<M, ProducerId> {
+    fn sell(&mut self, item: u64) -> Result<(), u64> {
+        self.0
+            .publish(self.1, item)
+            .map_err(PublishError::into_inner)
+    }
+}
+
+impl<M: Marketplace<u64> + 'static> Shopper for ById<M, CartId> {
+    fn add(&mut self, item: &u64) -> bool {
+        self.0.add_to_cart(self.1, item).unwrap()
+    }
+    fn remove(&mut self, item: &u64) -> bool {
+        self.0.remove_from_cart(self.1, item).unwrap()
+    }
+    fn order(&mut self) -> usize {
+        black_box(self.0.place_order(self.1).unwrap()).len()
+    }
+}
+
+/// `Market`'s handle API.
+impl Seller for Producer<u64> {
+    fn sell(&mut self, item: u64) -> Result<(), u64> {
+        self.publish(item).map_err(|e| e.into_inner())
+    }
+}
+
+impl Shopper for Cart<u64> {
+    fn add(&mut self, item: &u64) -> bool {
+        Cart::add(self, item)
+    }
+    fn remove(&mut self, item: &u64) -> bool {
+        Cart::remove(self, item)
+    }
+    fn order(&mut self) -> usize {
+        black_box(self.place_order()).len()
+    }
+}
+
+/// One timed run of the mix: `sellers.len()` producers and as many consumers, `iters` items
+/// each. Every producer publishes products `0, 1, 2, ... (mod products)`; every consumer
+/// wants the same sequence, so each product is published and wanted once per thread pair.
+/// A consumer retries (with back-off) until it gets the product it wants, returns every
+/// tenth item it got (and then wants it again), and orders every four items.
+fn mix<S: Seller, C: Shopper>(
+    sellers: Vec<S>,
+    shoppers: Vec<C>,
     products: u64,
     iters: u64,
 ) -> Duration {
-    let total = threads as u64 * iters;
-    let ordered = Arc::new(AtomicU64::new(0));
+    let threads = sellers.len();
     let barrier = Arc::new(Barrier::new(2 * threads + 1));
     let mut handles = Vec::new();
-    for t in 0..threads {
-        let (market, barrier) = (market.clone(), barrier.clone());
-        let id = market.register_producer_id();
+    for mut seller in sellers {
+        let barrier = barrier.clone();
         handles.push(thread::spawn(move || {
             barrier.wait();
             let mut spins = 0;
             for n in 0..iters {
-                let mut item = (n + t as u64) % products;
-                while let Err(e) = market.publish(id, item) {
-                    item = e.into_inner();
+                let mut item = n % products;
+                while let Err(back) = seller.sell(item) {
+                    item = back;
                     wait(&mut spins);
                 }
             }
+            0
         }));
     }
-    for t in 0..threads {
-        let (market, barrier, ordered) = (market.clone(), barrier.clone(), ordered.clone());
-        let cart = market.new_cart_id();
+    for mut shopper in shoppers {
+        let barrier = barrier.clone();
         handles.push(thread::spawn(move || {
             barrier.wait();
-            let mut k = (t as u64 * 7919) % products;
-            let (mut in_cart, mut got, mut spins) = (0, 0u64, 0);
-            while ordered.load(Ordering::Relaxed) < total {
-                k = (k + 1) % products;
-                let hit = market.add_to_cart(cart, &k).unwrap();
-                if hit {
-                    got += 1;
-                    in_cart += 1;
-                    if got % 10 == 0 {
-                        assert!(market.remove_from_cart(cart, &k).unwrap());
-                        in_cart -= 1;
-                    }
-                } else {
+            let (mut got, mut ordered, mut spins) = (0u64, 0, 0);
+            let mut n = 0;
+            while n < iters {
+                let want = n % products;
+                if !shopper.add(&want) {
                     wait(&mut spins);
+                    continue;
                 }
-                if in_cart >= 4 || (!hit && in_cart > 0) {
-                    let n = black_box(market.place_order(cart).unwrap()).len();
-                    ordered.fetch_add(n as u64, Ordering::Relaxed);
-                    in_cart = 0;
+                got += 1;
+                if got % 10 == 0 {
+                    assert!(shopper.remove(&want));
+                    continue;
+                }
+                n += 1;
+                if n % 4 == 0 {
+                    ordered += shopper.order();
                 }
             }
+            ordered + shopper.order()
         }));
     }
     barrier.wait();
     let start = Instant::now();
-    for h in handles {
-        h.join().unwrap();
-    }
+    let ordered: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let elapsed = start.elapsed();
-    assert_eq!(ordered.load(Ordering::Relaxed), total, "items lost");
+    assert_eq!(ordered as u64, threads as u64 * iters, "items lost");
     elapsed
+}
+
+/// The mix on a `Marketplace` through the id API.
+fn mix_ids<M: Marketplace<u64> + 'static>(
+    m: M,
+    threads: usize,
+    products: u64,
+    iters: u64,
+) -> Duration {
+    let m = Arc::new(m);
+    let sellers = (0..threads)
+        .map(|_| ById(m.clone(), m.register_producer_id()))
+        .collect();
+    let shoppers: Vec<_> = (0..threads)
+        .map(|_| ById(m.clone(), m.new_cart_id()))
+        .collect();
+    mix(sellers, shoppers, products, iters)
 }
 
 fn threaded(c: &mut Criterion) {
@@ -209,32 +281,25 @@ fn threaded(c: &mut Criterion) {
                 g.sample_size(10);
                 g.bench_function("Market", |b| {
                     b.iter_custom(|iters| {
-                        mix(
-                            Arc::new(Market::new(queue).unwrap()),
-                            threads,
-                            products,
-                            iters,
-                        )
+                        mix_ids(Market::new(queue).unwrap(), threads, products, iters)
+                    })
+                });
+                g.bench_function("Market-handles", |b| {
+                    b.iter_custom(|iters| {
+                        let m = Market::new(queue).unwrap();
+                        let sellers = (0..threads).map(|_| m.register_producer()).collect();
+                        let shoppers: Vec<_> = (0..threads).map(|_| m.new_cart()).collect();
+                        mix(sellers, shoppers, products, iters)
                     })
                 });
                 g.bench_function("MutexMarket", |b| {
                     b.iter_custom(|iters| {
-                        mix(
-                            Arc::new(MutexMarket::new(queue).unwrap()),
-                            threads,
-                            products,
-                            iters,
-                        )
+                        mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters)
                     })
                 });
                 g.bench_function("HashMapMarket", |b| {
                     b.iter_custom(|iters| {
-                        mix(
-                            Arc::new(HashMapMarket::new(queue)),
-                            threads,
-                            products,
-                            iters,
-                        )
+                        mix_ids(HashMapMarket::new(queue), threads, products, iters)
                     })
                 });
                 g.finish();

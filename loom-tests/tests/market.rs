@@ -196,3 +196,81 @@ fn teardown_drops_items_on_sale_and_in_carts_once() {
     });
     assert!(n > 1);
 }
+
+/// Equal by key, hashed to one constant: every search claims items it then puts back.
+#[derive(Debug, PartialEq, Eq)]
+struct Colliding(u32);
+impl std::hash::Hash for Colliding {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+#[test]
+fn reserves_of_colliding_items_put_back_what_they_do_not_want() {
+    let n = explore(|| {
+        let m = Market::with_buckets(2, 1).unwrap();
+        let mut p = m.register_producer();
+        p.publish(Colliding(1)).unwrap();
+        p.publish(Colliding(2)).unwrap();
+        let mut a = m.new_cart();
+        let mut b = m.new_cart();
+        // Each may first claim the other's item: it must put it back, and the other must
+        // wait for that verdict rather than answer `false`.
+        let ta = thread::spawn(move || (a.add(&Colliding(2)), a));
+        let tb = thread::spawn(move || (b.add(&Colliding(1)), b));
+        let (got_a, mut a) = ta.join().unwrap();
+        let (got_b, mut b) = tb.join().unwrap();
+        assert!(got_a && got_b, "no spurious false: {got_a} {got_b}");
+        assert_eq!(a.place_order(), vec![Colliding(2)]);
+        assert_eq!(b.place_order(), vec![Colliding(1)]);
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}
+
+/// Under loom a timed wait never times out, so a lost wake-up shows as a deadlock.
+const FOREVER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[test]
+fn add_wait_is_woken_by_the_publish_of_its_product() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let waiter = thread::spawn(move || {
+            assert!(c.add_wait(&4, FOREVER));
+            c
+        });
+        let publisher = thread::spawn(move || {
+            p.publish(4).unwrap();
+            p
+        });
+        let mut c = waiter.join().unwrap();
+        let p = publisher.join().unwrap();
+        assert_eq!(c.place_order(), vec![4]);
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}
+
+#[test]
+fn publish_wait_is_woken_by_a_reservation_that_frees_room() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(1).unwrap();
+        let waiter = thread::spawn(move || {
+            assert!(p.publish_wait(2, FOREVER).is_ok());
+            p
+        });
+        let shopper = thread::spawn(move || {
+            assert!(c.add(&1));
+            c
+        });
+        let p = waiter.join().unwrap();
+        let mut c = shopper.join().unwrap();
+        assert_eq!(p.on_sale(), 1);
+        assert!(c.add(&2));
+    });
+    assert!(n > 1);
+}

@@ -1,6 +1,7 @@
 //! The cart handle.
 
 use core::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use super::ids::Registered;
 use super::{CartId, CartShared, Inner, Market};
@@ -72,6 +73,33 @@ impl<T> Cart<T> {
     pub fn add(&mut self, item: &T) -> bool {
         // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
         unsafe { self.inner.reserve(self.shared(), item) }
+    }
+
+    /// Like [`add`](Cart::add), but waits up to `timeout` for an equal item to be put on
+    /// sale: returns `true` as soon as one was reserved, `false` when `timeout` passed
+    /// without one. Only publishes and returns of a product that hashes like `item` wake
+    /// the waiting thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{thread, time::Duration};
+    ///
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// assert!(!c.add_wait(&1, Duration::from_millis(1)));
+    /// let later = thread::spawn(move || {
+    ///     thread::sleep(Duration::from_millis(5));
+    ///     p.publish(1).unwrap();
+    /// });
+    /// assert!(c.add_wait(&1, Duration::from_secs(60)));
+    /// later.join().unwrap();
+    /// ```
+    pub fn add_wait(&mut self, item: &T, timeout: Duration) -> bool {
+        let deadline = deadline(timeout);
+        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
+        unsafe { self.inner.reserve_wait(self.shared(), item, deadline) }
     }
 
     /// Puts the most recently added item equal to `item` back on sale under the producer it
@@ -154,4 +182,11 @@ impl<T> Drop for Cart<T> {
         // SAFETY: this handle holds the entry and never uses it again.
         unsafe { self.inner.close_cart(self.entry.as_ref()) };
     }
+}
+
+/// `now + timeout`, saturating far in the future.
+pub(crate) fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 100))
 }

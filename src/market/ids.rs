@@ -321,9 +321,11 @@ impl<E: Default> Registry<E> {
 impl<E> Registered<E> {
     /// Ends an id-API call (`BUSY -> IDLE`).
     pub(crate) fn release(&self) {
+        // Relaxed: a debug check of our own earlier write.
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), BUSY);
         // ORDERING: Release pairs with the Acquire in `Registry::acquire` of the next user.
-        let previous = self.state.swap(IDLE, Ordering::Release);
-        debug_assert_eq!(previous, BUSY);
+        // A plain store suffices: while `BUSY`, nobody else writes the state.
+        self.state.store(IDLE, Ordering::Release);
     }
 
     /// Ends a handle's ownership (`HELD -> RETIRED`).

@@ -33,11 +33,11 @@ const fn freed(i: usize) -> u64 {
     1 << (FREED_SHIFT as usize + i)
 }
 
-/// What a slot holds: the item and the on-sale counter of the producer it counts against.
+/// What a slot holds: the item and the counts of the producer it counts against.
 pub(crate) struct Item<T> {
     pub(crate) value: T,
     /// Points into the producer registry, which outlives every slot.
-    pub(crate) count: *const AtomicUsize,
+    pub(crate) count: *const super::Counts,
 }
 
 /// A fixed group of slots of one bucket, owned by one stall at a time.
@@ -94,9 +94,14 @@ impl<T> Segment<T> {
         let delta = ready(i)
             .wrapping_add(COUNTER_ONE)
             .wrapping_sub(w & freed(i));
-        // ORDERING: Release pairs with the Acquire of the claim CAS in `claim`: the item and
-        // its hash are written before any reservation can take them.
-        self.word.fetch_add(delta, Ordering::Release);
+        // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
+        // `claim`: the item and its hash are written before any reservation can take them.
+        // SeqCst because this is also step (a) of the wait handshake (`wait.rs`): the load of
+        // the product's waiter count that follows must not be ordered before this fill in
+        // the single total order, or a cart about to sleep on this product could miss it. On
+        // x86 every read-modify-write is already sequentially consistent, so this costs
+        // nothing there.
+        self.word.fetch_add(delta, Ordering::SeqCst);
     }
 
     /// Tries to move slot `i` from ready to claimed; `w` is the caller's last view of `word`
@@ -213,6 +218,10 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Most buckets an index has (more would only waste memory: each stall keeps two pointers per
+/// bucket).
+pub(crate) const MAX_BUCKETS: usize = 1 << 20;
+
 /// The buckets.
 pub(crate) struct Index<T> {
     /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
@@ -228,9 +237,10 @@ pub(crate) struct Index<T> {
 }
 
 impl<T> Index<T> {
-    /// An index of `buckets` buckets (rounded up to a power of two, at least 1).
+    /// An index of `buckets` buckets (rounded up to a power of two, between 1 and
+    /// `MAX_BUCKETS`).
     pub(crate) fn new(buckets: usize) -> Self {
-        let n = buckets.max(1).next_power_of_two();
+        let n = buckets.clamp(1, MAX_BUCKETS).next_power_of_two();
         #[cfg(not(loom))]
         let seed = core::hash::BuildHasher::hash_one(
             &std::collections::hash_map::RandomState::new(),
@@ -436,6 +446,9 @@ pub(crate) struct Stall<T> {
     /// `heads[b]`: the first of this stall's segments in bucket `b` (chained by `own_next`),
     /// or null. Empty until the first fill.
     heads: Vec<*mut Segment<T>>,
+    /// `hints[b]`: the segment of bucket `b` this stall filled last (null or one of its own),
+    /// tried first so that a stall with many segments in one bucket rarely scans them all.
+    hints: Vec<*mut Segment<T>>,
 }
 
 impl<T> Default for Stall<T> {
@@ -443,6 +456,7 @@ impl<T> Default for Stall<T> {
         Self {
             token: 0,
             heads: Vec::new(),
+            hints: Vec::new(),
         }
     }
 }
@@ -458,10 +472,14 @@ impl<T> Stall<T> {
     pub(crate) unsafe fn put(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
         if self.heads.is_empty() {
             self.heads = vec![ptr::null_mut(); index.buckets()];
+            self.hints = vec![ptr::null_mut(); index.buckets()];
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
-        let mut seg = self.heads[b];
+        let hint = self.hints[b];
+        // The hint first, then every own segment of the bucket.
+        let mut seg = if hint.is_null() { self.heads[b] } else { hint };
+        let mut from_head = hint.is_null();
         // SAFETY: segments live as long as the index.
         while let Some(s) = unsafe { seg.as_ref() } {
             // ORDERING: Acquire pairs with `settle`'s Release: a reservation's move out of a
@@ -469,12 +487,18 @@ impl<T> Stall<T> {
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
             if free != 0 {
+                self.hints[b] = seg;
                 // SAFETY: we own `s`; `w` shows the slot free.
                 unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
                 return;
             }
-            // Relaxed: only the owner uses `own_next`.
-            seg = s.own_next.load(Ordering::Relaxed);
+            if from_head {
+                // Relaxed: only the owner uses `own_next`.
+                seg = s.own_next.load(Ordering::Relaxed);
+            } else {
+                from_head = true;
+                seg = self.heads[b];
+            }
         }
         loop {
             let seg = index.adopt_or_allocate(b, self.token);
@@ -484,6 +508,7 @@ impl<T> Stall<T> {
             // previous owner's uses before ours).
             s.own_next.store(self.heads[b], Ordering::Relaxed);
             self.heads[b] = seg;
+            self.hints[b] = seg;
             // ORDERING: as in the loop above.
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
@@ -509,5 +534,6 @@ impl<T> Stall<T> {
             }
         }
         self.heads.clear();
+        self.hints.clear();
     }
 }

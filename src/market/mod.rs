@@ -37,8 +37,10 @@ mod cart;
 mod ids;
 mod index;
 mod producer;
+mod wait;
 
 use core::hash::Hash;
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -51,6 +53,10 @@ use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::{Full, ZeroCapacity};
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, Stall};
+use wait::WaitList;
+
+/// Wait lists for carts waiting for a product (by hash); collisions only wake extra waiters.
+const PRODUCT_WAIT_LISTS: usize = if cfg!(loom) { 2 } else { 64 };
 
 /// Buckets of the index unless told otherwise.
 const DEFAULT_BUCKETS: usize = 1024;
@@ -112,11 +118,63 @@ impl<T> core::fmt::Debug for Market<T> {
     }
 }
 
-/// What a producer shares with reservations: its on-sale count, and its stall.
+/// A producer's on-sale count, split by writer so that publishing needs no read-modify-write:
+/// on sale = `published + returned - taken` (returns may push it above the limit).
+pub(crate) struct Counts {
+    /// Items published; written only by the holder of the producer's registry entry.
+    published: CachePadded<AtomicUsize>,
+    /// Items of this producer reserved by any cart.
+    taken: CachePadded<AtomicUsize>,
+    /// Items of this producer put back on sale by any cart.
+    returned: AtomicUsize,
+    /// The producer's thread while it waits for room (`Producer::publish_wait`).
+    room: WaitList,
+}
+
+impl Counts {
+    fn new() -> Self {
+        Self {
+            published: CachePadded::new(AtomicUsize::new(0)),
+            taken: CachePadded::new(AtomicUsize::new(0)),
+            returned: AtomicUsize::new(0),
+            room: WaitList::default(),
+        }
+    }
+
+    /// How many items are on sale, from the loads of `taken` and then the other two.
+    #[inline]
+    fn on_sale(&self) -> usize {
+        // ORDERING: Acquire pairs with the Release of `take`: every reservation counted in
+        // `taken` took an item whose `published`/`returned` increment happened before it, so
+        // the Relaxed loads below see at least those increments and the sum never underflows.
+        let taken = self.taken.load(Ordering::Acquire);
+        // Relaxed (both): see above.
+        let returned = self.returned.load(Ordering::Relaxed);
+        let published = self.published.load(Ordering::Relaxed);
+        let on_sale = published.wrapping_add(returned).wrapping_sub(taken);
+        debug_assert!(
+            on_sale <= published.wrapping_add(returned),
+            "count underflow"
+        );
+        on_sale
+    }
+
+    /// Counts a reservation of one of this producer's items, and wakes the producer if it
+    /// waits for room.
+    #[inline]
+    fn take(&self) {
+        // ORDERING: SeqCst. The Release half pairs with the Acquire in `on_sale` (see there);
+        // the increment of `published`/`returned` for this item happened before our claim's
+        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that the
+        // `notify` below completes; free on x86, where every read-modify-write is SeqCst.
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.room.notify();
+    }
+}
+
+/// What a producer shares with reservations: its on-sale counts, and its stall.
 pub(crate) struct ProducerShared<T> {
-    /// Items of this producer on sale (returns may push it above the limit). Incremented by
-    /// the producer's publishes and by returns, decremented by reservations.
-    on_sale: CachePadded<AtomicUsize>,
+    counts: Counts,
     /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
     stall: UnsafeCell<Stall<T>>,
 }
@@ -125,8 +183,8 @@ pub(crate) struct ProducerShared<T> {
 pub(crate) struct CartLocal<T> {
     /// The reserved items, in the order added.
     items: Vec<T>,
-    /// `from[k]`: the on-sale counter of the producer `items[k]` came from.
-    from: Vec<*const AtomicUsize>,
+    /// `from[k]`: the counts of the producer `items[k]` came from.
+    from: Vec<*const Counts>,
     /// Where returned items are put back on sale.
     stall: Stall<T>,
 }
@@ -154,7 +212,7 @@ pub(crate) struct CartShared<T> {
 impl<T> Default for ProducerShared<T> {
     fn default() -> Self {
         Self {
-            on_sale: CachePadded::new(AtomicUsize::new(0)),
+            counts: Counts::new(),
             stall: UnsafeCell::new(Stall::default()),
         }
     }
@@ -178,6 +236,8 @@ pub(crate) struct Inner<T> {
     /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
     hash: fn(&Index<T>, &T) -> u64,
     index: Index<T>,
+    /// Carts waiting for a product, by the product's hash.
+    product_waits: Box<[WaitList]>,
     producers: Registry<ProducerShared<T>>,
     carts: Registry<CartShared<T>>,
 }
@@ -213,8 +273,9 @@ impl<T: Eq + Hash> Market<T> {
     }
 
     /// Like [`Market::new`], with an index of `buckets` hash buckets (rounded up to a power
-    /// of two, at least 1). More buckets than distinct products on sale keep searches short;
-    /// fewer save memory (each bucket is one pointer, plus the slots of the stalls using it).
+    /// of two, between 1 and 2^20; the default is 1024). More buckets than distinct products
+    /// on sale keep searches short; fewer save memory (each bucket costs one pointer in the
+    /// index and two in every producer, and in every cart that returns items).
     ///
     /// # Errors
     ///
@@ -239,6 +300,9 @@ impl<T: Eq + Hash> Market<T> {
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
                 index: Index::new(buckets),
+                product_waits: (0..PRODUCT_WAIT_LISTS)
+                    .map(|_| WaitList::default())
+                    .collect(),
                 producers: Registry::new(),
                 carts: Registry::new(),
             }),
@@ -489,7 +553,7 @@ impl<T> Market<T> {
                 .producers
                 .iter()
                 // Relaxed: a statistic.
-                .map(|(i, e)| (ProducerId(i), e.value.on_sale.load(Ordering::Relaxed)))
+                .map(|(i, e)| (ProducerId(i), e.value.counts.on_sale()))
                 .collect(),
             in_carts: inner
                 .carts
@@ -522,24 +586,31 @@ impl<T> Inner<T> {
     ///
     /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
     unsafe fn publish(&self, producer: &ProducerShared<T>, item: T) -> Result<(), Full<T>> {
-        // Relaxed (all three): the count decides nothing about memory; slots are handed over
-        // through the segment words. A reservation's decrement that happened before this call
-        // (e.g. joined) is seen by coherence.
-        if producer.on_sale.load(Ordering::Relaxed) >= self.capacity {
+        let counts = &producer.counts;
+        if counts.on_sale() >= self.capacity {
             return Err(Full(item));
         }
         let hash = (self.hash)(&self.index, &item);
-        if producer.on_sale.fetch_add(1, Ordering::Relaxed) >= self.capacity {
-            producer.on_sale.fetch_sub(1, Ordering::Relaxed);
-            return Err(Full(item));
-        }
-        let count: *const AtomicUsize = &*producer.on_sale;
+        // Relaxed (both): only the entry's holder writes `published` (the registry orders
+        // successive holders); the fill's Release below publishes the increment to whoever
+        // takes the item.
+        let published = counts.published.load(Ordering::Relaxed);
+        counts.published.store(published + 1, Ordering::Relaxed);
+        let count: *const Counts = counts;
         producer.stall.with_mut(|stall| {
             // SAFETY: the caller holds the entry, so the stall is ours alone; it only ever
             // fills this market's index.
             unsafe { (*stall).put(&self.index, hash, Item { value: item, count }) }
         });
+        self.product_waits(hash).notify();
         Ok(())
+    }
+
+    /// The wait list of the product with this hash.
+    #[inline]
+    fn product_waits(&self, hash: u64) -> &WaitList {
+        // High bits: the low ones pick the index bucket.
+        &self.product_waits[(hash >> 40) as usize % PRODUCT_WAIT_LISTS]
     }
 
     /// # Safety
@@ -547,14 +618,19 @@ impl<T> Inner<T> {
     /// The caller holds `cart`'s registry entry exclusively.
     unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
+        // SAFETY: the caller's guarantee.
+        unsafe { self.reserve_hashed(cart, item, hash) }
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    unsafe fn reserve_hashed(&self, cart: &CartShared<T>, item: &T, hash: u64) -> bool {
         let Some(taken) = self.index.reserve(hash, |x| (self.eq)(x, item)) else {
             return false;
         };
         // SAFETY: `count` points into the producer registry, which lives as long as `self`.
-        let count = unsafe { &*taken.count };
-        // Relaxed: see `publish`; the item is already out of its slot.
-        let previous = count.fetch_sub(1, Ordering::Relaxed);
-        debug_assert!(previous > 0, "on-sale count underflow");
+        unsafe { &*taken.count }.take();
         cart.local.with_mut(|l| {
             // SAFETY: the caller holds the cart's entry.
             let l = unsafe { &mut *l };
@@ -582,13 +658,59 @@ impl<T> Inner<T> {
             // Relaxed: a statistic.
             cart.len.store(l.items.len(), Ordering::Relaxed);
             // SAFETY: `count` points into the producer registry, which outlives `self`.
-            // Relaxed: the increment is sequenced before the Release that publishes the item,
-            // so the reservation that takes it decrements after it (no underflow).
-            unsafe { &*count }.fetch_add(1, Ordering::Relaxed);
+            // Relaxed: the increment is sequenced before the fill's Release, so the
+            // reservation that takes the item counts it after (see `Counts::on_sale`).
+            unsafe { &*count }.returned.fetch_add(1, Ordering::Relaxed);
             // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
             unsafe { l.stall.put(&self.index, hash, Item { value, count }) };
+            self.product_waits(hash).notify();
             true
         })
+    }
+
+    /// Reserves like `reserve`, waiting until `deadline` for an equal item to be put on sale.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    unsafe fn reserve_wait(&self, cart: &CartShared<T>, item: &T, deadline: Instant) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        self.product_waits(hash)
+            .wait_until(deadline, || {
+                // SAFETY: the caller's guarantee.
+                unsafe { self.reserve_hashed(cart, item, hash) }.then_some(())
+            })
+            .is_some()
+    }
+
+    /// Publishes like `publish`, waiting until `deadline` for room.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively.
+    unsafe fn publish_wait(
+        &self,
+        producer: &ProducerShared<T>,
+        item: T,
+        deadline: Instant,
+    ) -> Result<(), Full<T>> {
+        let mut pending = Some(item);
+        let done = producer.counts.room.wait_until(deadline, || {
+            let item = pending.take()?;
+            // SAFETY: the caller's guarantee.
+            match unsafe { self.publish(producer, item) } {
+                Ok(()) => Some(()),
+                Err(Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+            }
+        });
+        match (done, pending) {
+            (Some(()), _) => Ok(()),
+            (None, Some(item)) => Err(Full(item)),
+            (None, None) => unreachable!("the item is either published or pending"),
+        }
     }
 
     /// # Safety

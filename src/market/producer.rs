@@ -1,10 +1,11 @@
 //! The producer handle.
 
 use core::ptr::NonNull;
+use std::time::Duration;
 
 use super::ids::Registered;
 use super::{Inner, Market, ProducerId, ProducerShared};
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 use crate::Full;
 
 /// Owns one producer of a [`Market`]: the only way to publish as that producer through the
@@ -79,11 +80,42 @@ impl<T> Producer<T> {
         unsafe { self.inner.publish(&self.entry().value, item) }
     }
 
+    /// Like [`publish`](Producer::publish), but waits up to `timeout` for room: returns as
+    /// soon as the item is on sale, or hands it back when this producer stayed at its limit
+    /// for the whole `timeout`. Only reservations of this producer's items wake the waiting
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] with the item when no room appeared within `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{thread, time::Duration};
+    ///
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish('a').unwrap();
+    /// assert!(p.publish_wait('b', Duration::from_millis(1)).is_err());
+    /// let shopper = thread::spawn(move || {
+    ///     thread::sleep(Duration::from_millis(5));
+    ///     assert!(c.add(&'a'));
+    /// });
+    /// assert!(p.publish_wait('b', Duration::from_secs(60)).is_ok());
+    /// shopper.join().unwrap();
+    /// ```
+    pub fn publish_wait(&mut self, item: T, timeout: Duration) -> Result<(), Full<T>> {
+        let deadline = super::cart::deadline(timeout);
+        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
+        unsafe { self.inner.publish_wait(&self.entry().value, item, deadline) }
+    }
+
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it
     /// and returns raise it at any moment).
     pub fn on_sale(&self) -> usize {
-        // Relaxed: a statistic.
-        self.entry().value.on_sale.load(Ordering::Relaxed)
+        self.entry().value.counts.on_sale()
     }
 
     /// The market this producer sells in.
