@@ -12,6 +12,7 @@
 #   # detect: test PACKAGE TEST [FILTER] an integration test (debug build)
 #   # detect: lincheck TEST             a lincheck stress test (debug build, default size)
 #   # detect: miri TEST [FILTER]        a library integration test under Miri
+#   # detect: tsan TEST [FILTER]        a library integration test under ThreadSanitizer
 # Detectors are tried in the order given, cheapest first; the first that fails catches the
 # mutant. With MUTANTS_ALL=1 every detector listed is run and must catch it.
 #
@@ -50,9 +51,9 @@ fresh_tree() {
   git ls-files -z --cached --others --exclude-standard |
     tar --null -T - -cf - |
     tar -xf - -C "$tree"
-  # Restored files keep their old times; make every library source newer than any build so
-  # that nothing built from the previous mutant is reused.
-  find "$tree/src" -name '*.rs' -exec touch {} +
+  # Restored files keep their old times; make every source newer than any build so that
+  # nothing built from the previous mutant is reused.
+  find "$tree" -name '*.rs' -exec touch {} +
 }
 
 # Runs one detector in the scratch tree: 0 = caught (it failed), 1 = missed, 2 = broken.
@@ -77,6 +78,19 @@ detect() {
       local test="$1"
       build=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p lincheck --test "$test" --no-run)
       run=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p lincheck --test "$test" -- --include-ignored)
+      ;;
+    tsan)
+      # Its own build folder: sharing one with the real tree would let cargo reuse a mutant's
+      # build for the real code (the copies' sources can look older than the last build).
+      local test="$1" filter="${2:-}"
+      local tsan_dir="$dir/target-tsan"
+      local cargo_tsan=(env RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR="$tsan_dir"
+        TSAN_OPTIONS="halt_on_error=1"
+        cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --release
+        -p ringmarket --test "$test")
+      rustup component add rust-src --toolchain nightly >/dev/null
+      build=("${cargo_tsan[@]}" --no-run)
+      run=("${cargo_tsan[@]}" -- $filter)
       ;;
     miri)
       local test="$1" filter="${2:-}"
@@ -103,12 +117,35 @@ detect() {
   fi
   if [ "$status" -ne 0 ]; then
     local why
-    why="$(grep -m1 -E "panicked at|Causality violation|FAILED|error:" "$dir/run.log" || true)"
+    why="$(grep -m1 -E "WARNING: ThreadSanitizer|panicked at|Causality violation|FAILED|error:" "$dir/run.log" || true)"
     echo "    caught: ${why:0:160}"
     return 0
   fi
   return 1
 }
+
+# First every detector on the unmutated copy: a detector that fails there would "catch"
+# every mutant.
+mapfile -t all_detectors < <(for patch in "${patches[@]}"; do sed -n 's/^# detect: //p' "$patch"; done | sort -u)
+echo "--- baseline: each detector on the unmutated tree"
+fresh_tree
+for d in "${all_detectors[@]}"; do
+  status=0
+  # shellcheck disable=SC2086
+  detect $d >/dev/null || status=$?
+  case "$status" in
+    1) echo "    passes: $d" ;;
+    0)
+      echo "    FAILS ON THE UNMUTATED TREE: $d" >&2
+      sed 's/^/      /' "$dir/run.log" | tail -30 >&2
+      exit 1
+      ;;
+    *)
+      echo "    does not build: $d" >&2
+      exit 1
+      ;;
+  esac
+done
 
 caught=0
 tried=0

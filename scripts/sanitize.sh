@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the threaded tests and the linearizability stress mode under ThreadSanitizer and
-# AddressSanitizer, and the threaded tests under Miri with many scheduler seeds, with both
-# Stacked Borrows and Tree Borrows. Zero reports allowed, no suppressions.
+# Runs the library's tests (unit, integration, threaded) and the linearizability stress mode
+# under ThreadSanitizer and AddressSanitizer, and the threaded tests (files named *thread*,
+# *stress* or *audit*, tests named threaded_*) and the stress mode under Miri with many
+# scheduler seeds, with both Stacked Borrows and Tree Borrows. Zero reports allowed, no
+# suppressions.
 #
 #   scripts/sanitize.sh            # everything: thread, address, miri
 #   scripts/sanitize.sh thread     # ThreadSanitizer only (also: address, miri)
@@ -82,8 +84,8 @@ sanitizer() {
   export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1"
   export ASAN_OPTIONS="detect_leaks=1 detect_stack_use_after_return=1"
   local common=(cargo +"$toolchain" test -Zbuild-std --target "$target" --release)
-  run_logged "$kind: library unit tests and threaded tests" \
-    "${common[@]}" -p ringmarket --lib "${threaded[@]}"
+  run_logged "$kind: library unit and integration tests" \
+    "${common[@]}" -p ringmarket --lib --tests
   run_logged "$kind: lincheck stress ($LINCHECK_SCENARIOS x $LINCHECK_INVOCATIONS per target)" \
     "${common[@]}" -p lincheck "${lincheck_tests[@]}"
   unset RUSTFLAGS RUSTDOCFLAGS CARGO_TARGET_DIR
@@ -98,8 +100,10 @@ miri() {
     local flags="-Zmiri-strict-provenance -Zmiri-many-seeds=0..$seeds"
     [ "$borrows" = tree ] && flags="$flags -Zmiri-tree-borrows"
     export MIRIFLAGS="$flags"
-    run_logged "miri ($borrows borrows, $seeds seeds): threaded tests" \
+    run_logged "miri ($borrows borrows, $seeds seeds): threaded test files" \
       env -u LINCHECK_SCENARIOS -u LINCHECK_INVOCATIONS cargo +"$toolchain" miri test -p ringmarket "${threaded[@]}"
+    run_logged "miri ($borrows borrows, $seeds seeds): tests named threaded_*" \
+      env -u LINCHECK_SCENARIOS -u LINCHECK_INVOCATIONS cargo +"$toolchain" miri test -p ringmarket --tests -- threaded
     run_logged "miri ($borrows borrows, $seeds seeds): lincheck stress" \
       env -u LINCHECK_SCENARIOS -u LINCHECK_INVOCATIONS cargo +"$toolchain" miri test -p lincheck "${lincheck_threaded[@]}"
   done

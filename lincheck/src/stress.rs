@@ -550,7 +550,13 @@ pub fn stress<T: Target>(target: &T, config: &Config) -> Result<Report, Box<Fail
         report.operations += outcome.histories * scenario.len() as u64;
         if let Some((history, verdict)) = outcome.failure {
             let original_len = scenario.len();
-            let tries = (outcome.histories * 4).clamp(1_000, 20_000);
+            // Rerun each smaller scenario about as often as the failure took to show, within
+            // bounds (Miri interprets every run, so it gets only a few).
+            let tries = if cfg!(miri) {
+                4
+            } else {
+                (outcome.histories * 4).clamp(100, 20_000)
+            };
             let deadline = Instant::now() + config.shrink_time;
             let (mut best, mut best_history, mut best_verdict) = (scenario, history, verdict);
             'shrink: while Instant::now() < deadline {

@@ -119,8 +119,11 @@ fn a_queue_that_loses_pushes_fails_and_shrinks() {
     assert!(text.contains("NOT linearizable"), "{text}");
     assert!(text.contains("thread 0"), "{text}");
     assert!(failure.scenario.len() <= failure.original_len);
-    // Three pushes and one pop is the least that shows the loss.
-    assert!(failure.scenario.len() <= 8, "not shrunk:\n{text}");
+    // Three pushes and a pop show the loss, and so do nine pushes (the ninth is not refused);
+    // shrinking stops at a local minimum, so allow either (Miri has no time to shrink).
+    if !cfg!(miri) {
+        assert!(failure.scenario.len() <= 10, "not shrunk:\n{text}");
+    }
     println!("{text}");
 }
 
