@@ -25,12 +25,16 @@ use crossbeam_queue::ArrayQueue;
 const BATCH: usize = 64;
 
 /// Waits a little while the other side catches up: spins first, then yields the core (the
-/// machine may have fewer free cores than threads).
+/// machine may have fewer free cores than threads). `spins` counts the failed attempts in a
+/// row; the spin doubles each time up to 64 (the schedule of `crossbeam_utils::Backoff::snooze`)
+/// so that a waiting side does not hammer the cache line the other side is writing.
 #[inline]
 fn wait(spins: &mut u32) {
-    if *spins < 128 {
+    if *spins < 7 {
+        for _ in 0..1_u32 << *spins {
+            std::hint::spin_loop();
+        }
         *spins += 1;
-        std::hint::spin_loop();
     } else {
         thread::yield_now();
     }

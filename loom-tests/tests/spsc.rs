@@ -104,7 +104,6 @@ fn batches_go_through_whole_and_in_order() {
         while expected < 3 {
             let chunk = c.read_chunk(2);
             if chunk.is_empty() {
-                drop(chunk);
                 thread::yield_now();
                 continue;
             }
