@@ -285,3 +285,85 @@ impl WaitList {
         &self.cond
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::{fence, AtomicBool};
+
+    /// An `attempt` that meets the contract: a SeqCst fence, then a read of the state.
+    fn ready(flag: &AtomicBool) -> Option<()> {
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above, as the module docs require.
+        flag.load(Ordering::Relaxed).then_some(())
+    }
+
+    #[test]
+    fn an_immediate_success_never_registers() {
+        let list = WaitList::new();
+        assert_eq!(list.wait_until(None, || Some(7)), Some(7));
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+        assert!(!list.has_waiters());
+    }
+
+    #[test]
+    fn a_timed_out_wait_returns_none_and_unregisters() {
+        let list = WaitList::new();
+        let flag = AtomicBool::new(false);
+        let start = Instant::now();
+        let timeout = Duration::from_millis(20);
+        assert_eq!(list.wait_until(Some(timeout), || ready(&flag)), None);
+        assert!(start.elapsed() >= timeout);
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+        assert_eq!(*list.epoch.lock().unwrap(), 0, "nobody notified");
+    }
+
+    #[test]
+    fn a_notification_wakes_a_parked_waiter() {
+        for _ in 0..if cfg!(miri) { 2 } else { 50 } {
+            let list = WaitList::new();
+            let flag = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let waiter = s.spawn(|| list.wait_until(None, || ready(&flag)));
+                // Give the waiter a chance to park; correctness does not depend on it.
+                std::thread::sleep(Duration::from_millis(1));
+                // ORDERING: SeqCst RMW: the state change the module docs require.
+                flag.swap(true, Ordering::SeqCst);
+                list.notify_one();
+                assert_eq!(waiter.join().unwrap(), Some(()));
+            });
+            assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    #[test]
+    fn notify_all_wakes_every_waiter() {
+        let list = WaitList::new();
+        let flag = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| list.wait_until(None, || ready(&flag))))
+                .collect();
+            std::thread::sleep(Duration::from_millis(1));
+            // ORDERING: SeqCst RMW, as above.
+            flag.swap(true, Ordering::SeqCst);
+            list.notify_all();
+            for w in waiters {
+                assert_eq!(w.join().unwrap(), Some(()));
+            }
+        });
+    }
+
+    #[test]
+    fn backoff_completes() {
+        let mut backoff = Backoff::new();
+        let mut steps = 0;
+        while !backoff.is_completed() {
+            backoff.snooze();
+            steps += 1;
+        }
+        assert_eq!(steps, Backoff::YIELD_LIMIT + 1);
+        backoff.spin();
+        assert!(backoff.is_completed());
+    }
+}
