@@ -163,6 +163,82 @@ impl<T> Segment<T> {
     }
 }
 
+impl<T> Segment<T> {
+    /// Tries every ready slot of this segment whose hash is `hash`: takes the first item `eq`
+    /// accepts, or returns a word loaded after the last try, which shows no untried ready
+    /// slot with that hash.
+    fn search(&self, hash: u64, eq: &mut impl FnMut(&T) -> bool) -> Result<Item<T>, u64> {
+        // Slots claimed by us and found unequal, valid while the counter is unchanged.
+        let mut skip = 0u64;
+        let mut skip_counter = None;
+        loop {
+            // ORDERING: Acquire pairs with `fill`'s Release (hashes published).
+            let mut w = self.word.load(Ordering::Acquire);
+            if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
+                skip = 0;
+            }
+            let mut candidates = w & SLOT_MASK & !skip;
+            // Set once we touched the word: then `w` is no longer a plain snapshot of the
+            // candidates, and the segment is scanned again from a fresh load.
+            let mut tried = false;
+            while candidates != 0 {
+                let i = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                // Relaxed: a filter; a stale hash only belongs to an item filled after our
+                // load of `w`, which this search may miss.
+                if self.hashes[i].load(Ordering::Relaxed) != hash {
+                    continue;
+                }
+                tried = true;
+                if !self.claim(i, &mut w) {
+                    continue;
+                }
+                // SAFETY: our claim of slot `i` just succeeded.
+                if let Some(item) = unsafe { self.settle(i, eq) } {
+                    return Ok(item);
+                }
+                skip |= ready(i);
+                skip_counter = Some(w >> COUNTER_SHIFT);
+            }
+            if !tried {
+                return Err(w);
+            }
+        }
+    }
+}
+
+/// Entries in a cart's [`SearchHints`] (direct-mapped by bucket).
+const HINTS: usize = if cfg!(loom) { 1 } else { 16 };
+
+/// Per cart: for a few buckets, the segment where its last reservation succeeded.
+pub(crate) struct SearchHints<T> {
+    /// `(bucket, segment of that bucket)`; `usize::MAX` marks an empty entry.
+    entries: [(usize, *mut Segment<T>); HINTS],
+}
+
+impl<T> Default for SearchHints<T> {
+    fn default() -> Self {
+        Self {
+            entries: [(usize::MAX, ptr::null_mut()); HINTS],
+        }
+    }
+}
+
+impl<T> SearchHints<T> {
+    fn get(&self, bucket: usize) -> *mut Segment<T> {
+        let (b, seg) = self.entries[bucket % HINTS];
+        if b == bucket {
+            seg
+        } else {
+            ptr::null_mut()
+        }
+    }
+
+    fn set(&mut self, bucket: usize, seg: *mut Segment<T>) {
+        self.entries[bucket % HINTS] = (bucket, seg);
+    }
+}
+
 /// A fast, per-market-seeded hasher for bucket selection (not used for anything that an
 /// adversary's collisions could break: equal items are always compared with `Eq`).
 pub(crate) struct KeyHasher(u64);
@@ -288,8 +364,28 @@ impl<T> Index<T> {
     /// `hash`, or returns `None` when there was a moment during the call at which no such item
     /// was on sale. Lock-free except that it waits out other reservations that are comparing
     /// an item with the same hash at the moment it would otherwise give up.
-    pub(crate) fn reserve(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<Item<T>> {
-        let bucket = &self.buckets[self.bucket(hash)];
+    ///
+    /// `hints` remembers, per bucket, the segment of the last success; the search tries from
+    /// there first (a pure speed-up: the full search below decides failures).
+    pub(crate) fn reserve(
+        &self,
+        hash: u64,
+        mut eq: impl FnMut(&T) -> bool,
+        hints: &mut SearchHints<T>,
+    ) -> Option<Item<T>> {
+        let b = self.bucket(hash);
+        let bucket = &self.buckets[b];
+        let mut seg = hints.get(b);
+        // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
+        // segment of bucket `b`.
+        while let Some(s) = unsafe { seg.as_ref() } {
+            if let Ok(item) = s.search(hash, &mut eq) {
+                hints.set(b, seg);
+                return Some(item);
+            }
+            // Relaxed: `next` was written before the segment was published.
+            seg = s.next.load(Ordering::Relaxed);
+        }
         let mut step = 0;
         loop {
             // ORDERING: Acquire pairs with the Release of the push in `allocate`: the newest
@@ -300,41 +396,12 @@ impl<T> Index<T> {
             let mut seg = head;
             // SAFETY: segments are never freed while the index lives.
             while let Some(s) = unsafe { seg.as_ref() } {
-                // Slots claimed by us and found unequal, valid while the counter is unchanged.
-                let mut skip = 0u64;
-                let mut skip_counter = None;
-                let w = loop {
-                    // ORDERING: Acquire pairs with `fill`'s Release (hashes published).
-                    let mut w = s.word.load(Ordering::Acquire);
-                    if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
-                        skip = 0;
+                let w = match s.search(hash, &mut eq) {
+                    Ok(item) => {
+                        hints.set(b, seg);
+                        return Some(item);
                     }
-                    let mut candidates = w & SLOT_MASK & !skip;
-                    // Set once we touched the word: then `w` is no longer a plain snapshot of
-                    // the candidates, and the segment is scanned again from a fresh load.
-                    let mut tried = false;
-                    while candidates != 0 {
-                        let i = candidates.trailing_zeros() as usize;
-                        candidates &= candidates - 1;
-                        // Relaxed: a filter; a stale hash only belongs to an item filled
-                        // after our load of `w`, which this search may miss.
-                        if s.hashes[i].load(Ordering::Relaxed) != hash {
-                            continue;
-                        }
-                        tried = true;
-                        if !s.claim(i, &mut w) {
-                            continue;
-                        }
-                        // SAFETY: our claim of slot `i` just succeeded.
-                        if let Some(item) = unsafe { s.settle(i, &mut eq) } {
-                            return Some(item);
-                        }
-                        skip |= ready(i);
-                        skip_counter = Some(w >> COUNTER_SHIFT);
-                    }
-                    if !tried {
-                        break w;
-                    }
+                    Err(w) => w,
                 };
                 let mut claimed_now = (w >> CLAIMED_SHIFT) & SLOT_MASK;
                 while claimed_now != 0 {

@@ -52,7 +52,7 @@ pub use producer::Producer;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::{Full, ZeroCapacity};
 use ids::{Refused, Registered, Registry, HELD, IDLE};
-use index::{Index, Item, Stall};
+use index::{Index, Item, SearchHints, Stall};
 use wait::WaitList;
 
 /// Wait lists for carts waiting for a product (by hash); collisions only wake extra waiters.
@@ -187,6 +187,8 @@ pub(crate) struct CartLocal<T> {
     from: Vec<*const Counts>,
     /// Where returned items are put back on sale.
     stall: Stall<T>,
+    /// Where this cart's last reservations succeeded, per bucket.
+    hints: SearchHints<T>,
 }
 
 impl<T> Default for CartLocal<T> {
@@ -195,6 +197,7 @@ impl<T> Default for CartLocal<T> {
             items: Vec::new(),
             from: Vec::new(),
             stall: Stall::default(),
+            hints: SearchHints::default(),
         }
     }
 }
@@ -626,7 +629,11 @@ impl<T> Inner<T> {
     ///
     /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
     unsafe fn reserve_hashed(&self, cart: &CartShared<T>, item: &T, hash: u64) -> bool {
-        let Some(taken) = self.index.reserve(hash, |x| (self.eq)(x, item)) else {
+        // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
+        // fields until it returns; `eq` (user code) gets no access to them.
+        let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
+        let taken = self.index.reserve(hash, |x| (self.eq)(x, item), hints);
+        let Some(taken) = taken else {
             return false;
         };
         // SAFETY: `count` points into the producer registry, which lives as long as `self`.

@@ -343,12 +343,15 @@ fn waits_ping_pong_between_threads() {
 
 #[test]
 fn absurd_bucket_counts_are_clamped() {
+    let tiny = Market::with_buckets(1, 0).unwrap();
+    let mut p = tiny.register_producer();
+    p.publish(2).unwrap();
+    if cfg!(miri) {
+        return; // a million buckets are slow to initialise under Miri
+    }
     let market = Market::with_buckets(1, usize::MAX).unwrap();
     let mut p = market.register_producer();
     let mut c = market.new_cart();
     p.publish(1).unwrap();
     assert!(c.add(&1));
-    let tiny = Market::with_buckets(1, 0).unwrap();
-    let mut p = tiny.register_producer();
-    p.publish(2).unwrap();
 }
