@@ -128,6 +128,24 @@ impl GenArgs {
 }
 
 /// A wait in hundredths of a second, 0.01 up to `max`.
+/// One `[product, quantity, wait]` entry of a producer's list.
+fn producer_entry(rng: &mut StdRng, args: &GenArgs, id: &str) -> Value {
+    json!([
+        id,
+        rng.random_range(1..=args.max_quantity),
+        wait(rng, args.max_wait)
+    ])
+}
+
+/// A producer (named later) with its list and a random republish wait.
+fn producer(rng: &mut StdRng, args: &GenArgs, entries: Vec<Value>) -> Value {
+    json!({
+        "name": "",
+        "products": entries,
+        "republish_wait_time": wait(rng, args.max_wait),
+    })
+}
+
 fn wait(rng: &mut StdRng, max: f64) -> Value {
     let hundredths = rng.random_range(1..=((max * 100.0).round() as u64).max(1));
     // Through the decimal text so that 0.07 stays 0.07 in the file.
@@ -166,36 +184,18 @@ pub fn generate(args: &GenArgs) -> Value {
     // One dedicated producer per product: the liveness argument rests on these.
     for id in &ids {
         let entries: Vec<Value> = (0..rng.random_range(1..=2))
-            .map(|_| {
-                json!([
-                    id,
-                    rng.random_range(1..=args.max_quantity),
-                    wait(&mut rng, args.max_wait)
-                ])
-            })
+            .map(|_| producer_entry(&mut rng, args, id))
             .collect();
-        producers.push(json!({
-            "name": "",
-            "products": entries,
-            "republish_wait_time": wait(&mut rng, args.max_wait),
-        }));
+        producers.push(producer(&mut rng, args, entries));
     }
     for _ in 0..args.mixed_producers {
         let entries: Vec<Value> = (0..rng.random_range(1..=args.products.min(8)))
             .map(|_| {
                 let id = &ids[rng.random_range(0..ids.len())];
-                json!([
-                    id,
-                    rng.random_range(1..=args.max_quantity),
-                    wait(&mut rng, args.max_wait)
-                ])
+                producer_entry(&mut rng, args, id)
             })
             .collect();
-        producers.push(json!({
-            "name": "",
-            "products": entries,
-            "republish_wait_time": wait(&mut rng, args.max_wait),
-        }));
+        producers.push(producer(&mut rng, args, entries));
     }
     // Interleave dedicated and mixed producers so their order says nothing, then name them.
     for i in (1..producers.len()).rev() {
