@@ -344,6 +344,10 @@ pub(crate) struct Index<T> {
     /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
     /// pushed in front, never removed while the index lives.
     buckets: Box<[AtomicPtr<Segment<T>>]>,
+    /// `avail[b]`: an upper bound of the items of bucket `b` prepared, on sale or being
+    /// reserved; 0 means none, so a reservation can give up without a search. Incremented
+    /// before a slot is prepared, decremented after its item is taken or retracted.
+    avail: Box<[AtomicUsize]>,
     /// `buckets.len() - 1` (the length is a power of two).
     mask: usize,
     seed: u64,
@@ -367,6 +371,7 @@ impl<T> Index<T> {
         let seed = 0x5eed_u64;
         Self {
             buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            avail: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             mask: n - 1,
             seed,
             segments: AtomicUsize::new(0),
@@ -416,12 +421,17 @@ impl<T> Index<T> {
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
         let bucket = &self.buckets[b];
+        let avail = &self.avail[b];
+        if Self::empty(avail) {
+            return None;
+        }
         let mut seg = hints.get(b);
         // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
         // segment of bucket `b`.
         while let Some(s) = unsafe { seg.as_ref() } {
             if let Ok(item) = s.search(hash, &mut eq) {
                 hints.set(b, seg);
+                Self::taken(avail);
                 return Some(item);
             }
             // Relaxed: `next` was written before the segment was published.
@@ -442,6 +452,7 @@ impl<T> Index<T> {
                 let w = match s.search(hash, &mut eq) {
                     Ok(item) => {
                         hints.set(b, seg);
+                        Self::taken(avail);
                         return Some(item);
                     }
                     Err(w) => w,
@@ -460,6 +471,9 @@ impl<T> Index<T> {
             if pending {
                 // Someone is comparing an item that may equal ours: wait for its verdict.
                 crate::sync::wait_step(&mut step);
+                if Self::empty(avail) {
+                    return None;
+                }
                 continue;
             }
             // Second collect: no new segment and no fill anywhere since the first one means
@@ -469,6 +483,26 @@ impl<T> Index<T> {
                 return None;
             }
         }
+    }
+
+    /// Whether bucket `avail` has no item prepared, on sale or being reserved: then nothing is
+    /// on sale in it at the moment of this load, and a reservation may answer `false`.
+    #[inline]
+    fn empty(avail: &AtomicUsize) -> bool {
+        // ORDERING: SeqCst, ordered with the SeqCst increment in `Stall::prepare`, which
+        // precedes the prepare of the slot and so the item's linearization point: a publish
+        // or return whose linearization point happens before this load has its increment
+        // seen here. A plain load on x86.
+        avail.load(Ordering::SeqCst) == 0
+    }
+
+    /// Counts an item of bucket `avail` taken (after its take was counted, so the bound
+    /// stays an upper bound).
+    #[inline]
+    fn taken(avail: &AtomicUsize) {
+        // ORDERING: SeqCst like every change of `avail` (see `empty`); the decrement follows
+        // the take in program order, so a reader that sees it sees the item gone.
+        avail.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn stamp(&self, head: *mut Segment<T>) -> u64 {
@@ -594,6 +628,9 @@ impl<T> Stall<T> {
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
+        let avail = &index.avail[b];
+        // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
+        avail.fetch_add(1, Ordering::SeqCst);
         let hint = self.hints[b];
         // The hint first, then every own segment of the bucket.
         let mut seg = if hint.is_null() { self.heads[b] } else { hint };
@@ -609,7 +646,7 @@ impl<T> Stall<T> {
                 let i = free.trailing_zeros() as usize;
                 // SAFETY: we own `s`; `w` shows the slot free.
                 unsafe { s.prepare(i, w, hash, item) };
-                return Prepared { seg: s, i };
+                return Prepared { seg: s, i, avail };
             }
             if from_head {
                 // Relaxed: only the owner uses `own_next`.
@@ -635,7 +672,7 @@ impl<T> Stall<T> {
                 let i = free.trailing_zeros() as usize;
                 // SAFETY: we own `s`; `w` shows the slot free.
                 unsafe { s.prepare(i, w, hash, item) };
-                return Prepared { seg: s, i };
+                return Prepared { seg: s, i, avail };
             }
         }
     }
@@ -667,6 +704,8 @@ impl<T> Stall<T> {
 pub(crate) struct Prepared<'a, T> {
     seg: &'a Segment<T>,
     i: usize,
+    /// The bucket's `Index::avail`, which counts this item.
+    avail: &'a AtomicUsize,
 }
 
 impl<T> Prepared<'_, T> {
@@ -679,6 +718,8 @@ impl<T> Prepared<'_, T> {
     pub(crate) fn retract(self) -> Item<T> {
         // SAFETY: `prepare` gave this value for a slot it prepared in a segment the stall
         // owns; consuming `self` makes this the only publish or retract of it.
-        unsafe { self.seg.retract(self.i) }
+        let item = unsafe { self.seg.retract(self.i) };
+        Index::<T>::taken(self.avail);
+        item
     }
 }
