@@ -149,6 +149,40 @@ fn publish_at_the_limit_races_reserve() {
     assert!(n > 1);
 }
 
+/// A publish with room (one below the limit) racing a return to the same producer, then a
+/// reservation of the published value after the return: if the publish succeeded, it is
+/// ordered before the return (after it the producer is at its limit), so its item was on sale
+/// when the reservation ran and the reservation must find it.
+#[test]
+fn publish_below_the_limit_races_return_then_reserve() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(3).unwrap();
+        assert!(c.add(&3));
+        let publisher = thread::spawn(move || (p.publish(7).is_ok(), p));
+        let returner = thread::spawn(move || {
+            assert!(c.remove(&3));
+            (c.add(&7), c)
+        });
+        let (published, p) = publisher.join().unwrap();
+        let (got, mut c) = returner.join().unwrap();
+        assert!(
+            published || !got,
+            "a reservation found an item whose publish failed"
+        );
+        assert!(
+            got || !published,
+            "the publish succeeded before the return, yet its item was not on sale after it"
+        );
+        let order = c.place_order();
+        assert_eq!(order, if got { vec![7] } else { vec![] });
+        assert_eq!(p.on_sale(), 1);
+    });
+    assert!(n > 1);
+}
+
 /// Counts its drops in a shared counter.
 #[derive(Debug)]
 struct Tracked(u32, StdArc<AtomicUsize>);

@@ -43,7 +43,8 @@ pub(crate) struct Item<T> {
 /// A fixed group of slots of one bucket, owned by one stall at a time.
 pub(crate) struct Segment<T> {
     /// Per slot `i`: `ready(i)`, `claimed(i)`, `freed(i)` (at most one set; none = empty),
-    /// and in the top 16 bits a counter bumped by every fill (the `stamp` of a search).
+    /// and in the top 16 bits a counter bumped by every prepare and publish (the `stamp` of a
+    /// search).
     word: AtomicU64,
     /// The owning stall's token; 0 while orphaned (its owner was dropped).
     owner: AtomicUsize,
@@ -74,34 +75,67 @@ impl<T> Segment<T> {
         !(w | (w >> CLAIMED_SHIFT)) & SLOT_MASK
     }
 
-    /// Puts `item` on sale in slot `i`.
+    /// Writes `item` into slot `i` and marks the slot claimed (by its owner): the item is not
+    /// yet on sale, but a reservation looking for an equal item sees a claimed slot with a
+    /// matching hash and waits for it (see [`Prepared`]).
     ///
     /// # Safety
     ///
     /// The caller owns the segment and `w`, loaded with Acquire after it became the owner,
     /// shows slot `i` free (neither ready nor claimed).
-    unsafe fn fill(&self, i: usize, w: u64, hash: u64, item: Item<T>) {
+    unsafe fn prepare(&self, i: usize, w: u64, hash: u64, item: Item<T>) {
         debug_assert!(Self::free_slots(w) & ready(i) != 0);
         // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots,
-        // so nobody else accesses it until `ready(i)` is published below; the Acquire load of
-        // `w` ordered any previous claimer's move-out before this write.
+        // so nobody else accesses it until `ready(i)` is published by `publish`; the Acquire
+        // load of `w` ordered any previous claimer's move-out before this write.
         self.slots[i].with_mut(|p| unsafe { (*p).write(item) });
         // Relaxed: readers only use the hash as a filter and read it after an Acquire load of
-        // `word`; the Release below publishes it.
+        // `word`; the RMW below publishes it.
         self.hashes[i].store(hash, Ordering::Relaxed);
-        // Set ready(i), clear freed(i) if it was set (only the owner clears it, so `w` is
-        // still right about it), and bump the counter (it wraps out of the word's top).
-        let delta = ready(i)
+        // Set claimed(i), clear freed(i) if it was set (only the owner clears it, so `w` is
+        // still right about it), and bump the counter (it wraps out of the word's top), so
+        // that a search whose first collect missed this slot sees the segment change.
+        let delta = claimed(i)
             .wrapping_add(COUNTER_ONE)
             .wrapping_sub(w & freed(i));
-        // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
-        // `claim`: the item and its hash are written before any reservation can take them.
-        // SeqCst because this is also step (a) of the wait handshake (`wait.rs`): the load of
-        // the product's waiter count that follows must not be ordered before this fill in
-        // the single total order, or a cart about to sleep on this product could miss it. On
-        // x86 every read-modify-write is already sequentially consistent, so this costs
-        // nothing there.
+        // ORDERING: SeqCst. The Release half publishes the hash to the searches' Acquire
+        // loads of `word`. SeqCst because the owner's next step is a SeqCst load (publish) or
+        // read-modify-write (return) of the producer's count, its linearization point: in
+        // the single total order either a search's (SeqCst) load of this word comes after
+        // this mark, and it waits for the slot, or the search's earlier collect missed it and
+        // its second collect sees the counter changed (docs/DESIGN.md, "Publish and return").
         self.word.fetch_add(delta, Ordering::SeqCst);
+    }
+
+    /// Puts the item prepared in slot `i` on sale: claimed(i) becomes ready(i).
+    fn publish(&self, i: usize) {
+        // claimed(i) is set, so adding `ready(i) - claimed(i)` flips the two bits; the
+        // counter is bumped again.
+        let delta = ready(i).wrapping_sub(claimed(i)).wrapping_add(COUNTER_ONE);
+        // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
+        // `claim`: the item, its hash and the producer's count increment are written before
+        // any reservation can take them. SeqCst because this is also step (a) of the wait
+        // handshake (`wait.rs`): the load of the product's waiter count that follows must not
+        // be ordered before this fill in the single total order, or a cart about to sleep on
+        // this product could miss it. On x86 every read-modify-write is already sequentially
+        // consistent, so this costs nothing there.
+        let w = self.word.fetch_add(delta, Ordering::SeqCst);
+        debug_assert!(w & claimed(i) != 0 && w & ready(i) == 0, "not prepared");
+    }
+
+    /// Takes the item prepared in slot `i` back out; the slot becomes empty.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the segment and prepared slot `i` without publishing it since.
+    unsafe fn retract(&self, i: usize) -> Item<T> {
+        // SAFETY: the slot is claimed by us (its owner) since `prepare` wrote it: nobody
+        // else reads or writes it.
+        let item = self.slots[i].with_mut(|p| unsafe { (*p).assume_init_read() });
+        // ORDERING: Release pairs with the Acquire loads of searches waiting for this slot
+        // (nothing they read depends on it; it keeps the put-back symmetric with `settle`).
+        self.word.fetch_xor(claimed(i), Ordering::Release);
+        item
     }
 
     /// Tries to move slot `i` from ready to claimed; `w` is the caller's last view of `word`
@@ -112,7 +146,7 @@ impl<T> Segment<T> {
                 return false;
             }
             let new = *w ^ (ready(i) | claimed(i));
-            // ORDERING: Acquire pairs with the Release of `fill` (the item is initialised)
+            // ORDERING: Acquire pairs with the Release of `publish` (the item is initialised)
             // and of `settle`'s put-back (the previous claimer is done reading it).
             match self
                 .word
@@ -155,8 +189,13 @@ impl<T> Segment<T> {
         // SAFETY: as above; after this read the slot counts as empty and is never read again
         // before the owner fills it anew.
         let item = self.slots[i].with_mut(|p| unsafe { (*p).assume_init_read() });
-        // ORDERING: Release pairs with the owner's Acquire load in `Stall::put`: the move out
-        // happens before the owner overwrites the slot.
+        // The take is counted while the slot is still claimed: a reservation of an equal
+        // item that would otherwise give up waits until then, so the item stops being on
+        // sale (for the producer's count and for searches) at this one step.
+        // SAFETY: `count` points into the producer registry, which outlives every slot.
+        unsafe { &*item.count }.count_take();
+        // ORDERING: Release pairs with the owner's Acquire load in `Stall::prepare`: the move
+        // out happens before the owner overwrites the slot.
         self.word
             .fetch_xor(claimed(i) | freed(i), Ordering::Release);
         Some(item)
@@ -172,8 +211,10 @@ impl<T> Segment<T> {
         let mut skip = 0u64;
         let mut skip_counter = None;
         loop {
-            // ORDERING: Acquire pairs with `fill`'s Release (hashes published).
-            let mut w = self.word.load(Ordering::Acquire);
+            // ORDERING: SeqCst: the Acquire half pairs with `prepare`'s Release (hashes
+            // published); SeqCst so that a slot prepared before this load in the single total
+            // order is seen claimed (see `prepare`). A plain load on x86.
+            let mut w = self.word.load(Ordering::SeqCst);
             if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
                 skip = 0;
             }
@@ -303,6 +344,10 @@ pub(crate) struct Index<T> {
     /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
     /// pushed in front, never removed while the index lives.
     buckets: Box<[AtomicPtr<Segment<T>>]>,
+    /// `avail[b]`: an upper bound of the items of bucket `b` prepared, on sale or being
+    /// reserved; 0 means none, so a reservation can give up without a search. Incremented
+    /// before a slot is prepared, decremented after its item is taken or retracted.
+    avail: Box<[AtomicUsize]>,
     /// `buckets.len() - 1` (the length is a power of two).
     mask: usize,
     seed: u64,
@@ -326,6 +371,7 @@ impl<T> Index<T> {
         let seed = 0x5eed_u64;
         Self {
             buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            avail: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             mask: n - 1,
             seed,
             segments: AtomicUsize::new(0),
@@ -375,12 +421,17 @@ impl<T> Index<T> {
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
         let bucket = &self.buckets[b];
+        let avail = &self.avail[b];
+        if Self::empty(avail) {
+            return None;
+        }
         let mut seg = hints.get(b);
         // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
         // segment of bucket `b`.
         while let Some(s) = unsafe { seg.as_ref() } {
             if let Ok(item) = s.search(hash, &mut eq) {
                 hints.set(b, seg);
+                Self::taken(avail);
                 return Some(item);
             }
             // Relaxed: `next` was written before the segment was published.
@@ -388,9 +439,11 @@ impl<T> Index<T> {
         }
         let mut step = 0;
         loop {
-            // ORDERING: Acquire pairs with the Release of the push in `allocate`: the newest
-            // segment (and, through the push chain, every older one) is seen initialised.
-            let head = bucket.load(Ordering::Acquire);
+            // ORDERING: SeqCst: the Acquire half pairs with the Release of the push in
+            // `adopt_or_allocate`: the newest segment (and, through the push chain, every
+            // older one) is seen initialised; SeqCst so that a segment pushed before a
+            // prepared slot in it is seen (see `Segment::prepare`).
+            let head = bucket.load(Ordering::SeqCst);
             let mut pending = false;
             let mut stamp = 0u64;
             let mut seg = head;
@@ -399,6 +452,7 @@ impl<T> Index<T> {
                 let w = match s.search(hash, &mut eq) {
                     Ok(item) => {
                         hints.set(b, seg);
+                        Self::taken(avail);
                         return Some(item);
                     }
                     Err(w) => w,
@@ -417,15 +471,38 @@ impl<T> Index<T> {
             if pending {
                 // Someone is comparing an item that may equal ours: wait for its verdict.
                 crate::sync::wait_step(&mut step);
+                if Self::empty(avail) {
+                    return None;
+                }
                 continue;
             }
             // Second collect: no new segment and no fill anywhere since the first one means
             // that, at the end of the first, nothing accepted by `eq` was on sale.
-            // ORDERING: Acquire as above.
-            if bucket.load(Ordering::Acquire) == head && self.stamp(head) == stamp {
+            // ORDERING: SeqCst as above.
+            if bucket.load(Ordering::SeqCst) == head && self.stamp(head) == stamp {
                 return None;
             }
         }
+    }
+
+    /// Whether bucket `avail` has no item prepared, on sale or being reserved: then nothing is
+    /// on sale in it at the moment of this load, and a reservation may answer `false`.
+    #[inline]
+    fn empty(avail: &AtomicUsize) -> bool {
+        // ORDERING: SeqCst, ordered with the SeqCst increment in `Stall::prepare`, which
+        // precedes the prepare of the slot and so the item's linearization point: a publish
+        // or return whose linearization point happens before this load has its increment
+        // seen here. A plain load on x86.
+        avail.load(Ordering::SeqCst) == 0
+    }
+
+    /// Counts an item of bucket `avail` taken (after its take was counted, so the bound
+    /// stays an upper bound).
+    #[inline]
+    fn taken(avail: &AtomicUsize) {
+        // ORDERING: SeqCst like every change of `avail` (see `empty`); the decrement follows
+        // the take in program order, so a reader that sees it sees the item gone.
+        avail.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn stamp(&self, head: *mut Segment<T>) -> u64 {
@@ -433,9 +510,9 @@ impl<T> Index<T> {
         let mut seg = head;
         // SAFETY: segments are never freed while the index lives.
         while let Some(s) = unsafe { seg.as_ref() } {
-            // ORDERING: Acquire, so that this load is not satisfied earlier than the loads of
-            // the first collect that precede it in program order on weak hardware.
-            stamp = stamp.wrapping_add(s.word.load(Ordering::Acquire) >> COUNTER_SHIFT);
+            // ORDERING: SeqCst, so that this load is not satisfied earlier than the loads of
+            // the first collect that precede it, and is ordered with the owners' SeqCst marks.
+            stamp = stamp.wrapping_add(s.word.load(Ordering::SeqCst) >> COUNTER_SHIFT);
             // Relaxed: fixed after publication.
             seg = s.next.load(Ordering::Relaxed);
         }
@@ -471,8 +548,9 @@ impl<T> Index<T> {
             unsafe { &*fresh }.next.store(head, Ordering::Relaxed);
             // ORDERING: Release publishes the segment's initialisation (and `next`) to the
             // Acquire loads of `bucket`; Acquire on success continues the chain so that a
-            // reader of our segment also sees the older ones initialised.
-            match bucket.compare_exchange_weak(head, fresh, Ordering::AcqRel, Ordering::Relaxed) {
+            // reader of our segment also sees the older ones initialised. SeqCst so that
+            // searches' SeqCst loads of the head are ordered with it (see `Segment::prepare`).
+            match bucket.compare_exchange_weak(head, fresh, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return fresh,
                 Err(current) => head = current,
             }
@@ -529,20 +607,30 @@ impl<T> Default for Stall<T> {
 }
 
 impl<T> Stall<T> {
-    /// Puts `item` on sale in one of this stall's slots of the bucket of `hash`.
-    /// Wait-free unless this stall has no free slot in that bucket and must take a segment.
+    /// Writes `item` into one of this stall's slots of the bucket of `hash`, claimed by the
+    /// stall (not yet on sale; see [`Prepared`]). Wait-free unless this stall has no free slot
+    /// in that bucket and must take a segment.
     ///
     /// # Safety
     ///
-    /// The caller has exclusive use of the stall, and `index` is the index whose segments the
-    /// stall has been filling (the same one every time).
-    pub(crate) unsafe fn put(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
+    /// The caller has exclusive use of the stall until it publishes or retracts the returned
+    /// slot, and `index` is the index whose segments the stall has been filling (the same one
+    /// every time).
+    pub(crate) unsafe fn prepare<'a>(
+        &mut self,
+        index: &'a Index<T>,
+        hash: u64,
+        item: Item<T>,
+    ) -> Prepared<'a, T> {
         if self.heads.is_empty() {
             self.heads = vec![ptr::null_mut(); index.buckets()];
             self.hints = vec![ptr::null_mut(); index.buckets()];
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
+        let avail = &index.avail[b];
+        // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
+        avail.fetch_add(1, Ordering::SeqCst);
         let hint = self.hints[b];
         // The hint first, then every own segment of the bucket.
         let mut seg = if hint.is_null() { self.heads[b] } else { hint };
@@ -555,9 +643,10 @@ impl<T> Stall<T> {
             let free = Segment::<T>::free_slots(w);
             if free != 0 {
                 self.hints[b] = seg;
+                let i = free.trailing_zeros() as usize;
                 // SAFETY: we own `s`; `w` shows the slot free.
-                unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
-                return;
+                unsafe { s.prepare(i, w, hash, item) };
+                return Prepared { seg: s, i, avail };
             }
             if from_head {
                 // Relaxed: only the owner uses `own_next`.
@@ -580,9 +669,10 @@ impl<T> Stall<T> {
             let w = s.word.load(Ordering::Acquire);
             let free = Segment::<T>::free_slots(w);
             if free != 0 {
+                let i = free.trailing_zeros() as usize;
                 // SAFETY: we own `s`; `w` shows the slot free.
-                unsafe { s.fill(free.trailing_zeros() as usize, w, hash, item) };
-                return;
+                unsafe { s.prepare(i, w, hash, item) };
+                return Prepared { seg: s, i, avail };
             }
         }
     }
@@ -602,5 +692,34 @@ impl<T> Stall<T> {
         }
         self.heads.clear();
         self.hints.clear();
+    }
+}
+
+/// An item written into its stall's slot but not yet on sale: the slot is claimed by its
+/// owner, so a reservation of an equal item that would otherwise answer `false` waits for it.
+/// Between [`Stall::prepare`] and [`Prepared::publish`] the owner makes one atomic step, the
+/// operation's linearization point (the producer's count load of a publish, the count
+/// increment of a return), and runs no user code.
+#[must_use = "a prepared slot must be published or retracted"]
+pub(crate) struct Prepared<'a, T> {
+    seg: &'a Segment<T>,
+    i: usize,
+    /// The bucket's `Index::avail`, which counts this item.
+    avail: &'a AtomicUsize,
+}
+
+impl<T> Prepared<'_, T> {
+    /// Puts the item on sale.
+    pub(crate) fn publish(self) {
+        self.seg.publish(self.i);
+    }
+
+    /// Takes the item back; it was never on sale.
+    pub(crate) fn retract(self) -> Item<T> {
+        // SAFETY: `prepare` gave this value for a slot it prepared in a segment the stall
+        // owns; consuming `self` makes this the only publish or retract of it.
+        let item = unsafe { self.seg.retract(self.i) };
+        Index::<T>::taken(self.avail);
+        item
     }
 }

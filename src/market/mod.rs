@@ -119,14 +119,14 @@ impl<T> core::fmt::Debug for Market<T> {
 }
 
 /// A producer's on-sale count, split by writer so that publishing needs no read-modify-write:
-/// on sale = `published + returned - taken` (returns may push it above the limit).
+/// on sale = `published + net`, where `net` counts returns minus reservations (wrapping; returns
+/// may push the count above the limit). One load of `net` gives the producer its exact count.
 pub(crate) struct Counts {
     /// Items published; written only by the holder of the producer's registry entry.
     published: CachePadded<AtomicUsize>,
-    /// Items of this producer reserved by any cart.
-    taken: CachePadded<AtomicUsize>,
-    /// Items of this producer put back on sale by any cart.
-    returned: AtomicUsize,
+    /// Items of this producer put back on sale by any cart, minus those reserved by any cart
+    /// (wrapping arithmetic).
+    net: CachePadded<AtomicUsize>,
     /// The producer's thread while it waits for room (`Producer::publish_wait`).
     room: WaitList,
 }
@@ -135,39 +135,70 @@ impl Counts {
     fn new() -> Self {
         Self {
             published: CachePadded::new(AtomicUsize::new(0)),
-            taken: CachePadded::new(AtomicUsize::new(0)),
-            returned: AtomicUsize::new(0),
+            net: CachePadded::new(AtomicUsize::new(0)),
             room: WaitList::default(),
         }
     }
 
-    /// How many items are on sale, from the loads of `taken` and then the other two.
+    /// How many items are on sale, as of the load of `net` (the linearization point of a
+    /// publish's decision).
     #[inline]
     fn on_sale(&self) -> usize {
-        // ORDERING: Acquire pairs with the Release of `take`: every reservation counted in
-        // `taken` took an item whose `published`/`returned` increment happened before it, so
-        // the Relaxed loads below see at least those increments and the sum never underflows.
-        let taken = self.taken.load(Ordering::Acquire);
-        // Relaxed (both): see above.
-        let returned = self.returned.load(Ordering::Relaxed);
+        // ORDERING: SeqCst. The Acquire half pairs with the Release of `count_take`: every
+        // reservation counted in `net` took an item whose `published`/`net` increment
+        // happened before it, so the load of `published` below sees at least those and the
+        // sum never underflows. SeqCst because a publish makes this load after its SeqCst
+        // slot mark (`Segment::prepare`), see there. A plain load on x86.
+        let net = self.net.load(Ordering::SeqCst);
+        // Relaxed: see above; the producer itself reads its own writes.
         let published = self.published.load(Ordering::Relaxed);
-        let on_sale = published.wrapping_add(returned).wrapping_sub(taken);
-        debug_assert!(
-            on_sale <= published.wrapping_add(returned),
-            "count underflow"
-        );
+        let on_sale = published.wrapping_add(net);
+        debug_assert!(on_sale <= isize::MAX as usize, "count underflow");
         on_sale
     }
 
-    /// Counts a reservation of one of this producer's items, and wakes the producer if it
-    /// waits for room.
+    /// Like [`Counts::on_sale`], but reading `net` with a read-modify-write, which reads the
+    /// latest value in `net`'s modification order: the decision of a publish whose item is
+    /// prepared (see `Inner::publish`).
     #[inline]
-    fn take(&self) {
+    fn on_sale_latest(&self) -> usize {
+        // ORDERING: SeqCst read-modify-write (it adds nothing). It is ordered with every
+        // return's `count_return` (also a read-modify-write of `net`): if it comes first, the
+        // return's Acquire synchronises with its Release, so the slot this publish prepared
+        // before it is seen claimed by any search the return makes afterwards; if it comes
+        // second, it reads the return's increment. The Acquire half pairs with `count_take`
+        // as in `on_sale`.
+        let net = self.net.fetch_add(0, Ordering::SeqCst);
+        // Relaxed: the producer itself reads its own writes.
+        let published = self.published.load(Ordering::Relaxed);
+        let on_sale = published.wrapping_add(net);
+        debug_assert!(on_sale <= isize::MAX as usize, "count underflow");
+        on_sale
+    }
+
+    /// Counts a return of one of this producer's items (its linearization point).
+    #[inline]
+    fn count_return(&self) {
+        // ORDERING: SeqCst: ordered after the return's SeqCst slot mark (`Segment::prepare`)
+        // and before its publish (Release), which the reservation that takes the item
+        // acquires, so its `count_take` follows this in `net`'s modification order.
+        self.net.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Counts a reservation of one of this producer's items (its linearization point); the
+    /// caller then calls [`Counts::notify_room`].
+    #[inline]
+    pub(crate) fn count_take(&self) {
         // ORDERING: SeqCst. The Release half pairs with the Acquire in `on_sale` (see there);
-        // the increment of `published`/`returned` for this item happened before our claim's
-        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that the
-        // `notify` below completes; free on x86, where every read-modify-write is SeqCst.
-        self.taken.fetch_add(1, Ordering::SeqCst);
+        // the increment of `published`/`net` for this item happened before our claim's
+        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that
+        // `notify_room` completes; free on x86, where every read-modify-write is SeqCst.
+        self.net.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes the producer if it waits for room.
+    #[inline]
+    fn notify_room(&self) {
         self.room.notify();
     }
 }
@@ -590,21 +621,27 @@ impl<T> Inner<T> {
     /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
     unsafe fn publish(&self, producer: &ProducerShared<T>, item: T) -> Result<(), Full<T>> {
         let counts = &producer.counts;
+        // A full producer fails here without touching its storage.
         if counts.on_sale() >= self.capacity {
             return Err(Full(item));
         }
         let hash = (self.hash)(&self.index, &item);
-        // Relaxed (both): only the entry's holder writes `published` (the registry orders
-        // successive holders); the fill's Release below publishes the increment to whoever
-        // takes the item.
-        let published = counts.published.load(Ordering::Relaxed);
-        counts.published.store(published + 1, Ordering::Relaxed);
         let count: *const Counts = counts;
-        producer.stall.with_mut(|stall| {
+        let prepared = producer.stall.with_mut(|stall| {
             // SAFETY: the caller holds the entry, so the stall is ours alone; it only ever
             // fills this market's index.
-            unsafe { (*stall).put(&self.index, hash, Item { value: item, count }) }
+            unsafe { (*stall).prepare(&self.index, hash, Item { value: item, count }) }
         });
+        // The decision: the linearization point, with the item already findable as pending.
+        if counts.on_sale_latest() >= self.capacity {
+            return Err(Full(prepared.retract().value));
+        }
+        // Relaxed (both): only the entry's holder writes `published` (the registry orders
+        // successive holders); the publish's Release below makes the increment visible to
+        // whoever takes the item.
+        let published = counts.published.load(Ordering::Relaxed);
+        counts.published.store(published + 1, Ordering::Relaxed);
+        prepared.publish();
         self.product_waits(hash).notify();
         Ok(())
     }
@@ -637,7 +674,8 @@ impl<T> Inner<T> {
             return false;
         };
         // SAFETY: `count` points into the producer registry, which lives as long as `self`.
-        unsafe { &*taken.count }.take();
+        // The index counted the take; wake the producer if it waits for room.
+        unsafe { &*taken.count }.notify_room();
         cart.local.with_mut(|l| {
             // SAFETY: the caller holds the cart's entry.
             let l = unsafe { &mut *l };
@@ -664,12 +702,12 @@ impl<T> Inner<T> {
             let count = l.from.remove(at);
             // Relaxed: a statistic.
             cart.len.store(l.items.len(), Ordering::Relaxed);
-            // SAFETY: `count` points into the producer registry, which outlives `self`.
-            // Relaxed: the increment is sequenced before the fill's Release, so the
-            // reservation that takes the item counts it after (see `Counts::on_sale`).
-            unsafe { &*count }.returned.fetch_add(1, Ordering::Relaxed);
             // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
-            unsafe { l.stall.put(&self.index, hash, Item { value, count }) };
+            let prepared = unsafe { l.stall.prepare(&self.index, hash, Item { value, count }) };
+            // SAFETY: `count` points into the producer registry, which outlives `self`.
+            // The linearization point, with the item already findable as pending.
+            unsafe { &*count }.count_return();
+            prepared.publish();
             self.product_waits(hash).notify();
             true
         })
