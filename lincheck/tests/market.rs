@@ -111,7 +111,6 @@ fn share(parts: usize) -> Config {
 }
 
 #[test]
-#[ignore = "known violation: a reserve frees its producer's room only after the item has left the index (see the README, section Correctness); run with --ignored"]
 fn market_handles_are_linearizable() {
     // Limits 1 and 2; one bucket (every product in one chain) and the default-sized index.
     let mut c = share(4);
@@ -126,7 +125,6 @@ fn market_handles_are_linearizable() {
 }
 
 #[test]
-#[ignore = "known violation: a reserve frees its producer's room only after the item has left the index (see the README, section Correctness); run with --ignored"]
 fn market_id_api_is_linearizable() {
     let mut c = share(8);
     for capacity in [1, 2] {
