@@ -32,17 +32,24 @@ macro_rules! conformance {
     )*};
 }
 
+// The original's pacing, ten times faster. Not `--time-scale 0`: without the producers' waits
+// every queue is full all the time, and whether a scenario can finish then depends on the
+// interleaving. Test 10 clogged in 7 of 400 runs at scale 0 (the last demand is for `id9`
+// while every producer of `id9` is full of products nobody wants any more; the stall report
+// counts 0 `id9` on sale), in both wait modes. Scaled waits keep the original's order of
+// events; the generator's scenarios (tests/gen.rs) are the scale-0 stress, being live by
+// construction.
 conformance! {
-    test_01: 1, "0";
-    test_02: 2, "0";
-    test_03: 3, "0";
-    test_04: 4, "0";
-    test_05: 5, "0";
-    test_06: 6, "0";
-    test_07: 7, "0";
-    test_08: 8, "0";
-    test_09: 9, "0";
-    test_10: 10, "0";
+    test_01: 1, "0.1";
+    test_02: 2, "0.1";
+    test_03: 3, "0.1";
+    test_04: 4, "0.1";
+    test_05: 5, "0.1";
+    test_06: 6, "0.1";
+    test_07: 7, "0.1";
+    test_08: 8, "0.1";
+    test_09: 9, "0.1";
+    test_10: 10, "0.1";
 }
 
 /// Real time, as the assignment runs it: the original waits, unscaled.
@@ -58,6 +65,6 @@ fn expect_accepts_the_generator_json() {
     let json = dir.join("03.json");
     run_ok(
         &dir.join("03.in"),
-        &["--time-scale", "0", "--expect", json.to_str().unwrap()],
+        &["--time-scale", "0.1", "--expect", json.to_str().unwrap()],
     );
 }

@@ -43,7 +43,7 @@ fn a_stall_is_reported_not_hung() {
             "{mode}: {err}"
         );
         assert!(
-            err.contains("consumer cons1: cart 1, operation 1: waiting to add unit 1 of 1 of id2 Tea(name='Wanted', price=2, type='Green') (published by prod1)"),
+            err.contains("consumer cons1: cart 1, operation 1: waiting to add unit 1 of 1 of id2 Tea(name='Wanted', price=2, type='Green') (published by prod1; 0 equal on sale by the runner's count)"),
             "{mode}: {err}"
         );
         assert!(

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -232,6 +232,19 @@ struct Ctx {
     mode: WaitMode,
     scale: f64,
     stop: Stop,
+    /// Per equality class of products: successful publishes and returns minus successful
+    /// reservations, i.e. how many such items the market must have on sale once the threads
+    /// are quiet. The stall report prints it: a stall with wanted items on sale is a market
+    /// fault, not a scenario that cannot progress.
+    on_sale: Vec<AtomicI64>,
+}
+
+impl Ctx {
+    fn count_on_sale(&self, product: usize, delta: i64) {
+        let class = self.scenario.products[product].equal_class;
+        // Relaxed: read only by the stall report, after a quiet period.
+        self.on_sale[class].fetch_add(delta, Ordering::Relaxed);
+    }
 }
 
 fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: &Slot) {
@@ -271,7 +284,10 @@ fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: 
                         }
                     };
                     match result {
-                        Ok(()) => break,
+                        Ok(()) => {
+                            ctx.count_on_sale(supply.product, 1);
+                            break;
+                        }
                         Err(Full(back)) => {
                             item = back;
                             if !waiting {
@@ -342,6 +358,7 @@ fn consumer_thread(
                                 }
                             };
                             if ok {
+                                ctx.count_on_sale(op.product, -1);
                                 break;
                             }
                             if !waiting {
@@ -368,6 +385,9 @@ fn consumer_thread(
                         tracing::info!(consumer = name, cart = %cart.id(), product = repr, "remove: enter");
                         let ok = cart.remove(&item);
                         tracing::info!(consumer = name, cart = %cart.id(), ok, "remove: exit");
+                        if ok {
+                            ctx.count_on_sale(op.product, 1);
+                        }
                     }
                 }
                 slot.tick();
@@ -430,13 +450,16 @@ fn stall_report(
                     })
                     .map(|pr| pr.name.as_str())
                     .collect();
+                // Relaxed: the threads have been quiet for the whole quiet period.
+                let on_sale = ctx.on_sale[class].load(Ordering::Relaxed);
                 out.push_str(&format!(
-                    "\n  consumer {name}: cart {}, operation {}: waiting to add unit {unit} of {of} of {} {} (published by {})",
+                    "\n  consumer {name}: cart {}, operation {}: waiting to add unit {unit} of {of} of {} {} (published by {}; {on_sale} equal on sale by the runner's count{})",
                     cart + 1,
                     op + 1,
                     p.id,
                     p.repr,
-                    makers.join(", ")
+                    makers.join(", "),
+                    if on_sale > 0 { ": a market fault" } else { "" }
                 ));
             }
             Doing::Running => out.push_str(&format!("\n  consumer {name}: running")),
@@ -468,6 +491,12 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
         mode: plan.mode,
         scale: plan.scale,
         stop: Stop::new(),
+        on_sale: plan
+            .scenario
+            .products
+            .iter()
+            .map(|_| AtomicI64::new(0))
+            .collect(),
     });
     let market = Market::<Unit>::new(ctx.scenario.queue_size)
         .expect("the scenario's queue size was checked to be at least 1");
