@@ -8,7 +8,13 @@
 //!
 //! ```sh
 //! cargo bench --bench mpmc -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench mpmc -- alternating 31   # median ratio of 31 alternating rounds
 //! ```
+//!
+//! Criterion times each contender in its own stretch of time; on a shared machine the load
+//! changes between stretches and the ratio of two medians swings. The `alternating` mode
+//! times `Ring` and `ArrayQueue` back to back, round after round, and reports the median and
+//! interquartile range of the per-round ratios.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -17,10 +23,11 @@ use std::sync::{Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
 use ringmarket::mpmc::{channel, Ring};
+use ringmarket::Full;
 
 const CAPACITY: usize = 128;
 
@@ -31,43 +38,55 @@ trait Queue: Sync {
     fn take(&self, remaining: &AtomicU64) -> Option<u64>;
 }
 
-/// Pops in a backoff loop until a value comes or every value has been claimed.
-fn take_spinning(pop: impl Fn() -> Option<u64>, remaining: &AtomicU64) -> Option<u64> {
-    let backoff = Backoff::new();
-    loop {
-        if let Some(v) = pop() {
-            return Some(v);
-        }
-        if remaining.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        backoff.snooze();
+/// A non-blocking queue: the two lock-free contenders. Both get their blocking [`Queue`]
+/// operations from the one retry loop below, so they are driven identically.
+trait TryQueue: Sync {
+    fn try_push(&self, v: u64) -> Result<(), u64>;
+    fn try_pop(&self) -> Option<u64>;
+}
+
+impl TryQueue for Ring<u64> {
+    #[inline]
+    fn try_push(&self, v: u64) -> Result<(), u64> {
+        self.push(v).map_err(Full::into_inner)
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop().ok()
     }
 }
 
-impl Queue for Ring<u64> {
-    fn put(&self, mut v: u64) {
-        let backoff = Backoff::new();
-        while let Err(full) = self.push(v) {
-            v = full.into_inner();
-            backoff.snooze();
-        }
+impl TryQueue for ArrayQueue<u64> {
+    #[inline]
+    fn try_push(&self, v: u64) -> Result<(), u64> {
+        self.push(v)
     }
-    fn take(&self, remaining: &AtomicU64) -> Option<u64> {
-        take_spinning(|| self.pop().ok(), remaining)
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop()
     }
 }
 
-impl Queue for ArrayQueue<u64> {
+/// The retry loop: try, then `Backoff::snooze`, until done.
+impl<Q: TryQueue> Queue for Q {
     fn put(&self, mut v: u64) {
         let backoff = Backoff::new();
-        while let Err(back) = self.push(v) {
+        while let Err(back) = self.try_push(v) {
             v = back;
             backoff.snooze();
         }
     }
     fn take(&self, remaining: &AtomicU64) -> Option<u64> {
-        take_spinning(|| self.pop(), remaining)
+        let backoff = Backoff::new();
+        loop {
+            if let Some(v) = self.try_pop() {
+                return Some(v);
+            }
+            if remaining.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            backoff.snooze();
+        }
     }
 }
 
@@ -107,6 +126,18 @@ impl Queue for Locked {
                 .0;
         }
     }
+}
+
+/// One thread, `iters` times one push and one pop: the cost of the operations themselves.
+fn one_thread<Q: TryQueue>(queue: &Q, iters: u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..iters {
+        if queue.try_push(black_box(i)).is_err() {
+            unreachable!("an empty queue refused a value");
+        }
+        black_box(queue.try_pop());
+    }
+    start.elapsed()
 }
 
 /// Runs `pairs` producers and `pairs` consumers moving `iters` values through `queue`.
@@ -183,22 +214,12 @@ fn bench(c: &mut Criterion) {
     let ring = Ring::<u64>::new(CAPACITY).unwrap();
     group.bench_function(
         BenchmarkId::new("ringmarket Ring", "push+pop 1 thread"),
-        |b| {
-            b.iter(|| {
-                ring.push(black_box(1)).unwrap();
-                ring.pop().unwrap()
-            })
-        },
+        |b| b.iter_custom(|iters| one_thread(&ring, iters)),
     );
     let array = ArrayQueue::<u64>::new(CAPACITY);
     group.bench_function(
         BenchmarkId::new("crossbeam ArrayQueue", "push+pop 1 thread"),
-        |b| {
-            b.iter(|| {
-                array.push(black_box(1)).unwrap();
-                array.pop().unwrap()
-            })
-        },
+        |b| b.iter_custom(|iters| one_thread(&array, iters)),
     );
     for pairs in [1_usize, 2, 4] {
         let shape = format!("{pairs}+{pairs}");
@@ -226,5 +247,99 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// The alternating comparison: `rounds` rounds of each case, in each round `Ring` and
+/// `ArrayQueue` once each on the same workload (which goes first alternates), and the median
+/// and interquartile range of the per-round ratios. Two runs a few milliseconds apart see much
+/// the same machine, so the ratio of a pair is far steadier than either time.
+fn alternating(rounds: usize) {
+    /// Values moved per run: enough for a few milliseconds, short enough that load changes
+    /// little between the two runs of a round.
+    const ONE_THREAD: u64 = 1_000_000;
+    const THREADED: u64 = 200_000;
+    let cases: [(&str, Option<usize>, u64); 4] = [
+        ("push+pop 1 thread", None, ONE_THREAD),
+        ("1+1", Some(1), THREADED),
+        ("2+2", Some(2), THREADED),
+        ("4+4", Some(4), THREADED),
+    ];
+    let time = |ring: bool, pairs: Option<usize>, n: u64| -> Duration {
+        match (ring, pairs) {
+            (true, None) => one_thread(&Ring::<u64>::new(CAPACITY).unwrap(), n),
+            (false, None) => one_thread(&ArrayQueue::<u64>::new(CAPACITY), n),
+            (true, Some(p)) => run(&Ring::<u64>::new(CAPACITY).unwrap(), p, n),
+            (false, Some(p)) => run(&ArrayQueue::<u64>::new(CAPACITY), p, n),
+        }
+    };
+    println!("load average at start: {}", load_average());
+    println!(
+        "{rounds} alternating rounds per case, capacity {CAPACITY}; ns per value moved \
+         (medians), ratio = ArrayQueue time / Ring time per round (> 1: Ring faster)"
+    );
+    println!(
+        "{:<18} {:>8} {:>8} {:>7} {:>15} {:>9}",
+        "case", "Ring", "AQueue", "ratio", "IQR of ratio", "Ring won"
+    );
+    for (name, pairs, n) in cases {
+        // Warm-up, not counted.
+        for ring in [true, false] {
+            time(ring, pairs, n);
+        }
+        let (mut ring_ns, mut array_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let ring_first = round % 2 == 0;
+            let first = time(ring_first, pairs, n);
+            let second = time(!ring_first, pairs, n);
+            let (r, a) = if ring_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            ring_ns.push(r.as_nanos() as f64 / n as f64);
+            array_ns.push(a.as_nanos() as f64 / n as f64);
+            ratios.push(a.as_secs_f64() / r.as_secs_f64());
+        }
+        let won = ratios.iter().filter(|&&x| x >= 1.0).count();
+        let [q1, med, q3] = quartiles(&mut ratios);
+        println!(
+            "{:<18} {:>8.1} {:>8.1} {:>7.3} {:>7.3}-{:<7.3} {:>5}/{}",
+            name,
+            quartiles(&mut ring_ns)[1],
+            quartiles(&mut array_ns)[1],
+            med,
+            q1,
+            q3,
+            won,
+            rounds
+        );
+    }
+    println!("load average at end: {}", load_average());
+}
+
+/// First quartile, median and third quartile (nearest rank) of `xs`, which it sorts.
+fn quartiles(xs: &mut [f64]) -> [f64; 3] {
+    xs.sort_by(f64::total_cmp);
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    [at(0.25), at(0.5), at(0.75)]
+}
+
+/// The 1, 5 and 15 minute load averages, where the system reports them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `cargo bench --bench mpmc -- alternating [ROUNDS]` runs the alternating comparison
+/// (31 rounds by default); any other arguments go to criterion.
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "alternating") {
+        let rounds = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(31);
+        alternating(rounds);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -133,6 +133,17 @@ impl<T> Ring<T> {
         }
     }
 
+    /// The slot of position `pos`.
+    #[inline]
+    fn slot(&self, pos: usize) -> &Slot<T> {
+        let index = pos & (self.one_lap - 1);
+        debug_assert!(index < self.capacity(), "position {pos:#x} has no slot");
+        // SAFETY: every position is 0 (from `new`) or came out of `next`, whose index part is
+        // below the capacity (`next` never yields `capacity` itself), and only such positions
+        // are stored in `head` and `tail` or derived from them.
+        unsafe { self.slots.get_unchecked(index) }
+    }
+
     /// Appends `value` at the back.
     ///
     /// Linearizes at the successful compare-exchange on `tail`, or, for `Full`, at the load of
@@ -159,7 +170,7 @@ impl<T> Ring<T> {
         // stamp (loaded with Acquire) decides whether the slot is ours to write.
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
-            let slot = &self.slots[tail & (self.one_lap - 1)];
+            let slot = self.slot(tail);
             // ORDERING: Acquire pairs with the Release stamp store of the pop that emptied this
             // slot in the previous lap, so its read of the old value happens before our write.
             let stamp = slot.stamp.load(Ordering::Acquire);
@@ -246,7 +257,7 @@ impl<T> Ring<T> {
         // Relaxed: only a first guess; see `push`.
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            let slot = &self.slots[head & (self.one_lap - 1)];
+            let slot = self.slot(head);
             // ORDERING: Acquire pairs with the Release stamp store of the push that filled this
             // slot, so its write of the value happens before our read.
             let stamp = slot.stamp.load(Ordering::Acquire);
