@@ -8,7 +8,7 @@
 //!
 //! ```sh
 //! cargo bench --bench mpmc -- --warm-up-time 1 --measurement-time 3
-//! cargo bench --bench mpmc -- alternating 31   # median ratio of 31 alternating rounds
+//! cargo bench --bench mpmc -- alternating 201  # median ratio of 201 alternating rounds
 //! ```
 //!
 //! Criterion times each contender in its own stretch of time; on a shared machine the load
@@ -276,8 +276,8 @@ fn alternating(rounds: usize) {
          (medians), ratio = ArrayQueue time / Ring time per round (> 1: Ring faster)"
     );
     println!(
-        "{:<18} {:>8} {:>8} {:>7} {:>15} {:>9}",
-        "case", "Ring", "AQueue", "ratio", "IQR of ratio", "Ring won"
+        "{:<18} {:>8} {:>8} {:>7} {:>15} {:>15} {:>9}",
+        "case", "Ring", "AQueue", "ratio", "IQR of ratio", "95% CI median", "Ring won"
     );
     for (name, pairs, n) in cases {
         // Warm-up, not counted.
@@ -300,14 +300,17 @@ fn alternating(rounds: usize) {
         }
         let won = ratios.iter().filter(|&&x| x >= 1.0).count();
         let [q1, med, q3] = quartiles(&mut ratios);
+        let [lo, hi] = median_interval(&ratios);
         println!(
-            "{:<18} {:>8.1} {:>8.1} {:>7.3} {:>7.3}-{:<7.3} {:>5}/{}",
+            "{:<18} {:>8.1} {:>8.1} {:>7.3} {:>7.3}-{:<7.3} {:>7.3}-{:<7.3} {:>5}/{}",
             name,
             quartiles(&mut ring_ns)[1],
             quartiles(&mut array_ns)[1],
             med,
             q1,
             q3,
+            lo,
+            hi,
             won,
             rounds
         );
@@ -322,6 +325,16 @@ fn quartiles(xs: &mut [f64]) -> [f64; 3] {
     [at(0.25), at(0.5), at(0.75)]
 }
 
+/// A distribution-free 95% confidence interval for the median of the sorted `xs`: the order
+/// statistics at ranks `n/2 -+ 0.98 sqrt(n)` (normal approximation of the binomial).
+fn median_interval(xs: &[f64]) -> [f64; 2] {
+    let n = xs.len() as f64;
+    let half = 0.98 * n.sqrt();
+    let lo = ((n / 2.0 - half).floor().max(1.0) as usize) - 1;
+    let hi = ((n / 2.0 + half).ceil() as usize).min(xs.len() - 1);
+    [xs[lo], xs[hi]]
+}
+
 /// The 1, 5 and 15 minute load averages, where the system reports them.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -332,7 +345,8 @@ fn load_average() -> String {
 criterion_group!(benches, bench);
 
 /// `cargo bench --bench mpmc -- alternating [ROUNDS]` runs the alternating comparison
-/// (31 rounds by default); any other arguments go to criterion.
+/// (31 rounds by default; a noisy machine needs a few hundred); any other arguments go to
+/// criterion.
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "alternating") {
