@@ -29,8 +29,8 @@
 //!
 //! A waiter sleeps in three steps: (1) [`register`](WaitList::register): under the lock, push
 //! its entry and increment `waiters` with a `SeqCst` read-modify-write; (2) issue
-//! `fence(SeqCst)` and run `attempt` once more; (3) [`park`](WaitList::park): under the lock,
-//! sleep for as long as its entry is still queued. A notifier (a) changes the state, (b) loads
+//! `fence(SeqCst)` and run `attempt` once more; (3) [`park`](WaitList::park): park the thread
+//! until its entry's signal says "notified". A notifier (a) changes the state, (b) loads
 //! `waiters` with `SeqCst`, and only if it is non-zero, (c) under the lock removes a matching
 //! entry and signals its owner.
 //!
@@ -47,11 +47,12 @@
 //! (a), which precedes (b), also precedes the waiter's fence in `S`, so the waiter's read in (2)
 //! sees the change and `attempt` succeeds without sleeping. (C++20 [atomics.order] p3-4.)
 //!
-//! Removal from the queue happens under the lock, and the waiter tests "still queued?" under the
-//! same lock before each sleep (`Condvar::wait` releases it atomically), so the removal either
-//! precedes the test (no sleep) or follows the sleep (the signal reaches it). A waiter whose
-//! deadline passes removes its own entry under the lock; if the entry was already gone, the
-//! notification was for it and it tries once more before it returns.
+//! A notifier removes the entry under the lock, then (after unlocking) sets the entry's
+//! `notified` flag (`Release`) and unparks the thread (or wakes the task). The thread parks only
+//! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
+//! the flag is never missed. A waiter whose deadline passes removes its own entry under the
+//! lock; if the entry was already gone, the notification was for it (the flag follows at once)
+//! and it tries once more before it returns. Each registration gets a fresh flag.
 //!
 //! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
 //! `fence(SeqCst)` between (a) and (b) ([`crate::sync::loom_seq_cst_fence`]); the argument above
@@ -63,7 +64,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::sync::{
-    fence, hint, loom_seq_cst_fence, thread, Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering,
+    fence, hint, loom_seq_cst_fence, thread, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard,
+    Ordering,
 };
 
 /// Exponential spinning, then yielding, for the short waits of a lock-free retry loop.
@@ -124,17 +126,42 @@ impl Backoff {
     }
 
     /// Whether spinning has gone on long enough that the caller should park instead.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn is_completed(&self) -> bool {
         cfg!(loom) || self.step > Self::YIELD_LIMIT
+    }
+}
+
+/// A parked thread's side of one registration: set once its entry has been removed by a
+/// notifier, then the thread is unparked.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    notified: AtomicBool,
+    thread: thread::Thread,
+}
+
+impl Parked {
+    /// A fresh signal for the calling thread (one per registration, so that a late store of
+    /// an earlier notification cannot be mistaken for a new one).
+    pub(crate) fn current() -> Arc<Self> {
+        Arc::new(Self {
+            notified: AtomicBool::new(false),
+            thread: thread::current(),
+        })
+    }
+
+    fn is_notified(&self) -> bool {
+        // ORDERING: Acquire, paired with the Release store in `Signal::wake`, so that the
+        // notifier's state change is visible to the retry that follows.
+        self.notified.load(Ordering::Acquire)
     }
 }
 
 /// How a queued waiter is woken.
 #[derive(Debug)]
 pub(crate) enum Signal {
-    /// A thread sleeping on its own condition variable (always used with the list's lock).
-    Thread(Arc<Condvar>),
+    /// A parked thread.
+    Thread(Arc<Parked>),
     /// A task: the waker of its last poll.
     Task(Waker),
 }
@@ -142,7 +169,11 @@ pub(crate) enum Signal {
 impl Signal {
     fn wake(self) {
         match self {
-            Signal::Thread(cond) => cond.notify_one(),
+            Signal::Thread(parked) => {
+                // ORDERING: Release, paired with the Acquire load in `Parked::is_notified`.
+                parked.notified.store(true, Ordering::Release);
+                parked.thread.unpark();
+            }
             Signal::Task(waker) => waker.wake(),
         }
     }
@@ -212,7 +243,7 @@ impl WaitList {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `attempt` until it returns `Some`, spinning briefly and then sleeping in the queue
+    /// Runs `attempt` until it returns `Some`, spinning very briefly and then sleeping in the queue
     /// under `key` between tries; returns `None` once `timeout` (if any) has passed with
     /// `attempt` still answering `None`. A time-out too large to represent means no time-out.
     ///
@@ -229,19 +260,18 @@ impl WaitList {
             return Some(done);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        // A short spin (well under a microsecond), no yielding: on a busy machine a yielding
+        // waiter takes the processor from the thread it waits for.
         let mut backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
+        for _ in 0..if cfg!(loom) { 0 } else { Backoff::SPIN_LIMIT } {
+            backoff.spin();
             if let Some(done) = attempt() {
                 return Some(done);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return None;
-            }
         }
-        let cond = Arc::new(Condvar::new());
         loop {
-            let ticket = self.register(key, Signal::Thread(Arc::clone(&cond)));
+            let parked = Parked::current();
+            let ticket = self.register(key, Signal::Thread(Arc::clone(&parked)));
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
@@ -249,11 +279,15 @@ impl WaitList {
                 self.cancel(ticket);
                 return Some(done);
             }
-            if !self.park(&ticket, &cond, deadline) {
+            if !self.park(&ticket, &parked, deadline) {
                 // Timed out (and no longer queued); one last try.
                 return attempt();
             }
-            // Notified: try again (the loop registers first, so nothing is missed meanwhile).
+            // Notified (and no longer queued): try at once; if another thread took what the
+            // notifier offered, queue again, which loses nothing (module docs).
+            if let Some(done) = attempt() {
+                return Some(done);
+            }
         }
     }
 
@@ -299,28 +333,34 @@ impl WaitList {
         }
     }
 
-    /// Sleeps on `cond` while the ticket is queued, until `deadline` if any. Returns `true`
+    /// Parks the thread until `parked` is notified, or until `deadline` if any. Returns `true`
     /// when notified; `false` when the deadline passed first (the entry is then removed).
-    pub(crate) fn park(&self, ticket: &Ticket, cond: &Condvar, deadline: Option<Instant>) -> bool {
-        let mut queue = self.lock();
+    pub(crate) fn park(&self, ticket: &Ticket, parked: &Parked, deadline: Option<Instant>) -> bool {
         loop {
-            let Some(at) = queue.position(ticket.id) else {
+            if parked.is_notified() {
                 return true;
-            };
+            }
             match deadline {
-                None => queue = cond.wait(queue).unwrap_or_else(PoisonError::into_inner),
+                None => thread::park(),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
+                        let mut queue = self.lock();
+                        let Some(at) = queue.position(ticket.id) else {
+                            drop(queue);
+                            // A notifier removed us and is about to set the flag: the
+                            // notification is ours; wait the instant it takes.
+                            while !parked.is_notified() {
+                                thread::yield_now();
+                            }
+                            return true;
+                        };
                         queue.entries.remove(at);
                         // Relaxed: as in `cancel`.
                         self.waiters.fetch_sub(1, Ordering::Relaxed);
                         return false;
                     }
-                    queue = cond
-                        .wait_timeout(queue, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    park_timeout(deadline - now);
                 }
             }
         }
@@ -408,6 +448,18 @@ impl WaitList {
     pub(crate) fn queued(&self) -> usize {
         self.lock().entries.len()
     }
+}
+
+/// Parks for at most `timeout`; under loom, which models no time, until unparked (a model's
+/// waits never time out, so a lost wake-up shows as a deadlock).
+fn park_timeout(timeout: Duration) {
+    #[cfg(loom)]
+    {
+        let _ = timeout;
+        thread::park();
+    }
+    #[cfg(not(loom))]
+    thread::park_timeout(timeout);
 }
 
 #[cfg(all(test, not(loom)))]
@@ -513,15 +565,15 @@ mod tests {
     #[test]
     fn a_cancelled_notified_ticket_passes_the_notification_on() {
         let list = WaitList::new();
-        let first = list.register(5, Signal::Thread(Arc::new(Condvar::new())));
-        let second_cond = Arc::new(Condvar::new());
-        let second = list.register(5, Signal::Thread(Arc::clone(&second_cond)));
-        let other = list.register(6, Signal::Thread(Arc::new(Condvar::new())));
+        let first = list.register(5, Signal::Thread(Parked::current()));
+        let second_parked = Parked::current();
+        let second = list.register(5, Signal::Thread(Arc::clone(&second_parked)));
+        let other = list.register(6, Signal::Thread(Parked::current()));
         list.notify_one(5); // chooses `first`
         assert_eq!(list.queued(), 2);
         assert!(list.cancel(first), "it had been notified");
         assert_eq!(list.queued(), 1, "passed on to `second`");
-        assert!(list.park(&second, &second_cond, Some(Instant::now())));
+        assert!(list.park(&second, &second_parked, Some(Instant::now())));
         assert!(!list.cancel(other));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
     }
