@@ -303,6 +303,8 @@ impl WaitList {
         // ORDERING: SeqCst read-modify-write: the waiter's half of the store-buffering
         // handshake with the notifier's `SeqCst` load in `has_waiters` (module docs, step (1)).
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Relaxed: under the lock, which orders every change of the count but the fast-path
+        // load; a check only.
         debug_assert!(self.waiters.load(Ordering::Relaxed) >= queue.entries.len());
         drop(queue);
         Ticket { key, id }

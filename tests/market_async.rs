@@ -12,7 +12,8 @@ use std::thread::{self, Thread};
 use ringmarket::market::{PublishWaitError, WaitError};
 use ringmarket::Market;
 
-/// Unparks its thread and counts its wake-ups.
+/// Unparks its thread and counts its wake-ups. (Every atomic in this file is a test counter
+/// read after the code under test synchronised: SeqCst for simplicity, no protocol rests on it.)
 struct Unpark {
     thread: Thread,
     wakes: AtomicUsize,

@@ -145,6 +145,7 @@ fn dropping_a_waiting_future_racing_a_publish_passes_the_wake_up_on() {
                 while !woken.load(Ordering::Acquire) {
                     thread::yield_now();
                 }
+                // Relaxed: only this thread reads the flag; the next wake-up stores it again.
                 woken.store(false, Ordering::Relaxed);
                 r2 = poll(&mut f2, &waker);
             }
