@@ -27,6 +27,10 @@ impl<T> Cart<T> {
     /// when the market is closed first. Dropping it before it resolves leaves the cart and the
     /// items on sale unchanged.
     ///
+    /// # Panics
+    ///
+    /// When the future is polled again after it resolved.
+    ///
     /// # Examples
     ///
     /// ```
@@ -50,6 +54,7 @@ impl<T> Cart<T> {
             item,
             hash,
             ticket: None,
+            done: false,
         }
     }
 }
@@ -59,6 +64,10 @@ impl<T> Producer<T> {
     /// resolves to `Ok(())` once `item` is on sale, or to `Err(PublishWaitError::Closed(item))`
     /// when the market is closed while this producer is at its limit. Dropping it unresolved
     /// drops the item (once); [`PublishFuture::cancel`] hands it back instead.
+    ///
+    /// # Panics
+    ///
+    /// When the future is polled again after it resolved.
     ///
     /// # Examples
     ///
@@ -91,6 +100,8 @@ pub struct AddFuture<'a, T> {
     hash: u64,
     /// Queued on the product's wait list between polls.
     ticket: Option<Ticket>,
+    /// Resolved: polling again would reserve a second item, so it panics instead.
+    done: bool,
 }
 
 impl<T> AddFuture<'_, T> {
@@ -100,11 +111,13 @@ impl<T> AddFuture<'_, T> {
 
     fn attempt(&mut self) -> Option<Result<(), WaitError>> {
         // SAFETY: the future borrows the cart handle mutably, and the handle holds its entry.
-        unsafe {
+        let done = unsafe {
             self.cart
                 .inner
                 .try_reserve(self.cart.shared(), self.item, self.hash)
-        }
+        };
+        self.done = done.is_some();
+        done
     }
 }
 
@@ -113,6 +126,7 @@ impl<T> Future for AddFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(!this.done, "AddFuture polled after completion");
         if let Some(ticket) = &this.ticket {
             if !this.list().poll(ticket, cx.waker()) {
                 return Poll::Pending;
