@@ -655,17 +655,27 @@ impl<T> Inner<T> {
     unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
         // SAFETY: the caller's guarantee.
-        unsafe { self.reserve_hashed(cart, item, hash) }
+        unsafe { self.reserve_hashed(cart, item, hash, true) }
     }
 
+    /// `wait_pending` as in `Index::reserve` (false only for a registered waiter).
+    ///
     /// # Safety
     ///
     /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
-    unsafe fn reserve_hashed(&self, cart: &CartShared<T>, item: &T, hash: u64) -> bool {
+    unsafe fn reserve_hashed(
+        &self,
+        cart: &CartShared<T>,
+        item: &T,
+        hash: u64,
+        wait_pending: bool,
+    ) -> bool {
         // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
         // fields until it returns; `eq` (user code) gets no access to them.
         let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
-        let taken = self.index.reserve(hash, |x| (self.eq)(x, item), hints);
+        let taken = self
+            .index
+            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending);
         let Some(taken) = taken else {
             return false;
         };

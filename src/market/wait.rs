@@ -230,8 +230,15 @@ impl<T> Inner<T> {
         item: &T,
         hash: u64,
     ) -> Option<Result<(), WaitError>> {
+        // Never waits for an equal item that is claimed (being published, or being taken by
+        // another cart): a waiter answers "not now" and sleeps, and the publish that puts such
+        // an item on sale notifies it afterwards (its `SeqCst` fill follows our load of the
+        // slot, so its load of the waiter count follows our registration). Waiting here instead
+        // would spin on a thread that may be descheduled, or, under loom, on two waiters that
+        // yield to each other forever. A claimed item put back by a cart whose `Eq` rejected it
+        // has an equal 64-bit hash but is another product: see the module docs on collisions.
         // SAFETY: the caller's guarantee.
-        if unsafe { self.reserve_hashed(cart, item, hash) } {
+        if unsafe { self.reserve_hashed(cart, item, hash, false) } {
             Some(Ok(()))
         } else if self.is_closed() {
             Some(Err(WaitError::Closed))

@@ -413,11 +413,13 @@ fn consumer_thread(
 
 fn stall_report(
     ctx: &Ctx,
+    market: &Market<Unit>,
     quiet: Duration,
     producers: &[Arc<Slot>],
     consumers: &[Arc<Slot>],
 ) -> String {
     let s = &ctx.scenario;
+    let stats = market.stats().on_sale;
     let waiting = consumers
         .iter()
         .filter(|c| !matches!(c.get(), Doing::Done))
@@ -467,8 +469,14 @@ fn stall_report(
         match slot.get() {
             Doing::Publishing { product } => {
                 let p = &s.products[product];
+                let on_sale = stats.iter().find(|x| x.0.index() == i).map_or(0, |x| x.1);
+                let queue = if on_sale >= s.queue_size {
+                    "its queue is full"
+                } else {
+                    "its queue is below its limit"
+                };
                 out.push_str(&format!(
-                    "\n  producer {name}: its queue is full ({} on sale, limit reached); waiting to publish {} {}",
+                    "\n  producer {name}: {queue} ({on_sale} on sale, limit {}); waiting to publish {} {}",
                     s.queue_size, p.id, p.repr
                 ));
             }
@@ -577,7 +585,13 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
             since = Instant::now();
         } else if since.elapsed() >= plan.stall_after {
             bar.finish_and_clear();
-            let report = stall_report(&ctx, plan.stall_after, &producer_slots, &consumer_slots);
+            let report = stall_report(
+                &ctx,
+                &market,
+                plan.stall_after,
+                &producer_slots,
+                &consumer_slots,
+            );
             // Ends every thread's wait, now that the report has read what they wait for.
             market.close();
             return Outcome::Stalled(report);
