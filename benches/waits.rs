@@ -43,7 +43,9 @@ struct Stock {
 /// `producers == 1` one producer serves every product). Returns the sum over rounds of the
 /// mean hand-off latency.
 fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str) -> Duration {
-    let market = Market::<usize>::new(1).unwrap();
+    // Room for every product a producer serves: a publish never waits for an earlier
+    // consumer's reservation, as the Condvar stock (unbounded) never does.
+    let market = Market::<usize>::new(consumers).unwrap();
     let stock = Arc::new(Stock {
         on_sale: Mutex::new(vec![0; consumers]),
         ready: (0..consumers).map(|_| Condvar::new()).collect(),

@@ -429,6 +429,46 @@ mod tests {
         assert_eq!(queued(&market), 0);
     }
 
+    /// Waits with short time-outs racing publishes: every published item ends in exactly one
+    /// cart, whatever mix of time-outs, wake-ups and immediate successes the race produces.
+    #[test]
+    fn time_outs_racing_publishes_lose_nothing() {
+        let consumers = if cfg!(miri) { 2 } else { 4 };
+        let items: usize = if cfg!(miri) { 20 } else { 4_000 };
+        let market = Market::new(2).unwrap();
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        let timed_out = std::sync::atomic::AtomicUsize::new(0);
+        thread::scope(|s| {
+            for _ in 0..consumers {
+                let mut cart = market.new_cart();
+                let (taken, timed_out) = (&taken, &timed_out);
+                s.spawn(move || {
+                    let mut mine = 0;
+                    loop {
+                        match cart.add_wait(&3u8, Duration::from_micros(50)) {
+                            Ok(()) => mine += cart.place_order().len(),
+                            Err(WaitError::TimedOut) => {
+                                timed_out.fetch_add(1, Relaxed);
+                            }
+                            Err(WaitError::Closed) => break,
+                        }
+                    }
+                    taken.fetch_add(mine, Relaxed);
+                });
+            }
+            let mut p = market.register_producer();
+            for _ in 0..items {
+                p.publish_wait(3, LONG).unwrap();
+            }
+            while p.on_sale() > 0 {
+                thread::yield_now();
+            }
+            market.close();
+        });
+        assert_eq!(taken.load(Relaxed), items, "every item reserved once");
+        assert_eq!(queued(&market), 0);
+    }
+
     #[test]
     fn producers_blocked_on_full_queues_are_released_by_orders() {
         let producers = if cfg!(miri) { 2 } else { 8 };
