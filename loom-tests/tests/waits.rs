@@ -160,3 +160,21 @@ fn dropping_a_waiting_future_racing_a_publish_passes_the_wake_up_on() {
     });
     assert!(n > 1);
 }
+
+/// Closing racing a cart and a producer going to sleep: neither is left asleep; the cart ends
+/// with `Closed` (nothing was published), the producer gets its item back.
+#[test]
+fn close_racing_waiters_ends_their_waits() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut c = m.new_cart();
+        let mut p = m.register_producer();
+        p.publish(1).unwrap();
+        let cart = thread::spawn(move || c.add_wait(&4, FOREVER));
+        let producer = thread::spawn(move || p.publish_wait(2, FOREVER));
+        m.close();
+        assert_eq!(cart.join().unwrap(), Err(WaitError::Closed));
+        assert_eq!(producer.join().unwrap(), Err(PublishWaitError::Closed(2)));
+    });
+    assert!(n > 1);
+}

@@ -241,7 +241,15 @@ impl<T> Inner<T> {
         if unsafe { self.reserve_hashed(cart, item, hash, false) } {
             Some(Ok(()))
         } else if self.is_closed() {
-            Some(Err(WaitError::Closed))
+            // The wait ends here, so its answer must be exact: one reservation that waits
+            // for claimed items, as `Cart::add` does.
+            // SAFETY: the caller's guarantee.
+            let reserved = unsafe { self.reserve_hashed(cart, item, hash, true) };
+            Some(if reserved {
+                Ok(())
+            } else {
+                Err(WaitError::Closed)
+            })
         } else {
             None
         }
@@ -285,7 +293,18 @@ impl<T> Inner<T> {
                 // SAFETY: the caller's guarantee.
                 unsafe { self.try_reserve(cart, item, hash) }
             })
-            .unwrap_or(Err(WaitError::TimedOut))
+            .unwrap_or_else(|| {
+                // Timed out. The tries above do not wait for claimed items; this last one
+                // does (as `Cart::add`), so that `TimedOut` means that at some moment no equal
+                // item was on sale.
+                // SAFETY: the caller's guarantee.
+                let reserved = unsafe { self.reserve_hashed(cart, item, hash, true) };
+                if reserved {
+                    Ok(())
+                } else {
+                    Err(WaitError::TimedOut)
+                }
+            })
     }
 
     /// Publishes like `publish`, waiting up to `timeout` for room.
