@@ -416,9 +416,10 @@ impl<T> Index<T> {
     ///
     /// With `wait_pending` false, the call never waits: a claimed slot with a matching hash
     /// makes it answer `None` at once. That answer is not linearizable (the claimed item may be
-    /// a publish past its decision); it is for a registered waiter, whom the owner's publish
-    /// (`Inner::publish`, `Inner::give_back`) notifies after the slot becomes ready, so the
-    /// waiter parks instead of spinning on a thread that may be descheduled.
+    /// a publish past its decision); it is for the tries of a wait, whose decisive try follows
+    /// the waiter's registration, so the owner's publish (`Inner::publish`,
+    /// `Inner::give_back`) notifies it after the slot becomes ready: the waiter parks instead
+    /// of spinning on a thread that may be descheduled.
     pub(crate) fn reserve(
         &self,
         hash: u64,

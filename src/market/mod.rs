@@ -658,7 +658,7 @@ impl<T> Inner<T> {
         unsafe { self.reserve_hashed(cart, item, hash, true) }
     }
 
-    /// `wait_pending` as in `Index::reserve` (false only for a registered waiter).
+    /// `wait_pending` as in `Index::reserve` (false only for the tries of a wait, `wait.rs`).
     ///
     /// # Safety
     ///
