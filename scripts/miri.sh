@@ -16,4 +16,4 @@ cargo +"$toolchain" miri setup
 
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}"
 export CARGO_TARGET_DIR="${MIRI_TARGET_DIR:-target/miri}"
-cargo +"$toolchain" miri test -p ringmarket --lib --tests "$@"
+cargo +"$toolchain" miri test -p ringmarket --features async --lib --tests "$@"

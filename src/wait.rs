@@ -1,70 +1,72 @@
 //! Waiting without losing wake-ups: a bounded spin [`Backoff`] and a parking [`WaitList`].
 //!
-//! Lock-free structures answer "not now" (full, empty) at once. A caller that wants to *wait*
-//! for "now" retries the operation; this module decides how: first a short spin (the other side
-//! is often a few nanoseconds away), then parking on a [`WaitList`] until another thread reports
-//! a change of state that may let the operation succeed.
+//! Lock-free structures answer "not now" (full, empty, no such item) at once. A caller that
+//! wants to *wait* for "now" retries the operation; this module decides how: first a short spin
+//! (the other side is often a few nanoseconds away), then sleeping on a [`WaitList`] until
+//! another thread reports a change of state that may let the operation succeed. Both the ring
+//! in [`crate::mpmc`] and the marketplace ([`crate::market`]) wait through it; the same queue
+//! serves parked threads and `std::task` wakers (the market's futures).
 //!
-//! # The protocol
+//! # Waiters, keys and targeted wake-ups
 //!
-//! A [`WaitList`] belongs to one condition ("the ring may have a value", "the ring may have
-//! room"). Threads that change the state towards that condition call [`WaitList::notify_one`] or
-//! [`WaitList::notify_all`] *after* the change. Threads that wait run
-//! [`WaitList::wait_until`] with an `attempt` closure that performs the operation and answers
-//! `Some(result)` when it is done (success, or a final failure such as "closed") and `None` for
-//! "not now".
+//! A [`WaitList`] is a FIFO queue of waiters, each with a `u64` *key* saying what it waits for
+//! (the ring uses one key for everything; the market uses the full 64-bit hash of the wanted
+//! product, or one key per producer). [`WaitList::notify_one`]`(key)` removes the *first*
+//! waiter with that key from the queue and wakes it, and nobody else: one published item wakes
+//! one consumer of that product. [`WaitList::notify_all`] wakes everyone (closing).
+//!
+//! A waiter knows it was notified because its entry is no longer in the queue. A notified
+//! waiter runs its operation once more; if that fails (another thread took what the notifier
+//! offered) it queues again, which loses nothing: the state it saw is newer than the
+//! notification. A waiter that was notified but does not use the notification (it succeeded by
+//! itself meanwhile, or a future is dropped) passes it on to the next waiter with the same key
+//! ([`WaitList::cancel`]), so a notification is never swallowed.
 //!
 //! When nobody waits, a notification costs one atomic load of the waiter count
 //! (`waiters == 0`): nothing is locked and no system call is made.
 //!
 //! # Why no wake-up is lost
 //!
-//! A waiter parks in three steps: (1) `prepare`: under the lock, increment `waiters` with a
-//! `SeqCst` read-modify-write and read the current `epoch`; (2) run `attempt` once more;
-//! (3) `park`: under the lock, sleep on the condition variable for as long as `epoch` still has
-//! the value read in (1). A notifier (a) changes the state, (b) loads `waiters` with `SeqCst`,
-//! and only if it is non-zero, (c) under the lock increments `epoch` and signals the condition
-//! variable.
+//! A waiter sleeps in three steps: (1) [`register`](WaitList::register): under the lock, push
+//! its entry and increment `waiters` with a `SeqCst` read-modify-write; (2) issue
+//! `fence(SeqCst)` and run `attempt` once more; (3) [`park`](WaitList::park): park the thread
+//! until its entry's signal says "notified". A notifier (a) changes the state, (b) loads
+//! `waiters` with `SeqCst`, and only if it is non-zero, (c) under the lock removes a matching
+//! entry and signals its owner.
 //!
 //! This is a store-buffering handshake between `waiters` and the state. Its requirements on the
 //! state are part of the contract:
 //!
 //! - the notifier's change of state (a) is a `SeqCst` read-modify-write (or is followed by a
 //!   `SeqCst` fence), and
-//! - the waiter's `attempt` answers "not now" only after a `SeqCst` fence followed by a read of
-//!   that state.
+//! - the waiter's `attempt` answers "not now" only from state read after step (2)'s fence.
 //!
-//! The ring in [`crate::mpmc`] meets both: its index updates are `SeqCst` compare-exchanges and
-//! it decides "full" or "empty" only after `fence(SeqCst)`. Then, in the single total order `S`
-//! of `SeqCst` operations, either the notifier's load (b) comes after the waiter's increment (1),
-//! so it sees `waiters > 0` and goes on to (c), or it comes before; then the state change (a),
-//! which precedes (b), also precedes the waiter's fence in `S`, so the waiter's read in (2) sees
-//! the change and `attempt` succeeds without parking. (C++20 [atomics.order] p3-4: a `SeqCst`
-//! load that is coherence-ordered before a `SeqCst` write precedes it in `S`; a read after a
-//! `SeqCst` fence sees every `SeqCst` write that precedes the fence in `S`.)
+//! In the single total order `S` of `SeqCst` operations, either the notifier's load (b) comes
+//! after the waiter's increment (1), so it sees `waiters > 0`, takes the lock and finds the entry
+//! (pushed before the increment, under the same lock), or it comes before; then the state change
+//! (a), which precedes (b), also precedes the waiter's fence in `S`, so the waiter's read in (2)
+//! sees the change and `attempt` succeeds without sleeping. (C++20 [atomics.order] p3-4.)
 //!
-//! In case (c), the `epoch` protects the window between (1) and (3): the notifier increments it
-//! under the same lock that the waiter holds while it compares `epoch` and starts to sleep
-//! (`Condvar::wait` releases the lock atomically). If the increment happens before the waiter's
-//! comparison, the waiter does not sleep; if after, the waiter is already asleep and the signal
-//! reaches it. A waiter woken for any reason (signal, spurious wake-up, time-out) runs `attempt`
-//! again before it gives up, so a signal taken by a waiter that was timing out is never wasted.
+//! A notifier removes the entry under the lock, then (after unlocking) sets the entry's
+//! `notified` flag (`Release`) and unparks the thread (or wakes the task). The thread parks only
+//! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
+//! the flag is never missed. A waiter whose deadline passes removes its own entry under the
+//! lock; if the entry was already gone, the notification was for it (the flag follows at once)
+//! and it tries once more before it returns. Each registration gets a fresh flag.
 //!
 //! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
 //! `fence(SeqCst)` between (a) and (b) ([`crate::sync::loom_seq_cst_fence`]); the argument above
 //! then holds by the fence-to-fence rule, and that is the version loom checks.
-//!
-//! # Keyed waiting
-//!
-//! A keyed variant (wake only the waiters interested in one key) is a table of `WaitList`s
-//! indexed by a hash of the key: waiters prepare on the list of their key, notifiers notify the
-//! list of the key they changed. Collisions only cause spurious wake-ups, which the protocol
-//! tolerates, and each list keeps its own one-load fast path.
 
+use std::collections::VecDeque;
 use std::sync::PoisonError;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::sync::{hint, loom_seq_cst_fence, thread, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{
+    fence, hint, loom_seq_cst_fence, thread, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard,
+    Ordering,
+};
 
 /// Exponential spinning, then yielding, for the short waits of a lock-free retry loop.
 ///
@@ -124,25 +126,100 @@ impl Backoff {
     }
 
     /// Whether spinning has gone on long enough that the caller should park instead.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn is_completed(&self) -> bool {
         cfg!(loom) || self.step > Self::YIELD_LIMIT
     }
 }
 
-/// Threads parked until a condition may have become true; see the [module docs](self) for
-/// the protocol and the argument that no wake-up is lost.
+/// A parked thread's side of one registration: set once its entry has been removed by a
+/// notifier, then the thread is unparked.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    notified: AtomicBool,
+    thread: thread::Thread,
+}
+
+impl Parked {
+    /// A fresh signal for the calling thread (one per registration, so that a late store of
+    /// an earlier notification cannot be mistaken for a new one).
+    pub(crate) fn current() -> Arc<Self> {
+        Arc::new(Self {
+            notified: AtomicBool::new(false),
+            thread: thread::current(),
+        })
+    }
+
+    fn is_notified(&self) -> bool {
+        // ORDERING: Acquire, paired with the Release store in `Signal::wake`, so that the
+        // notifier's state change is visible to the retry that follows.
+        self.notified.load(Ordering::Acquire)
+    }
+}
+
+/// How a queued waiter is woken.
+#[derive(Debug)]
+pub(crate) enum Signal {
+    /// A parked thread.
+    Thread(Arc<Parked>),
+    /// A task: the waker of its last poll.
+    Task(Waker),
+}
+
+impl Signal {
+    fn wake(self) {
+        match self {
+            Signal::Thread(parked) => {
+                // ORDERING: Release, paired with the Acquire load in `Parked::is_notified`.
+                parked.notified.store(true, Ordering::Release);
+                parked.thread.unpark();
+            }
+            Signal::Task(waker) => waker.wake(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: u64,
+    id: u64,
+    signal: Signal,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Waiters in the order they registered. An entry is removed by whoever notifies it, or by
+    /// its owner when it stops waiting; "not queued" is what "notified" means.
+    entries: VecDeque<Entry>,
+    /// The id of the next registration.
+    next_id: u64,
+}
+
+impl Queue {
+    fn position(&self, id: u64) -> Option<usize> {
+        self.entries.iter().position(|e| e.id == id)
+    }
+}
+
+/// A registration on a [`WaitList`], returned by [`WaitList::register`].
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    key: u64,
+    id: u64,
+}
+
+/// Waiters queued until a condition may have become true; see the [module docs](self) for the
+/// protocol and the argument that no wake-up is lost.
 #[derive(Debug)]
 pub(crate) struct WaitList {
-    /// Number of threads between `prepare` and the end of `park` (or `cancel`). Only ever
-    /// over-counts (a thread that has stopped waiting but not yet decremented), which costs a
-    /// needless lock, never a lost wake-up.
+    /// Number of queued entries. Incremented (`SeqCst`) after an entry is pushed and
+    /// decremented after one is removed, both under the lock, so it is never below the true
+    /// count when a notifier reads it.
     waiters: AtomicUsize,
-    /// Incremented, under its lock, by every notification that found waiters. A waiter sleeps
-    /// only while it still holds the value it read in `prepare`.
-    epoch: Mutex<u64>,
-    /// Where waiters sleep; always used with `epoch`'s lock.
-    cond: Condvar,
+    queue: Mutex<Queue>,
+    /// Waiters woken by a notification (tests count them to check that wake-ups are targeted).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) woken: AtomicUsize,
 }
 
 impl Default for WaitList {
@@ -156,19 +233,25 @@ impl WaitList {
     pub(crate) fn new() -> Self {
         Self {
             waiters: AtomicUsize::new(0),
-            epoch: Mutex::new(0),
-            cond: Condvar::new(),
+            queue: Mutex::new(Queue::default()),
+            #[cfg(all(test, not(loom)))]
+            woken: AtomicUsize::new(0),
         }
     }
 
-    /// Runs `attempt` until it returns `Some`, spinning briefly and then parking between tries;
-    /// returns `None` once `timeout` (if any) has passed with `attempt` still answering `None`.
-    /// A time-out too large to represent as a deadline means no time-out.
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `attempt` until it returns `Some`, spinning very briefly and then sleeping in the queue
+    /// under `key` between tries; returns `None` once `timeout` (if any) has passed with
+    /// `attempt` still answering `None`. A time-out too large to represent means no time-out.
     ///
-    /// `attempt` must meet the contract in the [module docs](self): answer `None` only after a
-    /// `SeqCst` fence followed by a read of the state that notifiers change.
+    /// `attempt` must meet the contract in the [module docs](self): it may answer `None` only
+    /// from state it reads after it is called (a `SeqCst` fence precedes the decisive call).
     pub(crate) fn wait_until<R>(
         &self,
+        key: u64,
         timeout: Option<Duration>,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
@@ -177,113 +260,208 @@ impl WaitList {
             return Some(done);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        // A short spin (well under a microsecond), no yielding: on a busy machine a yielding
+        // waiter takes the processor from the thread it waits for.
         let mut backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
+        for _ in 0..if cfg!(loom) { 0 } else { Backoff::SPIN_LIMIT } {
+            backoff.spin();
             if let Some(done) = attempt() {
                 return Some(done);
             }
         }
         loop {
-            let key = self.prepare();
+            let parked = Parked::current();
+            let ticket = self.register(key, Signal::Thread(Arc::clone(&parked)));
+            // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
+            // below reads every change whose notifier did not see our registration.
+            fence(Ordering::SeqCst);
             if let Some(done) = attempt() {
-                self.cancel();
+                self.cancel(ticket);
                 return Some(done);
             }
-            if !self.park(key, deadline) {
-                // Timed out; one last try, so that a signal meant for us is not wasted.
+            if !self.park(&ticket, &parked, deadline) {
+                // Timed out (and no longer queued); one last try.
                 return attempt();
+            }
+            // Notified (and no longer queued): try at once; if another thread took what the
+            // notifier offered, queue again, which loses nothing (module docs).
+            if let Some(done) = attempt() {
+                return Some(done);
             }
         }
     }
 
-    /// Registers the caller as a waiter and returns the epoch it will sleep on.
-    fn prepare(&self) -> u64 {
-        let epoch = self.epoch.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Queues a waiter under `key` (step (1) of the handshake). The caller then issues
+    /// `fence(SeqCst)`, tries its operation once more, and ends the registration with exactly
+    /// one of [`cancel`](Self::cancel), [`park`](Self::park) returning, or
+    /// [`poll`](Self::poll) answering `true`.
+    pub(crate) fn register(&self, key: u64, signal: Signal) -> Ticket {
+        let mut queue = self.lock();
+        let id = queue.next_id;
+        queue.next_id = id.wrapping_add(1);
+        queue.entries.push_back(Entry { key, id, signal });
         // ORDERING: SeqCst read-modify-write: the waiter's half of the store-buffering
-        // handshake with the notifier's `SeqCst` load in `notify_*` (module docs, step (1)).
+        // handshake with the notifier's `SeqCst` load in `has_waiters` (module docs, step (1)).
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        *epoch
+        // Relaxed: under the lock, which orders every change of the count but the fast-path
+        // load; a check only.
+        debug_assert!(self.waiters.load(Ordering::Relaxed) >= queue.entries.len());
+        drop(queue);
+        Ticket { key, id }
     }
 
-    /// Unregisters a waiter that did not park.
-    fn cancel(&self) {
-        // Relaxed: an over-count only costs a notifier a needless lock; nothing is published.
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Sleeps while the epoch is still `key`; unregisters the waiter. Returns `false` if the
-    /// deadline passed first.
-    fn park(&self, key: u64, deadline: Option<Instant>) -> bool {
-        let mut epoch = self.epoch.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut woken = true;
-        while *epoch == key {
-            match deadline {
-                None => {
-                    epoch = self
-                        .cond
-                        .wait(epoch)
-                        .unwrap_or_else(PoisonError::into_inner);
+    /// Ends a registration that will not sleep (the operation succeeded, the wait is given up,
+    /// a future is dropped). If a notification had already chosen this waiter, it is passed on
+    /// to the next waiter with the same key, so that it is not lost. Returns whether it was.
+    pub(crate) fn cancel(&self, ticket: Ticket) -> bool {
+        let mut queue = self.lock();
+        match queue.position(ticket.id) {
+            Some(at) => {
+                queue.entries.remove(at);
+                // Relaxed: under the lock, which orders it with every other change of the
+                // count except the notifiers' fast-path load, which an over-count only sends
+                // to the lock.
+                self.waiters.fetch_sub(1, Ordering::Relaxed);
+                false
+            }
+            None => {
+                let next = self.take_first(&mut queue, ticket.key);
+                drop(queue);
+                if let Some(signal) = next {
+                    signal.wake();
                 }
+                true
+            }
+        }
+    }
+
+    /// Parks the thread until `parked` is notified, or until `deadline` if any. Returns `true`
+    /// when notified; `false` when the deadline passed first (the entry is then removed).
+    pub(crate) fn park(&self, ticket: &Ticket, parked: &Parked, deadline: Option<Instant>) -> bool {
+        loop {
+            if parked.is_notified() {
+                return true;
+            }
+            match deadline {
+                None => thread::park(),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        woken = false;
-                        break;
+                        let mut queue = self.lock();
+                        let Some(at) = queue.position(ticket.id) else {
+                            drop(queue);
+                            // A notifier removed us and is about to set the flag: the
+                            // notification is ours; wait the instant it takes.
+                            while !parked.is_notified() {
+                                thread::yield_now();
+                            }
+                            return true;
+                        };
+                        queue.entries.remove(at);
+                        // Relaxed: as in `cancel`.
+                        self.waiters.fetch_sub(1, Ordering::Relaxed);
+                        return false;
                     }
-                    epoch = self
-                        .cond
-                        .wait_timeout(epoch, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    park_timeout(deadline - now);
                 }
             }
         }
-        drop(epoch);
-        // Relaxed: as in `cancel`.
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        woken
     }
 
-    /// Whether any thread may be parked or about to park. The notifiers' fast path.
+    /// A task's version of [`park`](Self::park): `true` when the ticket was notified (the
+    /// registration is over); otherwise remembers `waker` for the notification and answers
+    /// `false`.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn poll(&self, ticket: &Ticket, waker: &Waker) -> bool {
+        let mut queue = self.lock();
+        let Some(at) = queue.position(ticket.id) else {
+            return true;
+        };
+        match &mut queue.entries[at].signal {
+            Signal::Task(old) if old.will_wake(waker) => {}
+            signal => *signal = Signal::Task(waker.clone()),
+        }
+        false
+    }
+
+    /// Whether any waiter may be queued or about to be. The notifiers' fast path.
     #[inline]
     fn has_waiters(&self) -> bool {
         loom_seq_cst_fence();
         // ORDERING: SeqCst load: the notifier's half of the store-buffering handshake with the
-        // SeqCst `fetch_add` in `prepare`; the caller's state change is a SeqCst RMW that
+        // SeqCst `fetch_add` in `register`; the caller's state change is a SeqCst RMW that
         // precedes this load in the total order (module docs, step (b)).
         self.waiters.load(Ordering::SeqCst) != 0
     }
 
-    /// Wakes one parked waiter, if any; call after a change of state that lets one waiter
-    /// proceed (one value pushed, one slot freed).
+    /// Wakes the first waiter queued under `key`, if any; call after a change of state that
+    /// lets one such waiter proceed (one item published, one slot freed). Waiters under other
+    /// keys are not disturbed.
     #[inline]
-    pub(crate) fn notify_one(&self) {
+    pub(crate) fn notify_one(&self, key: u64) {
         if self.has_waiters() {
-            self.bump().notify_one();
+            self.notify_one_slow(key);
         }
     }
 
-    /// Wakes every parked waiter; call after a change that concerns them all (closing).
+    #[cold]
+    fn notify_one_slow(&self, key: u64) {
+        let mut queue = self.lock();
+        let next = self.take_first(&mut queue, key);
+        // Signal after unlocking, so that the woken thread does not block on the lock at once.
+        // Still no lost wake-up: the entry is gone, which the waiter checks under the lock.
+        drop(queue);
+        if let Some(signal) = next {
+            signal.wake();
+        }
+    }
+
+    /// Removes the first entry under `key` and returns how to wake its owner.
+    fn take_first(&self, queue: &mut Queue, key: u64) -> Option<Signal> {
+        let at = queue.entries.iter().position(|e| e.key == key)?;
+        let entry = queue.entries.remove(at)?;
+        // Relaxed: as in `cancel`.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(all(test, not(loom)))]
+        self.woken.fetch_add(1, Ordering::Relaxed);
+        Some(entry.signal)
+    }
+
+    /// Wakes every queued waiter, whatever its key; call after a change that concerns them all
+    /// (closing).
     #[inline]
     pub(crate) fn notify_all(&self) {
         if self.has_waiters() {
-            self.bump().notify_all();
+            let mut queue = self.lock();
+            let all = core::mem::take(&mut queue.entries);
+            // Relaxed: as in `cancel`.
+            self.waiters.fetch_sub(all.len(), Ordering::Relaxed);
+            #[cfg(all(test, not(loom)))]
+            self.woken.fetch_add(all.len(), Ordering::Relaxed);
+            drop(queue);
+            for entry in all {
+                entry.signal.wake();
+            }
         }
     }
 
-    /// Increments the epoch under the lock and returns the condition variable to signal.
-    #[cold]
-    fn bump(&self) -> &Condvar {
-        let mut epoch = self.epoch.lock().unwrap_or_else(PoisonError::into_inner);
-        *epoch = epoch.wrapping_add(1);
-        // The caller signals after the lock is released, so the woken thread does not block on
-        // it at once. Still no lost wake-up: a waiter that compared the epoch before this
-        // increment was already asleep on `cond` (the wait released the lock atomically) when we
-        // took the lock; one that compares after it sees the new epoch and does not sleep.
-        drop(epoch);
-        &self.cond
+    /// How many waiters are queued (a snapshot).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn queued(&self) -> usize {
+        self.lock().entries.len()
     }
+}
+
+/// Parks for at most `timeout`; under loom, which models no time, until unparked (a model's
+/// waits never time out, so a lost wake-up shows as a deadlock).
+fn park_timeout(timeout: Duration) {
+    #[cfg(loom)]
+    {
+        let _ = timeout;
+        thread::park();
+    }
+    #[cfg(not(loom))]
+    thread::park_timeout(timeout);
 }
 
 #[cfg(all(test, not(loom)))]
@@ -301,7 +479,7 @@ mod tests {
     #[test]
     fn an_immediate_success_never_registers() {
         let list = WaitList::new();
-        assert_eq!(list.wait_until(None, || Some(7)), Some(7));
+        assert_eq!(list.wait_until(0, None, || Some(7)), Some(7));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert!(!list.has_waiters());
     }
@@ -312,10 +490,10 @@ mod tests {
         let flag = AtomicBool::new(false);
         let start = Instant::now();
         let timeout = Duration::from_millis(20);
-        assert_eq!(list.wait_until(Some(timeout), || ready(&flag)), None);
+        assert_eq!(list.wait_until(0, Some(timeout), || ready(&flag)), None);
         assert!(start.elapsed() >= timeout);
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
-        assert_eq!(*list.epoch.lock().unwrap(), 0, "nobody notified");
+        assert_eq!(list.woken.load(Ordering::Relaxed), 0, "nobody notified");
     }
 
     #[test]
@@ -324,12 +502,12 @@ mod tests {
             let list = WaitList::new();
             let flag = AtomicBool::new(false);
             std::thread::scope(|s| {
-                let waiter = s.spawn(|| list.wait_until(None, || ready(&flag)));
+                let waiter = s.spawn(|| list.wait_until(0, None, || ready(&flag)));
                 // Give the waiter a chance to park; correctness does not depend on it.
                 std::thread::sleep(Duration::from_millis(1));
                 // ORDERING: SeqCst RMW: the state change the module docs require.
                 flag.swap(true, Ordering::SeqCst);
-                list.notify_one();
+                list.notify_one(0);
                 assert_eq!(waiter.join().unwrap(), Some(()));
             });
             assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
@@ -342,7 +520,7 @@ mod tests {
         let flag = AtomicBool::new(false);
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| list.wait_until(None, || ready(&flag))))
+                .map(|_| s.spawn(|| list.wait_until(0, None, || ready(&flag))))
                 .collect();
             std::thread::sleep(Duration::from_millis(1));
             // ORDERING: SeqCst RMW, as above.
@@ -352,6 +530,54 @@ mod tests {
                 assert_eq!(w.join().unwrap(), Some(()));
             }
         });
+    }
+
+    #[test]
+    fn notify_one_wakes_only_a_waiter_with_that_key() {
+        let list = WaitList::new();
+        let flags: Vec<AtomicBool> = (0..4).map(|_| AtomicBool::new(false)).collect();
+        std::thread::scope(|s| {
+            let waiters: Vec<_> = (0..4u64)
+                .map(|k| {
+                    let (list, flag) = (&list, &flags[k as usize]);
+                    s.spawn(move || list.wait_until(k, None, || ready(flag)))
+                })
+                .collect();
+            while list.queued() < 4 {
+                std::thread::yield_now();
+            }
+            // ORDERING: SeqCst RMW, the state change the module docs require.
+            flags[2].swap(true, Ordering::SeqCst);
+            list.notify_one(2);
+            assert_eq!(
+                waiters.into_iter().nth(2).unwrap().join().unwrap(),
+                Some(())
+            );
+            assert_eq!(list.woken.load(Ordering::Relaxed), 1);
+            assert_eq!(list.queued(), 3, "the other keys still wait");
+            for flag in &flags {
+                // ORDERING: SeqCst RMW, as above.
+                flag.swap(true, Ordering::SeqCst);
+            }
+            list.notify_all();
+        });
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_cancelled_notified_ticket_passes_the_notification_on() {
+        let list = WaitList::new();
+        let first = list.register(5, Signal::Thread(Parked::current()));
+        let second_parked = Parked::current();
+        let second = list.register(5, Signal::Thread(Arc::clone(&second_parked)));
+        let other = list.register(6, Signal::Thread(Parked::current()));
+        list.notify_one(5); // chooses `first`
+        assert_eq!(list.queued(), 2);
+        assert!(list.cancel(first), "it had been notified");
+        assert_eq!(list.queued(), 1, "passed on to `second`");
+        assert!(list.park(&second, &second_parked, Some(Instant::now())));
+        assert!(!list.cancel(other));
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -271,7 +271,7 @@ fn add_wait_is_woken_by_the_publish_of_its_product() {
         let mut p = m.register_producer();
         let mut c = m.new_cart();
         let waiter = thread::spawn(move || {
-            assert!(c.add_wait(&4, FOREVER));
+            assert_eq!(c.add_wait(&4, FOREVER), Ok(()));
             c
         });
         let publisher = thread::spawn(move || {

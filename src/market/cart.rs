@@ -1,10 +1,10 @@
 //! The cart handle.
 
 use core::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::ids::Registered;
-use super::{CartId, CartShared, Inner, Market};
+use super::{CartId, CartShared, Inner, Market, WaitError};
 use crate::sync::Arc;
 
 /// Owns one cart of a [`Market`]. `Send` but not `Clone` or `Sync`; reusable after every
@@ -27,7 +27,7 @@ use crate::sync::Arc;
 /// assert!(cart.add(&"milk")); // the returned one was back on sale
 /// ```
 pub struct Cart<T> {
-    inner: Arc<Inner<T>>,
+    pub(super) inner: Arc<Inner<T>>,
     /// Held (`HELD`) by this handle for its whole life.
     entry: NonNull<Registered<CartShared<T>>>,
     id: CartId,
@@ -46,7 +46,7 @@ impl<T> Cart<T> {
         }
     }
 
-    fn shared(&self) -> &CartShared<T> {
+    pub(super) fn shared(&self) -> &CartShared<T> {
         // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
         &unsafe { self.entry.as_ref() }.value
     }
@@ -76,30 +76,35 @@ impl<T> Cart<T> {
     }
 
     /// Like [`add`](Cart::add), but waits up to `timeout` for an equal item to be put on
-    /// sale: returns `true` as soon as one was reserved, `false` when `timeout` passed
-    /// without one. Only publishes and returns of a product that hashes like `item` wake
-    /// the waiting thread.
+    /// sale, sleeping (after a short spin) without polling. Only a publish or a return of an
+    /// equal item wakes the waiting thread, and one such item wakes one waiting cart.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::TimedOut`] when `timeout` passed without an equal item on sale;
+    /// [`WaitError::Closed`] when the market is or gets [closed](Market::close) while none is.
+    /// The cart is unchanged then.
     ///
     /// # Examples
     ///
     /// ```
+    /// use ringmarket::market::WaitError;
     /// use std::{thread, time::Duration};
     ///
     /// let market = ringmarket::Market::new(1).unwrap();
     /// let mut p = market.register_producer();
     /// let mut c = market.new_cart();
-    /// assert!(!c.add_wait(&1, Duration::from_millis(1)));
+    /// assert_eq!(c.add_wait(&1, Duration::from_millis(1)), Err(WaitError::TimedOut));
     /// let later = thread::spawn(move || {
     ///     thread::sleep(Duration::from_millis(5));
     ///     p.publish(1).unwrap();
     /// });
-    /// assert!(c.add_wait(&1, Duration::from_secs(60)));
+    /// assert_eq!(c.add_wait(&1, Duration::MAX), Ok(()));
     /// later.join().unwrap();
     /// ```
-    pub fn add_wait(&mut self, item: &T, timeout: Duration) -> bool {
-        let deadline = deadline(timeout);
+    pub fn add_wait(&mut self, item: &T, timeout: Duration) -> Result<(), WaitError> {
         // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.reserve_wait(self.shared(), item, deadline) }
+        unsafe { self.inner.reserve_wait(self.shared(), item, timeout) }
     }
 
     /// Puts the most recently added item equal to `item` back on sale under the producer it
@@ -182,11 +187,4 @@ impl<T> Drop for Cart<T> {
         // SAFETY: this handle holds the entry and never uses it again.
         unsafe { self.inner.close_cart(self.entry.as_ref()) };
     }
-}
-
-/// `now + timeout`, saturating far in the future.
-pub(crate) fn deadline(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 100))
 }

@@ -413,11 +413,19 @@ impl<T> Index<T> {
     ///
     /// `hints` remembers, per bucket, the segment of the last success; the search tries from
     /// there first (a pure speed-up: the full search below decides failures).
+    ///
+    /// With `wait_pending` false, the call never waits: a claimed slot with a matching hash
+    /// makes it answer `None` at once. That answer is not linearizable (the claimed item may be
+    /// a publish past its decision); it is for the tries of a wait, whose decisive try follows
+    /// the waiter's registration, so the owner's publish (`Inner::publish`,
+    /// `Inner::give_back`) notifies it after the slot becomes ready: the waiter parks instead
+    /// of spinning on a thread that may be descheduled.
     pub(crate) fn reserve(
         &self,
         hash: u64,
         mut eq: impl FnMut(&T) -> bool,
         hints: &mut SearchHints<T>,
+        wait_pending: bool,
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
         let bucket = &self.buckets[b];
@@ -469,6 +477,9 @@ impl<T> Index<T> {
                 seg = s.next.load(Ordering::Relaxed);
             }
             if pending {
+                if !wait_pending {
+                    return None;
+                }
                 // Someone is comparing an item that may equal ours: wait for its verdict.
                 crate::sync::wait_step(&mut step);
                 if Self::empty(avail) {

@@ -34,29 +34,31 @@
 
 mod api;
 mod cart;
+#[cfg(feature = "async")]
+mod future;
 mod ids;
 mod index;
 mod producer;
 mod wait;
 
 use core::hash::Hash;
-use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
 pub use api::{Marketplace, Stats};
 pub use cart::Cart;
+#[cfg(feature = "async")]
+pub use future::{AddFuture, PublishFuture};
 pub use ids::{CartId, IdError, ProducerId, PublishError};
 pub use producer::Producer;
+pub use wait::{PublishWaitError, WaitError};
 
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::WaitList;
 use crate::{Full, ZeroCapacity};
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, SearchHints, Stall};
-use wait::WaitList;
-
-/// Wait lists for carts waiting for a product (by hash); collisions only wake extra waiters.
-const PRODUCT_WAIT_LISTS: usize = if cfg!(loom) { 2 } else { 64 };
+use wait::ProductWaits;
 
 /// Buckets of the index unless told otherwise.
 const DEFAULT_BUCKETS: usize = 1024;
@@ -136,7 +138,7 @@ impl Counts {
         Self {
             published: CachePadded::new(AtomicUsize::new(0)),
             net: CachePadded::new(AtomicUsize::new(0)),
-            room: WaitList::default(),
+            room: WaitList::new(),
         }
     }
 
@@ -199,7 +201,7 @@ impl Counts {
     /// Wakes the producer if it waits for room.
     #[inline]
     fn notify_room(&self) {
-        self.room.notify();
+        self.room.notify_one(wait::ROOM);
     }
 }
 
@@ -271,7 +273,9 @@ pub(crate) struct Inner<T> {
     hash: fn(&Index<T>, &T) -> u64,
     index: Index<T>,
     /// Carts waiting for a product, by the product's hash.
-    product_waits: Box<[WaitList]>,
+    product_waits: ProductWaits,
+    /// Set by `Market::close`: waits end instead of sleeping.
+    closed: AtomicBool,
     producers: Registry<ProducerShared<T>>,
     carts: Registry<CartShared<T>>,
 }
@@ -334,9 +338,8 @@ impl<T: Eq + Hash> Market<T> {
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
                 index: Index::new(buckets),
-                product_waits: (0..PRODUCT_WAIT_LISTS)
-                    .map(|_| WaitList::default())
-                    .collect(),
+                product_waits: ProductWaits::new(),
+                closed: AtomicBool::new(false),
                 producers: Registry::new(),
                 carts: Registry::new(),
             }),
@@ -642,15 +645,8 @@ impl<T> Inner<T> {
         let published = counts.published.load(Ordering::Relaxed);
         counts.published.store(published + 1, Ordering::Relaxed);
         prepared.publish();
-        self.product_waits(hash).notify();
+        self.product_waits.notify(hash);
         Ok(())
-    }
-
-    /// The wait list of the product with this hash.
-    #[inline]
-    fn product_waits(&self, hash: u64) -> &WaitList {
-        // High bits: the low ones pick the index bucket.
-        &self.product_waits[(hash >> 40) as usize % PRODUCT_WAIT_LISTS]
     }
 
     /// # Safety
@@ -659,17 +655,27 @@ impl<T> Inner<T> {
     unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
         // SAFETY: the caller's guarantee.
-        unsafe { self.reserve_hashed(cart, item, hash) }
+        unsafe { self.reserve_hashed(cart, item, hash, true) }
     }
 
+    /// `wait_pending` as in `Index::reserve` (false only for the tries of a wait, `wait.rs`).
+    ///
     /// # Safety
     ///
     /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
-    unsafe fn reserve_hashed(&self, cart: &CartShared<T>, item: &T, hash: u64) -> bool {
+    unsafe fn reserve_hashed(
+        &self,
+        cart: &CartShared<T>,
+        item: &T,
+        hash: u64,
+        wait_pending: bool,
+    ) -> bool {
         // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
         // fields until it returns; `eq` (user code) gets no access to them.
         let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
-        let taken = self.index.reserve(hash, |x| (self.eq)(x, item), hints);
+        let taken = self
+            .index
+            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending);
         let Some(taken) = taken else {
             return false;
         };
@@ -708,54 +714,9 @@ impl<T> Inner<T> {
             // The linearization point, with the item already findable as pending.
             unsafe { &*count }.count_return();
             prepared.publish();
-            self.product_waits(hash).notify();
+            self.product_waits.notify(hash);
             true
         })
-    }
-
-    /// Reserves like `reserve`, waiting until `deadline` for an equal item to be put on sale.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    unsafe fn reserve_wait(&self, cart: &CartShared<T>, item: &T, deadline: Instant) -> bool {
-        let hash = (self.hash)(&self.index, item);
-        self.product_waits(hash)
-            .wait_until(deadline, || {
-                // SAFETY: the caller's guarantee.
-                unsafe { self.reserve_hashed(cart, item, hash) }.then_some(())
-            })
-            .is_some()
-    }
-
-    /// Publishes like `publish`, waiting until `deadline` for room.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively.
-    unsafe fn publish_wait(
-        &self,
-        producer: &ProducerShared<T>,
-        item: T,
-        deadline: Instant,
-    ) -> Result<(), Full<T>> {
-        let mut pending = Some(item);
-        let done = producer.counts.room.wait_until(deadline, || {
-            let item = pending.take()?;
-            // SAFETY: the caller's guarantee.
-            match unsafe { self.publish(producer, item) } {
-                Ok(()) => Some(()),
-                Err(Full(item)) => {
-                    pending = Some(item);
-                    None
-                }
-            }
-        });
-        match (done, pending) {
-            (Some(()), _) => Ok(()),
-            (None, Some(item)) => Err(Full(item)),
-            (None, None) => unreachable!("the item is either published or pending"),
-        }
     }
 
     /// # Safety

@@ -4,7 +4,7 @@ use core::ptr::NonNull;
 use std::time::Duration;
 
 use super::ids::Registered;
-use super::{Inner, Market, ProducerId, ProducerShared};
+use super::{Inner, Market, ProducerId, ProducerShared, PublishWaitError};
 use crate::sync::Arc;
 use crate::Full;
 
@@ -22,7 +22,7 @@ use crate::Full;
 /// assert_eq!(producer.on_sale(), 1);
 /// ```
 pub struct Producer<T> {
-    inner: Arc<Inner<T>>,
+    pub(super) inner: Arc<Inner<T>>,
     /// Held (`HELD`) by this handle for its whole life.
     entry: NonNull<Registered<ProducerShared<T>>>,
     id: ProducerId,
@@ -46,7 +46,7 @@ impl<T> Producer<T> {
         }
     }
 
-    fn entry(&self) -> &Registered<ProducerShared<T>> {
+    pub(super) fn entry(&self) -> &Registered<ProducerShared<T>> {
         // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
         unsafe { self.entry.as_ref() }
     }
@@ -80,14 +80,15 @@ impl<T> Producer<T> {
         unsafe { self.inner.publish(&self.entry().value, item) }
     }
 
-    /// Like [`publish`](Producer::publish), but waits up to `timeout` for room: returns as
-    /// soon as the item is on sale, or hands it back when this producer stayed at its limit
-    /// for the whole `timeout`. Only reservations of this producer's items wake the waiting
-    /// thread.
+    /// Like [`publish`](Producer::publish), but waits up to `timeout` for room, sleeping
+    /// (after a short spin) without polling: returns as soon as the item is on sale. Only
+    /// reservations of this producer's items (which free room) wake the waiting thread.
     ///
     /// # Errors
     ///
-    /// [`Full`] with the item when no room appeared within `timeout`.
+    /// The item is handed back: [`PublishWaitError::TimedOut`] when this producer stayed at
+    /// its limit for the whole `timeout`, [`PublishWaitError::Closed`] when the market is or
+    /// gets [closed](Market::close) while it is at its limit.
     ///
     /// # Examples
     ///
@@ -103,13 +104,12 @@ impl<T> Producer<T> {
     ///     thread::sleep(Duration::from_millis(5));
     ///     assert!(c.add(&'a'));
     /// });
-    /// assert!(p.publish_wait('b', Duration::from_secs(60)).is_ok());
+    /// assert!(p.publish_wait('b', Duration::MAX).is_ok());
     /// shopper.join().unwrap();
     /// ```
-    pub fn publish_wait(&mut self, item: T, timeout: Duration) -> Result<(), Full<T>> {
-        let deadline = super::cart::deadline(timeout);
+    pub fn publish_wait(&mut self, item: T, timeout: Duration) -> Result<(), PublishWaitError<T>> {
         // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.publish_wait(&self.entry().value, item, deadline) }
+        unsafe { self.inner.publish_wait(&self.entry().value, item, timeout) }
     }
 
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it

@@ -303,45 +303,6 @@ fn handles_are_send() {
 }
 
 #[test]
-fn waits_time_out_and_hand_the_item_back() {
-    use std::time::Duration;
-    let market = Market::new(1).unwrap();
-    let mut p = market.register_producer();
-    let mut c = market.new_cart();
-    assert!(!c.add_wait(&1, Duration::from_millis(2)));
-    p.publish(1).unwrap();
-    assert_eq!(p.publish_wait(2, Duration::from_millis(2)), Err(Full(2)));
-    assert!(
-        c.add_wait(&1, Duration::ZERO),
-        "an item on sale is taken without waiting"
-    );
-    assert_eq!(p.publish_wait(2, Duration::ZERO), Ok(()));
-}
-
-#[test]
-fn waits_ping_pong_between_threads() {
-    use std::time::Duration;
-    let rounds = if cfg!(miri) { 20 } else { 2_000 };
-    let market = Market::new(1).unwrap();
-    let mut p = market.register_producer();
-    let mut c = market.new_cart();
-    let long = Duration::from_secs(600);
-    let shopper = std::thread::spawn(move || {
-        let mut got = 0;
-        for i in 0..rounds {
-            assert!(c.add_wait(&(i % 3), long), "round {i}");
-            got += c.place_order().len();
-        }
-        got
-    });
-    for i in 0..rounds {
-        assert_eq!(p.publish_wait(i % 3, long), Ok(()), "round {i}");
-    }
-    assert_eq!(shopper.join().unwrap(), rounds);
-    assert_eq!(p.on_sale(), 0);
-}
-
-#[test]
 fn absurd_bucket_counts_are_clamped() {
     let tiny = Market::with_buckets(1, 0).unwrap();
     let mut p = tiny.register_producer();

@@ -1,114 +1,569 @@
-//! Keyed blocking waits for the marketplace: a cart waiting for a product, a producer waiting
-//! for room. Nobody is woken who does not wait for what changed, no wake-up is lost, and when
-//! nobody waits a notification costs one load.
+//! Keyed waits for the marketplace, on top of the crate's one [`WaitList`]: a cart waiting for
+//! a product, a producer waiting for room, and [`Market::close`], which ends every wait.
 //!
-//! # The protocol (store-buffering handshake)
+//! * A cart waits on one of [`PRODUCT_WAIT_LISTS`] lists, chosen by the high bits of the
+//!   product's hash, *under the key of the full 64-bit hash*. A publish (or a return) of a
+//!   product wakes the first waiter queued under that hash and nobody else, so one item wakes
+//!   one consumer of that product; sharing a list with other products costs a short scan under
+//!   its lock, never a wake-up.
+//! * A producer waits on the list in its own counts; a reservation of one of its items (which
+//!   frees room) wakes it.
+//! * The protocol and the argument that no wake-up is lost are in [`crate::wait`]. The
+//!   notifiers' state changes are the `SeqCst` slot fill (publish, return) and the `SeqCst`
+//!   `taken.fetch_add` (reservation); the waiters' attempts run after the list's `SeqCst`
+//!   fence. Closing is one more such change: a `SeqCst` swap of `closed`, then a notification
+//!   of every list; a waiter reads `closed` in its attempt, after the fence, so it either sees
+//!   it or is woken.
 //!
-//! A waiter (1) increments `waiters` with a `SeqCst` read-modify-write and reads `epoch` under
-//! the lock, (2) issues `fence(SeqCst)` and tries its operation once more, (3) sleeps under
-//! the lock while `epoch` is unchanged. A notifier (a) makes its change with a `SeqCst`
-//! read-modify-write (the fill of a slot, the count of a reservation), (b) loads `waiters`
-//! with `SeqCst`, and only if it is non-zero (c) increments `epoch` under the lock and wakes
-//! the sleepers.
-//!
-//! In the single total order of `SeqCst` operations, either (b) comes after (1), so the
-//! notifier sees the waiter and wakes it (the `epoch` closes the window between (2) and (3):
-//! it is compared under the lock that the notifier takes to change it), or (b) comes before
-//! (1); then (a) precedes the waiter's fence, and the waiter's retry in (2) sees the change.
-//! Under loom, which treats `SeqCst` accesses like `AcqRel`, the notifier adds a
-//! `fence(SeqCst)` between (a) and (b) so that the fence-to-fence rule gives the same result.
+//! Two different products whose 64-bit hashes are equal share a key: a publish of one may then
+//! wake a waiter for the other, which finds nothing and waits again, while the waiter for the
+//! published product keeps waiting until its own time-out or the next publish. The hasher is
+//! seeded per market, so this needs a 64-bit collision.
 
-use std::time::Instant;
+use core::fmt;
+use std::time::Duration;
 
-use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
+use super::{CartShared, Inner, Market, ProducerShared};
+use crate::sync::Ordering;
+use crate::wait::WaitList;
+use crate::Full;
 
-/// Sleepers waiting for one condition (or for several that share a hash).
-pub(crate) struct WaitList {
-    /// Threads between step (1) and the end of their wait.
-    waiters: AtomicUsize,
-    /// Bumped by every notification that found waiters.
-    epoch: Mutex<u64>,
-    wake: Condvar,
+/// Lists of carts waiting for a product (by the hash's high bits).
+pub(crate) const PRODUCT_WAIT_LISTS: usize = if cfg!(loom) { 2 } else { 64 };
+
+/// The key a producer's room waiters use on the producer's own list.
+pub(super) const ROOM: u64 = 0;
+
+/// Carts waiting for products, keyed by the product's full hash.
+pub(crate) struct ProductWaits {
+    lists: Box<[WaitList]>,
 }
 
-impl Default for WaitList {
-    fn default() -> Self {
+impl ProductWaits {
+    pub(crate) fn new() -> Self {
         Self {
-            waiters: AtomicUsize::new(0),
-            epoch: Mutex::new(0),
-            wake: Condvar::new(),
+            lists: (0..PRODUCT_WAIT_LISTS).map(|_| WaitList::new()).collect(),
+        }
+    }
+
+    /// The list that waiters for products with this hash queue on.
+    #[inline]
+    pub(crate) fn list(&self, hash: u64) -> &WaitList {
+        // High bits: the low ones pick the index bucket.
+        &self.lists[(hash >> 40) as usize % PRODUCT_WAIT_LISTS]
+    }
+
+    /// Wakes one cart waiting for a product with this hash; call after putting one on sale
+    /// with a `SeqCst` read-modify-write.
+    #[inline]
+    pub(crate) fn notify(&self, hash: u64) {
+        self.list(hash).notify_one(hash);
+    }
+
+    fn notify_all(&self) {
+        for list in self.lists.iter() {
+            list.notify_all();
         }
     }
 }
 
-impl WaitList {
-    /// Wakes the waiters, if any. Call after changing the awaited state with a `SeqCst`
-    /// read-modify-write.
-    #[inline]
-    pub(crate) fn notify(&self) {
-        #[cfg(loom)]
-        fence(Ordering::SeqCst);
-        // ORDERING: SeqCst, the load (b) of the handshake in the module documentation: it is
-        // ordered after the caller's SeqCst change (a) and against the waiters' increment (1).
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            self.notify_slow();
+/// Why a wait ended without success.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket::market::WaitError;
+/// use std::time::Duration;
+///
+/// let market = ringmarket::Market::new(1).unwrap();
+/// let mut cart = market.new_cart();
+/// assert_eq!(cart.add_wait(&1, Duration::ZERO), Err(WaitError::TimedOut));
+/// market.close();
+/// assert_eq!(cart.add_wait(&1, Duration::MAX), Err(WaitError::Closed));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitError {
+    /// The time-out passed.
+    TimedOut,
+    /// The market was [closed](Market::close).
+    Closed,
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TimedOut => "timed out waiting",
+            Self::Closed => "the market was closed while waiting",
+        })
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+/// [`Producer::publish_wait`](super::Producer::publish_wait) ended without publishing; the item
+/// is handed back.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket::market::{PublishWaitError, WaitError};
+/// use std::time::Duration;
+///
+/// let market = ringmarket::Market::new(1).unwrap();
+/// let mut p = market.register_producer();
+/// p.publish(1).unwrap();
+/// let err = p.publish_wait(2, Duration::ZERO).unwrap_err();
+/// assert_eq!(err, PublishWaitError::TimedOut(2));
+/// assert_eq!(err.reason(), WaitError::TimedOut);
+/// assert_eq!(err.into_inner(), 2);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PublishWaitError<T> {
+    /// The producer stayed at its limit for the whole time-out.
+    TimedOut(T),
+    /// The market was [closed](Market::close) while the producer was at its limit.
+    Closed(T),
+}
+
+impl<T> PublishWaitError<T> {
+    fn new(reason: WaitError, item: T) -> Self {
+        match reason {
+            WaitError::TimedOut => Self::TimedOut(item),
+            WaitError::Closed => Self::Closed(item),
         }
     }
 
-    #[cold]
-    fn notify_slow(&self) {
-        let mut epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
-        *epoch = epoch.wrapping_add(1);
-        drop(epoch);
-        self.wake.notify_all();
+    /// The unpublished item.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::TimedOut(item) | Self::Closed(item) => item,
+        }
     }
 
-    /// Runs `attempt` until it answers `Some`, sleeping between tries until notified, and gives
-    /// up (after one last try) at `deadline`.
+    /// Why the wait ended.
+    pub fn reason(&self) -> WaitError {
+        match self {
+            Self::TimedOut(_) => WaitError::TimedOut,
+            Self::Closed(_) => WaitError::Closed,
+        }
+    }
+}
+
+impl<T> From<PublishWaitError<T>> for Full<T> {
+    fn from(e: PublishWaitError<T>) -> Self {
+        Full(e.into_inner())
+    }
+}
+
+impl<T> fmt::Debug for PublishWaitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublishWaitError::{:?}(..)", self.reason())
+    }
+}
+
+impl<T> fmt::Display for PublishWaitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; the item is handed back", self.reason())
+    }
+}
+
+impl<T> std::error::Error for PublishWaitError<T> {}
+
+impl<T> Market<T> {
+    /// Ends every wait, now and later: blocked [`Cart::add_wait`](super::Cart::add_wait) and
+    /// [`Producer::publish_wait`](super::Producer::publish_wait) calls (and their futures) that
+    /// cannot succeed at once return [`WaitError::Closed`] instead of sleeping. The operations
+    /// that do not wait are unaffected, and a wait whose operation can succeed at once still
+    /// does. Closing cannot be undone; closing twice is harmless.
     ///
-    /// `attempt` must decide "not now" (`None`) only from state it reads after it is called
-    /// (this function issues the fence of step (2) before calling it).
-    pub(crate) fn wait_until<R>(
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket::market::WaitError;
+    /// use std::{thread, time::Duration};
+    ///
+    /// let market = ringmarket::Market::<u32>::new(1).unwrap();
+    /// let mut cart = market.new_cart();
+    /// let waiter = thread::spawn(move || cart.add_wait(&1, Duration::MAX));
+    /// market.close();
+    /// assert_eq!(waiter.join().unwrap(), Err(WaitError::Closed));
+    /// assert!(market.is_closed());
+    /// ```
+    pub fn close(&self) {
+        let inner = &*self.inner;
+        // ORDERING: SeqCst read-modify-write: the state change of the wait handshake
+        // (`crate::wait`), paired with the waiters' load in `Inner::is_closed` after their
+        // fence; the notifications below complete it.
+        if inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        inner.product_waits.notify_all();
+        for (_, producer) in inner.producers.iter() {
+            producer.value.counts.room.notify_all();
+        }
+    }
+
+    /// Whether [`close`](Market::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+impl<T> Inner<T> {
+    /// Whether the market is closed; read by waiters after their handshake fence.
+    #[inline]
+    pub(super) fn is_closed(&self) -> bool {
+        // ORDERING: Acquire, paired with the SeqCst swap in `Market::close`; waiters read it
+        // after the wait list's SeqCst fence, which the handshake needs.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// One try of a cart's wait: `Some` when it is over.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    #[inline]
+    pub(super) unsafe fn try_reserve(
         &self,
-        deadline: Instant,
-        mut attempt: impl FnMut() -> Option<R>,
-    ) -> Option<R> {
-        loop {
-            if let Some(done) = attempt() {
-                return Some(done);
-            }
-            let seen = {
-                let epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
-                // ORDERING: SeqCst, step (1) of the handshake.
-                self.waiters.fetch_add(1, Ordering::SeqCst);
-                *epoch
-            };
-            // ORDERING: SeqCst fence, step (2): the retry below reads every change whose
-            // notifier did not see our increment.
-            fence(Ordering::SeqCst);
-            let result = attempt();
-            let now = Instant::now();
-            if result.is_none() && now < deadline {
-                let mut epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
-                while *epoch == seen {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    epoch = match self.wake.wait_timeout(epoch, left) {
-                        Ok((guard, _)) => guard,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    };
+        cart: &CartShared<T>,
+        item: &T,
+        hash: u64,
+    ) -> Option<Result<(), WaitError>> {
+        // Never waits for an equal item that is claimed (being published, or being taken by
+        // another cart): a waiter answers "not now" and sleeps, and the publish that puts such
+        // an item on sale notifies it afterwards (its `SeqCst` fill follows our load of the
+        // slot, so its load of the waiter count follows our registration). Waiting here instead
+        // would spin on a thread that may be descheduled, or, under loom, on two waiters that
+        // yield to each other forever. A claimed item put back by a cart whose `Eq` rejected it
+        // has an equal 64-bit hash but is another product: see the module docs on collisions.
+        // SAFETY: the caller's guarantee.
+        if unsafe { self.reserve_hashed(cart, item, hash, false) } {
+            Some(Ok(()))
+        } else if self.is_closed() {
+            // The wait ends here, so its answer must be exact: one reservation that waits
+            // for claimed items, as `Cart::add` does.
+            // SAFETY: the caller's guarantee.
+            let reserved = unsafe { self.reserve_hashed(cart, item, hash, true) };
+            Some(if reserved {
+                Ok(())
+            } else {
+                Err(WaitError::Closed)
+            })
+        } else {
+            None
+        }
+    }
+
+    /// One try of a producer's wait: `Ok` when it is over (published, or closed with the item
+    /// handed back in the error), `Err(item)` for "not now".
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively.
+    #[inline]
+    pub(super) unsafe fn try_publish(
+        &self,
+        producer: &ProducerShared<T>,
+        item: T,
+    ) -> Result<Result<(), PublishWaitError<T>>, T> {
+        // SAFETY: the caller's guarantee.
+        match unsafe { self.publish(producer, item) } {
+            Ok(()) => Ok(Ok(())),
+            Err(Full(item)) if self.is_closed() => Ok(Err(PublishWaitError::Closed(item))),
+            Err(Full(item)) => Err(item),
+        }
+    }
+
+    /// Reserves like `reserve`, waiting up to `timeout` for an equal item to be put on sale.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    pub(super) unsafe fn reserve_wait(
+        &self,
+        cart: &CartShared<T>,
+        item: &T,
+        timeout: Duration,
+    ) -> Result<(), WaitError> {
+        let hash = (self.hash)(&self.index, item);
+        self.product_waits
+            .list(hash)
+            .wait_until(hash, Some(timeout), || {
+                // SAFETY: the caller's guarantee.
+                unsafe { self.try_reserve(cart, item, hash) }
+            })
+            .unwrap_or_else(|| {
+                // Timed out. The tries above do not wait for claimed items; this last one
+                // does (as `Cart::add`), so that `TimedOut` means that at some moment no equal
+                // item was on sale.
+                // SAFETY: the caller's guarantee.
+                let reserved = unsafe { self.reserve_hashed(cart, item, hash, true) };
+                if reserved {
+                    Ok(())
+                } else {
+                    Err(WaitError::TimedOut)
+                }
+            })
+    }
+
+    /// Publishes like `publish`, waiting up to `timeout` for room.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively.
+    pub(super) unsafe fn publish_wait(
+        &self,
+        producer: &ProducerShared<T>,
+        item: T,
+        timeout: Duration,
+    ) -> Result<(), PublishWaitError<T>> {
+        let mut pending = Some(item);
+        let done = producer.counts.room.wait_until(ROOM, Some(timeout), || {
+            let item = pending.take()?;
+            // SAFETY: the caller's guarantee.
+            match unsafe { self.try_publish(producer, item) } {
+                Ok(done) => Some(done),
+                Err(item) => {
+                    pending = Some(item);
+                    None
                 }
             }
-            // Relaxed: leaving costs at most one unnecessary notification.
-            self.waiters.fetch_sub(1, Ordering::Relaxed);
-            if result.is_some() {
-                return result;
-            }
-            if Instant::now() >= deadline {
-                return attempt();
-            }
+        });
+        match (done, pending) {
+            (Some(done), _) => done,
+            (None, Some(item)) => Err(PublishWaitError::new(WaitError::TimedOut, item)),
+            (None, None) => unreachable!("the item is either published or pending"),
         }
+    }
+
+    /// The list and key a producer's room waiters use.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(super) fn room(producer: &ProducerShared<T>) -> (&WaitList, u64) {
+        (&producer.counts.room, ROOM)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::thread;
+
+    const LONG: Duration = Duration::from_secs(600);
+
+    fn woken<T>(m: &Market<T>) -> usize {
+        m.inner
+            .product_waits
+            .lists
+            .iter()
+            .map(|l| l.woken.load(Relaxed))
+            .sum()
+    }
+
+    fn queued<T>(m: &Market<T>) -> usize {
+        m.inner.product_waits.lists.iter().map(|l| l.queued()).sum()
+    }
+
+    /// With one consumer waiting on each of many products, one publish wakes exactly one of
+    /// them: the one that wants it.
+    #[test]
+    fn one_publish_wakes_one_of_many_waiters_on_different_products() {
+        let n: u32 = if cfg!(miri) { 8 } else { 100 };
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        thread::scope(|s| {
+            let waiters: Vec<_> = (0..n)
+                .map(|k| {
+                    let mut cart = market.new_cart();
+                    s.spawn(move || {
+                        let r = cart.add_wait(&k, LONG);
+                        (r, cart.place_order())
+                    })
+                })
+                .collect();
+            while queued(&market) < n as usize {
+                thread::yield_now();
+            }
+            p.publish(n / 2).unwrap();
+            let mut waiters: Vec<_> = waiters.into_iter().map(Some).collect();
+            let (r, got) = waiters[(n / 2) as usize].take().unwrap().join().unwrap();
+            assert_eq!((r, got), (Ok(()), vec![n / 2]));
+            assert_eq!(woken(&market), 1, "one publish, one wake-up");
+            assert_eq!(queued(&market), n as usize - 1);
+            market.close();
+            for w in waiters.into_iter().flatten() {
+                assert_eq!(w.join().unwrap(), (Err(WaitError::Closed), vec![]));
+            }
+        });
+    }
+
+    /// Many waiters on one product: each publish wakes one, every item reaches exactly one
+    /// waiter, and nobody is woken without an item to try for.
+    #[test]
+    fn many_waiters_on_one_product_are_woken_one_per_item() {
+        let n: usize = if cfg!(miri) { 4 } else { 32 };
+        let market = Market::new(n).unwrap();
+        let mut p = market.register_producer();
+        thread::scope(|s| {
+            let waiters: Vec<_> = (0..n)
+                .map(|_| {
+                    let mut cart = market.new_cart();
+                    s.spawn(move || {
+                        cart.add_wait(&7u8, LONG).unwrap();
+                        cart.place_order()
+                    })
+                })
+                .collect();
+            while queued(&market) < n {
+                thread::yield_now();
+            }
+            for _ in 0..n {
+                p.publish(7).unwrap();
+            }
+            for w in waiters {
+                assert_eq!(w.join().unwrap(), vec![7]);
+            }
+        });
+        assert_eq!(woken(&market), n, "one wake-up per published item");
+        assert_eq!(p.on_sale(), 0);
+    }
+
+    #[test]
+    fn waits_time_out_and_hand_the_item_back() {
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        let mut c = market.new_cart();
+        assert_eq!(
+            c.add_wait(&1, Duration::from_millis(2)),
+            Err(WaitError::TimedOut)
+        );
+        p.publish(1).unwrap();
+        assert_eq!(
+            p.publish_wait(2, Duration::from_millis(2)),
+            Err(PublishWaitError::TimedOut(2))
+        );
+        assert_eq!(c.add_wait(&1, Duration::ZERO), Ok(()), "no waiting needed");
+        assert_eq!(p.publish_wait(2, Duration::ZERO), Ok(()));
+        assert_eq!(queued(&market), 0);
+    }
+
+    /// Waits with short time-outs racing publishes: every published item ends in exactly one
+    /// cart, whatever mix of time-outs, wake-ups and immediate successes the race produces.
+    #[test]
+    fn time_outs_racing_publishes_lose_nothing() {
+        let consumers = if cfg!(miri) { 2 } else { 4 };
+        let items: usize = if cfg!(miri) { 20 } else { 4_000 };
+        let market = Market::new(2).unwrap();
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        let timed_out = std::sync::atomic::AtomicUsize::new(0);
+        thread::scope(|s| {
+            for _ in 0..consumers {
+                let mut cart = market.new_cart();
+                let (taken, timed_out) = (&taken, &timed_out);
+                s.spawn(move || {
+                    let mut mine = 0;
+                    loop {
+                        match cart.add_wait(&3u8, Duration::from_micros(50)) {
+                            Ok(()) => mine += cart.place_order().len(),
+                            Err(WaitError::TimedOut) => {
+                                timed_out.fetch_add(1, Relaxed);
+                            }
+                            Err(WaitError::Closed) => break,
+                        }
+                    }
+                    taken.fetch_add(mine, Relaxed);
+                });
+            }
+            let mut p = market.register_producer();
+            for _ in 0..items {
+                p.publish_wait(3, LONG).unwrap();
+            }
+            while p.on_sale() > 0 {
+                thread::yield_now();
+            }
+            market.close();
+        });
+        assert_eq!(taken.load(Relaxed), items, "every item reserved once");
+        assert_eq!(queued(&market), 0);
+    }
+
+    #[test]
+    fn producers_blocked_on_full_queues_are_released_by_orders() {
+        let producers = if cfg!(miri) { 2 } else { 8 };
+        let per = if cfg!(miri) { 5 } else { 200 };
+        let market = Market::new(1).unwrap();
+        thread::scope(|s| {
+            for k in 0..producers {
+                let mut p = market.register_producer();
+                s.spawn(move || {
+                    for _ in 0..per {
+                        p.publish_wait(k, LONG).unwrap();
+                    }
+                });
+            }
+            let mut cart = market.new_cart();
+            for i in 0..producers * per {
+                cart.add_wait(&(i % producers), LONG).unwrap();
+                if i % 3 == 0 {
+                    cart.place_order();
+                }
+            }
+        });
+        assert_eq!(market.stats().on_sale.iter().map(|x| x.1).sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn close_ends_blocked_producers_and_carts_and_later_waits() {
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        p.publish(1u8).unwrap();
+        thread::scope(|s| {
+            let producer = s.spawn(move || (p.publish_wait(2, LONG), p));
+            let mut cart = market.new_cart();
+            let consumer = s.spawn(move || (cart.add_wait(&3, LONG), cart));
+            let room_queued = || -> usize {
+                market
+                    .inner
+                    .producers
+                    .iter()
+                    .map(|(_, e)| e.value.counts.room.queued())
+                    .sum()
+            };
+            while queued(&market) < 1 || room_queued() < 1 {
+                thread::yield_now();
+            }
+            market.close();
+            let (r, mut p) = producer.join().unwrap();
+            assert_eq!(r, Err(PublishWaitError::Closed(2)));
+            let (r, mut cart) = consumer.join().unwrap();
+            assert_eq!(r, Err(WaitError::Closed));
+            // Later waits end at once, unless they can succeed.
+            assert_eq!(cart.add_wait(&3, LONG), Err(WaitError::Closed));
+            assert_eq!(cart.add_wait(&1, LONG), Ok(()));
+            assert_eq!(p.publish_wait(4, LONG), Ok(()));
+            assert_eq!(p.publish_wait(5, LONG), Err(PublishWaitError::Closed(5)));
+        });
+    }
+
+    #[test]
+    fn waits_ping_pong_between_threads() {
+        let rounds = if cfg!(miri) { 20 } else { 2_000 };
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        let mut c = market.new_cart();
+        let shopper = thread::spawn(move || {
+            let mut got = 0;
+            for i in 0..rounds {
+                assert_eq!(c.add_wait(&(i % 3), LONG), Ok(()), "round {i}");
+                got += c.place_order().len();
+            }
+            got
+        });
+        for i in 0..rounds {
+            assert_eq!(p.publish_wait(i % 3, LONG), Ok(()), "round {i}");
+        }
+        assert_eq!(shopper.join().unwrap(), rounds);
+        assert_eq!(p.on_sale(), 0);
     }
 }

@@ -23,7 +23,8 @@ pub const DEMO: &str = include_str!("demo.json");
 /// How producers and consumers wait when the market cannot serve them yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WaitMode {
-    /// Sleep until the market can serve the call or the wait time passes, whichever is first.
+    /// Sleep in the market's blocking waits until the market can serve the call (no time-out,
+    /// no polling; the market is closed at the end of the run, which ends the waits).
     Park,
     /// The original's plain sleeps: retry after the full wait time.
     Sleep,

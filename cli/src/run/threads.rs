@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ringmarket::market::{Cart, Producer};
+use ringmarket::market::{Cart, Producer, PublishWaitError, WaitError};
 use ringmarket::{Full, Market};
 
 use super::{Plan, WaitMode};
 use crate::scenario::{OpKind, Scenario};
 
-/// The longest a parked producer waits before it looks at the stop flag again.
-const STOP_SLICE: Duration = Duration::from_millis(25);
 /// The longest scaled wait; beyond it a wait is as good as forever.
 const MAX_WAIT_SECS: f64 = 365.0 * 24.0 * 3600.0;
 
@@ -251,11 +249,6 @@ fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: 
     let spec = &ctx.scenario.producers[index];
     let name = spec.name.as_str();
     let republish = scaled(spec.republish_wait, ctx.scale);
-    let park_slice = if republish.is_zero() {
-        STOP_SLICE
-    } else {
-        republish.min(STOP_SLICE)
-    };
     if spec.supplies.iter().all(|s| s.quantity == 0) {
         // Nothing to publish, ever: just wait for the end.
         while !ctx.stop.sleep(Duration::from_secs(3600)) {}
@@ -277,10 +270,23 @@ fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: 
                             r
                         }
                         WaitMode::Park => {
-                            tracing::info!(producer = name, id = %producer.id(), product = repr, timeout = ?park_slice, "publish_wait: enter");
-                            let r = producer.publish_wait(item, park_slice);
+                            // Waits until there is room or the market is closed at the end of
+                            // the run: no time-out, no polling. The stall report shows the
+                            // wait while it lasts.
+                            waiting = true;
+                            slot.set(Doing::Publishing {
+                                product: supply.product,
+                            });
+                            tracing::info!(producer = name, id = %producer.id(), product = repr, timeout = ?Duration::MAX, "publish_wait: enter");
+                            let r = producer.publish_wait(item, Duration::MAX);
                             tracing::info!(producer = name, ok = r.is_ok(), "publish_wait: exit");
-                            r
+                            match r {
+                                Err(PublishWaitError::Closed(_)) => {
+                                    slot.set(Doing::Done);
+                                    return;
+                                }
+                                r => r.map_err(Full::from),
+                            }
                         }
                     };
                     match result {
@@ -296,10 +302,8 @@ fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: 
                                     product: supply.product,
                                 });
                             }
-                            let stopped = match ctx.mode {
-                                WaitMode::Sleep => ctx.stop.sleep(republish),
-                                WaitMode::Park => ctx.stop.is_set(),
-                            };
+                            // Park mode only gets here after a time-out, which it never sets.
+                            let stopped = ctx.stop.sleep(republish);
                             if stopped {
                                 slot.set(Doing::Done);
                                 return;
@@ -330,7 +334,9 @@ fn consumer_thread(
     let spec = &ctx.scenario.consumers[index];
     let name = spec.name.as_str();
     let retry = scaled(spec.retry_wait, ctx.scale);
-    let park = if retry.is_zero() { STOP_SLICE } else { retry };
+    // A parked consumer waits until the item comes, or until the market is closed when the
+    // run is abandoned: no time-out, no polling.
+    let park = Duration::MAX;
     for (c, cart_spec) in spec.carts.iter().enumerate() {
         tracing::info!(consumer = name, "new_cart: enter");
         let mut cart: Cart<Unit> = market.new_cart();
@@ -351,10 +357,23 @@ fn consumer_thread(
                                     ok
                                 }
                                 WaitMode::Park => {
+                                    // The stall report shows the wait while it lasts.
+                                    waiting = true;
+                                    slot.set(Doing::Adding {
+                                        cart: c,
+                                        op: o,
+                                        unit: u + 1,
+                                        of: op.quantity,
+                                        product: op.product,
+                                    });
                                     tracing::info!(consumer = name, cart = %cart.id(), product = repr, timeout = ?park, "add_wait: enter");
-                                    let ok = cart.add_wait(&item, park);
-                                    tracing::info!(consumer = name, cart = %cart.id(), ok, "add_wait: exit");
-                                    ok
+                                    let r = cart.add_wait(&item, park);
+                                    tracing::info!(consumer = name, cart = %cart.id(), ok = r.is_ok(), "add_wait: exit");
+                                    if r == Err(WaitError::Closed) {
+                                        // The run was abandoned (a stall): leave quietly.
+                                        return;
+                                    }
+                                    r.is_ok()
                                 }
                             };
                             if ok {
@@ -414,11 +433,13 @@ fn consumer_thread(
 
 fn stall_report(
     ctx: &Ctx,
+    market: &Market<Unit>,
     quiet: Duration,
     producers: &[Arc<Slot>],
     consumers: &[Arc<Slot>],
 ) -> String {
     let s = &ctx.scenario;
+    let stats = market.stats().on_sale;
     let waiting = consumers
         .iter()
         .filter(|c| !matches!(c.get(), Doing::Done))
@@ -471,8 +492,14 @@ fn stall_report(
         match slot.get() {
             Doing::Publishing { product } => {
                 let p = &s.products[product];
+                let on_sale = stats.iter().find(|x| x.0.index() == i).map_or(0, |x| x.1);
+                let queue = if on_sale >= s.queue_size {
+                    "its queue is full"
+                } else {
+                    "its queue is below its limit"
+                };
                 out.push_str(&format!(
-                    "\n  producer {name}: its queue is full ({} on sale, limit reached); waiting to publish {} {}",
+                    "\n  producer {name}: {queue} ({on_sale} on sale, limit {}); waiting to publish {} {}",
                     s.queue_size, p.id, p.repr
                 ));
             }
@@ -587,16 +614,22 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
             since = Instant::now();
         } else if since.elapsed() >= plan.stall_after {
             bar.finish_and_clear();
-            return Outcome::Stalled(stall_report(
+            let report = stall_report(
                 &ctx,
+                &market,
                 plan.stall_after,
                 &producer_slots,
                 &consumer_slots,
-            ));
+            );
+            // Ends every thread's wait, now that the report has read what they wait for.
+            market.close();
+            return Outcome::Stalled(report);
         }
     }
     bar.finish_and_clear();
     ctx.stop.set();
+    // Ends the producers' waits for room.
+    market.close();
     for h in producer_threads {
         let _ = h.join();
     }

@@ -1,0 +1,222 @@
+//! Hand-off latency from a publish to the waiting consumer's wake-up, for the market's
+//! `Cart::add_wait` against a `Mutex` + `Condvar` stock and against polling with
+//! `thread::sleep(1 ms)`; and the cost of the market's fast path (publish, add, order) with and
+//! without waiters parked on other products.
+//!
+//! Each round, every consumer announces that it is about to wait for its own product; its
+//! producer waits for the announcement plus a short pause (so that the consumer is asleep),
+//! stamps the time and publishes; the consumer stamps the time when its wait returns. Criterion
+//! reports the mean hand-off per round; the median and 99th percentile over every hand-off of
+//! the run are printed at the end.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ringmarket::Market;
+
+/// How long a producer lets its consumer fall asleep before publishing.
+const SETTLE: Duration = Duration::from_micros(200);
+
+/// Hand-off latencies (ns) of every run, by bench id.
+static SAMPLES: Mutex<BTreeMap<String, Vec<u64>>> = Mutex::new(BTreeMap::new());
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Market,
+    Condvar,
+    Sleep1ms,
+}
+
+/// The Mutex + Condvar baseline: a count of items on sale per product, one condition variable
+/// per product (already targeted, so the comparison is with the best simple design).
+struct Stock {
+    on_sale: Mutex<Vec<usize>>,
+    ready: Vec<Condvar>,
+}
+
+/// Runs `rounds` rounds of `pairs` producer/consumer pairs (product k for pair k; with
+/// `producers == 1` one producer serves every product). Returns the sum over rounds of the
+/// mean hand-off latency.
+fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str) -> Duration {
+    // Room for every product a producer serves: a publish never waits for an earlier
+    // consumer's reservation, as the Condvar stock (unbounded) never does.
+    let market = Market::<usize>::new(consumers).unwrap();
+    let stock = Arc::new(Stock {
+        on_sale: Mutex::new(vec![0; consumers]),
+        ready: (0..consumers).map(|_| Condvar::new()).collect(),
+    });
+    let epoch = Instant::now();
+    let stamp = Arc::new(
+        (0..consumers)
+            .map(|_| AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    );
+    let waiting = Arc::new(
+        (0..consumers)
+            .map(|_| AtomicBool::new(false))
+            .collect::<Vec<_>>(),
+    );
+    let start = Arc::new(Barrier::new(producers + consumers));
+    let mut lat = Vec::with_capacity((rounds as usize) * consumers);
+    thread::scope(|s| {
+        let mut handles = Vec::new();
+        for k in 0..consumers {
+            let (market, stock, stamp, waiting, start) = (
+                market.clone(),
+                stock.clone(),
+                stamp.clone(),
+                waiting.clone(),
+                start.clone(),
+            );
+            handles.push(s.spawn(move || {
+                let mut cart = market.new_cart();
+                let mut mine = Vec::with_capacity(rounds as usize);
+                start.wait();
+                for _ in 0..rounds {
+                    waiting[k].store(true, SeqCst);
+                    match kind {
+                        Kind::Market => cart.add_wait(&k, Duration::MAX).unwrap(),
+                        Kind::Condvar => {
+                            let mut g = stock.on_sale.lock().unwrap();
+                            while g[k] == 0 {
+                                g = stock.ready[k].wait(g).unwrap();
+                            }
+                            g[k] -= 1;
+                        }
+                        Kind::Sleep1ms => {
+                            while !cart.add(&k) {
+                                thread::sleep(Duration::from_millis(1));
+                            }
+                        }
+                    }
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    mine.push(now.saturating_sub(stamp[k].load(SeqCst)));
+                    cart.place_order();
+                }
+                mine
+            }));
+        }
+        for p in 0..producers {
+            let (market, stock, stamp, waiting, start) = (
+                market.clone(),
+                stock.clone(),
+                stamp.clone(),
+                waiting.clone(),
+                start.clone(),
+            );
+            s.spawn(move || {
+                let mut producer = market.register_producer();
+                let mine: Vec<usize> = (0..consumers).filter(|k| k % producers == p).collect();
+                start.wait();
+                for _ in 0..rounds {
+                    for &k in &mine {
+                        while !waiting[k].swap(false, SeqCst) {
+                            thread::yield_now();
+                        }
+                    }
+                    thread::sleep(SETTLE);
+                    for &k in &mine {
+                        stamp[k].store(epoch.elapsed().as_nanos() as u64, SeqCst);
+                        match kind {
+                            Kind::Market | Kind::Sleep1ms => {
+                                let mut item = k;
+                                while let Err(full) = producer.publish(item) {
+                                    item = full.into_inner();
+                                    thread::yield_now();
+                                }
+                            }
+                            Kind::Condvar => {
+                                stock.on_sale.lock().unwrap()[k] += 1;
+                                stock.ready[k].notify_one();
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        for h in handles {
+            lat.extend(h.join().unwrap());
+        }
+    });
+    let total: u64 = lat.iter().sum();
+    SAMPLES
+        .lock()
+        .unwrap()
+        .entry(id.to_owned())
+        .or_default()
+        .extend_from_slice(&lat);
+    Duration::from_nanos(total / consumers as u64)
+}
+
+fn handoffs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handoff");
+    g.sample_size(10);
+    for (name, producers, consumers) in [
+        ("1+1", 1, 1),
+        ("4+4", 4, 4),
+        ("16 waiters on 16 products", 1, 16),
+    ] {
+        for kind in [Kind::Market, Kind::Condvar, Kind::Sleep1ms] {
+            let id = format!("{name}/{kind:?}");
+            g.bench_function(&id, |b| {
+                b.iter_custom(|rounds| handoff(kind, producers, consumers, rounds, &id))
+            });
+        }
+    }
+    g.finish();
+    println!("\nhand-off latency over every hand-off of the run (µs):");
+    println!("{:<36} {:>9} {:>9} {:>9}", "case", "median", "p99", "count");
+    for (id, v) in SAMPLES.lock().unwrap().iter_mut() {
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+        println!("{id:<36} {:>9.1} {:>9.1} {:>9}", at(0.5), at(0.99), v.len());
+    }
+}
+
+/// The fast path: publish, add and order on one thread, with `parked` threads asleep in
+/// `add_wait` for products that are never published.
+fn fast_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fast path");
+    for parked in [0usize, 16] {
+        g.bench_function(
+            format!("publish+add+order, {parked} waiters elsewhere"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let market = Market::<u64>::new(4).unwrap();
+                    thread::scope(|s| {
+                        for k in 0..parked {
+                            let mut cart = market.new_cart();
+                            s.spawn(move || {
+                                // Products 1_000_000 + k are never published; close() ends these.
+                                let _ = cart.add_wait(&(1_000_000 + k as u64), Duration::MAX);
+                            });
+                        }
+                        let mut p = market.register_producer();
+                        let mut cart = market.new_cart();
+                        // Let the waiters park.
+                        thread::sleep(Duration::from_millis(20));
+                        let t = Instant::now();
+                        for i in 0..iters {
+                            let x = i % 64;
+                            p.publish(black_box(x)).unwrap();
+                            assert!(cart.add(&x));
+                            black_box(cart.place_order());
+                        }
+                        let elapsed = t.elapsed();
+                        market.close();
+                        elapsed
+                    })
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, handoffs, fast_path);
+criterion_main!(benches);

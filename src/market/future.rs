@@ -1,0 +1,267 @@
+//! Futures for the two market waits (cargo feature `async`), built only on `std::task`, so
+//! they run on any executor.
+//!
+//! A future registers its task's waker on the same wait list as a blocking waiter (see
+//! [`crate::wait`]) and is woken by the same targeted notification. There is no time-out: race
+//! the future against your runtime's timer; dropping it at any point is safe:
+//!
+//! * [`AddFuture`]: an item is reserved into the cart only inside `poll`, in the same step
+//!   that answers `Ready`; a future dropped before that leaves every item on sale. If a
+//!   notification had already chosen the dropped future, it is passed on to the next waiter.
+//! * [`PublishFuture`]: the item is on sale once `poll` answered `Ready(Ok(()))`; before that
+//!   it is held by the future, and [`PublishFuture::cancel`] hands it back. Dropping the future
+//!   unpublished drops the item, once.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::wait::{PublishWaitError, WaitError};
+use super::{Cart, Producer};
+use crate::sync::{fence, Ordering};
+use crate::wait::{Signal, Ticket, WaitList};
+
+impl<T> Cart<T> {
+    /// The future version of [`add_wait`](Cart::add_wait), without a time-out: resolves to
+    /// `Ok(())` once an item equal to `item` is in the cart, or to `Err(WaitError::Closed)`
+    /// when the market is closed first. Dropping it before it resolves leaves the cart and the
+    /// items on sale unchanged.
+    ///
+    /// # Panics
+    ///
+    /// When the future is polled again after it resolved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Waker};
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = Context::from_waker(Waker::noop());
+    /// #     loop { if let Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } std::thread::yield_now(); }
+    /// # }
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish(5).unwrap();
+    /// assert_eq!(block_on(c.add_async(&5)), Ok(()));
+    /// assert_eq!(c.items(), &[5]);
+    /// ```
+    pub fn add_async<'a>(&'a mut self, item: &'a T) -> AddFuture<'a, T> {
+        let hash = (self.inner.hash)(&self.inner.index, item);
+        AddFuture {
+            cart: self,
+            item,
+            hash,
+            ticket: None,
+            done: false,
+        }
+    }
+}
+
+impl<T> Producer<T> {
+    /// The future version of [`publish_wait`](Producer::publish_wait), without a time-out:
+    /// resolves to `Ok(())` once `item` is on sale, or to `Err(PublishWaitError::Closed(item))`
+    /// when the market is closed while this producer is at its limit. Dropping it unresolved
+    /// drops the item (once); [`PublishFuture::cancel`] hands it back instead.
+    ///
+    /// # Panics
+    ///
+    /// When the future is polled again after it resolved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Waker};
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = Context::from_waker(Waker::noop());
+    /// #     loop { if let Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } std::thread::yield_now(); }
+    /// # }
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// assert_eq!(block_on(p.publish_async('x')), Ok(()));
+    /// assert_eq!(p.on_sale(), 1);
+    /// ```
+    pub fn publish_async(&mut self, item: T) -> PublishFuture<'_, T> {
+        PublishFuture {
+            producer: self,
+            item: Some(item),
+            ticket: None,
+        }
+    }
+}
+
+/// Resolves once an equal item is in the cart; see [`Cart::add_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct AddFuture<'a, T> {
+    cart: &'a mut Cart<T>,
+    item: &'a T,
+    hash: u64,
+    /// Queued on the product's wait list between polls.
+    ticket: Option<Ticket>,
+    /// Resolved: polling again would reserve a second item, so it panics instead.
+    done: bool,
+}
+
+impl<T> AddFuture<'_, T> {
+    fn list(&self) -> &WaitList {
+        self.cart.inner.product_waits.list(self.hash)
+    }
+
+    fn attempt(&mut self) -> Option<Result<(), WaitError>> {
+        // SAFETY: the future borrows the cart handle mutably, and the handle holds its entry.
+        let done = unsafe {
+            self.cart
+                .inner
+                .try_reserve(self.cart.shared(), self.item, self.hash)
+        };
+        self.done = done.is_some();
+        done
+    }
+}
+
+impl<T> Future for AddFuture<'_, T> {
+    type Output = Result<(), WaitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "AddFuture polled after completion");
+        if let Some(ticket) = &this.ticket {
+            if !this.list().poll(ticket, cx.waker()) {
+                return Poll::Pending;
+            }
+            // Notified: the registration is over.
+            this.ticket = None;
+        }
+        if let Some(done) = this.attempt() {
+            return Poll::Ready(done);
+        }
+        let ticket = this
+            .list()
+            .register(this.hash, Signal::Task(cx.waker().clone()));
+        // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
+        // below sees every publish whose notifier did not see our registration.
+        fence(Ordering::SeqCst);
+        if let Some(done) = this.attempt() {
+            this.list().cancel(ticket);
+            return Poll::Ready(done);
+        }
+        this.ticket = Some(ticket);
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for AddFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            // Passes a notification that chose us on to the next waiter.
+            self.list().cancel(ticket);
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for AddFuture<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AddFuture")
+            .field("cart", &self.cart.id())
+            .field("waiting", &self.ticket.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves once the item is on sale; see [`Producer::publish_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct PublishFuture<'a, T> {
+    producer: &'a mut Producer<T>,
+    /// The item until it is published (or handed back).
+    item: Option<T>,
+    /// Queued on the producer's room list between polls.
+    ticket: Option<Ticket>,
+}
+
+// The future never pins the item: it only moves it in and out by value.
+impl<T> Unpin for PublishFuture<'_, T> {}
+
+impl<T> PublishFuture<'_, T> {
+    fn list(&self) -> &WaitList {
+        super::Inner::room(&self.producer.entry().value).0
+    }
+
+    /// One try; `None` when the item is still ours.
+    fn attempt(&mut self) -> Option<Result<(), PublishWaitError<T>>> {
+        let item = self.item.take()?;
+        let producer = &*self.producer;
+        // SAFETY: the future borrows the producer handle mutably; the handle holds its entry.
+        match unsafe { producer.inner.try_publish(&producer.entry().value, item) } {
+            Ok(done) => Some(done),
+            Err(item) => {
+                self.item = Some(item);
+                None
+            }
+        }
+    }
+
+    /// Stops waiting and hands the item back, or `None` when it was already published (the
+    /// future had resolved to `Ok`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// p.publish(1).unwrap();
+    /// let waiting = p.publish_async(2);
+    /// assert_eq!(waiting.cancel(), Some(2));
+    /// ```
+    pub fn cancel(mut self) -> Option<T> {
+        self.item.take()
+    }
+}
+
+impl<T> Future for PublishFuture<'_, T> {
+    type Output = Result<(), PublishWaitError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(this.item.is_some(), "PublishFuture polled after completion");
+        let (_, key) = super::Inner::room(&this.producer.entry().value);
+        if let Some(ticket) = &this.ticket {
+            if !this.list().poll(ticket, cx.waker()) {
+                return Poll::Pending;
+            }
+            this.ticket = None;
+        }
+        if let Some(done) = this.attempt() {
+            return Poll::Ready(done);
+        }
+        let ticket = this.list().register(key, Signal::Task(cx.waker().clone()));
+        // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
+        // below sees every reservation whose notifier did not see our registration.
+        fence(Ordering::SeqCst);
+        if let Some(done) = this.attempt() {
+            this.list().cancel(ticket);
+            return Poll::Ready(done);
+        }
+        this.ticket = Some(ticket);
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for PublishFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.list().cancel(ticket);
+        }
+        // An unpublished item is dropped here, with the future's fields.
+    }
+}
+
+impl<T> core::fmt::Debug for PublishFuture<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PublishFuture")
+            .field("producer", &self.producer.id())
+            .field("published", &self.item.is_none())
+            .finish_non_exhaustive()
+    }
+}

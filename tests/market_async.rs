@@ -1,0 +1,219 @@
+//! The market's futures (`--features async`), driven by a hand-written executor: wake-ups
+//! are targeted, dropping a future at any point loses nothing, closing resolves them.
+#![cfg(feature = "async")]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use ringmarket::market::{PublishWaitError, WaitError};
+use ringmarket::Market;
+
+/// Unparks its thread and counts its wake-ups. (Every atomic in this file is a test counter
+/// read after the code under test synchronised: SeqCst for simplicity, no protocol rests on it.)
+struct Unpark {
+    thread: Thread,
+    wakes: AtomicUsize,
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, SeqCst);
+        self.thread.unpark();
+    }
+}
+
+fn waker() -> (Arc<Unpark>, Waker) {
+    let w = Arc::new(Unpark {
+        thread: thread::current(),
+        wakes: AtomicUsize::new(0),
+    });
+    (Arc::clone(&w), Waker::from(w))
+}
+
+/// The smallest executor: poll, park until woken, poll again.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let (_, waker) = waker();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
+            return r;
+        }
+        thread::park();
+    }
+}
+
+fn poll_once<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(waker))
+}
+
+#[test]
+fn add_async_is_woken_by_a_publish_from_another_thread() {
+    let rounds = if cfg!(miri) { 5 } else { 200 };
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    let shopper = thread::spawn(move || {
+        for i in 0..rounds {
+            assert_eq!(block_on(c.add_async(&(i % 2))), Ok(()));
+            assert_eq!(c.place_order(), vec![i % 2]);
+        }
+    });
+    for i in 0..rounds {
+        assert_eq!(block_on(p.publish_async(i % 2)), Ok(()));
+    }
+    shopper.join().unwrap();
+    assert_eq!(p.on_sale(), 0);
+}
+
+#[test]
+fn one_publish_wakes_one_of_many_futures_on_different_products() {
+    let n = if cfg!(miri) { 8 } else { 100 };
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut carts: Vec<_> = (0..n).map(|_| market.new_cart()).collect();
+    let wanted: Vec<u32> = (0..n).collect();
+    let mut futures: Vec<_> = carts
+        .iter_mut()
+        .zip(&wanted)
+        .map(|(c, k)| c.add_async(k))
+        .collect();
+    let wakers: Vec<_> = (0..n).map(|_| waker()).collect();
+    for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+        assert!(poll_once(f, w).is_pending());
+    }
+    p.publish(7).unwrap();
+    let woken: Vec<usize> = wakers
+        .iter()
+        .enumerate()
+        .filter(|(_, (u, _))| u.wakes.load(SeqCst) > 0)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(woken, vec![7], "one publish, one wake-up, the right one");
+    assert_eq!(
+        poll_once(&mut futures[7], &wakers[7].1),
+        Poll::Ready(Ok(()))
+    );
+    drop(futures);
+    assert_eq!(carts[7].items(), &[7]);
+}
+
+#[test]
+fn dropping_a_notified_future_passes_the_wake_up_on() {
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let (mut c1, mut c2) = (market.new_cart(), market.new_cart());
+    let (u1, w1) = waker();
+    let (u2, w2) = waker();
+    let mut f1 = c1.add_async(&3);
+    let mut f2 = c2.add_async(&3);
+    assert!(poll_once(&mut f1, &w1).is_pending());
+    assert!(poll_once(&mut f2, &w2).is_pending());
+    p.publish(3).unwrap();
+    assert_eq!((u1.wakes.load(SeqCst), u2.wakes.load(SeqCst)), (1, 0));
+    drop(f1); // notified, never polled again: nothing reserved, the wake-up moves on
+    assert_eq!(u2.wakes.load(SeqCst), 1);
+    assert_eq!(poll_once(&mut f2, &w2), Poll::Ready(Ok(())));
+    drop(f2);
+    assert!(c1.items().is_empty());
+    assert_eq!(c2.items(), &[3]);
+}
+
+#[test]
+fn dropping_a_waiting_add_future_leaves_the_item_on_sale() {
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    let (_, w) = waker();
+    let mut f = c.add_async(&1);
+    assert!(poll_once(&mut f, &w).is_pending());
+    drop(f);
+    p.publish(1).unwrap();
+    assert_eq!(p.on_sale(), 1);
+    assert!(c.items().is_empty());
+    assert!(c.add(&1));
+}
+
+/// Counts its drops; equal and hashed by the number only.
+#[derive(Debug)]
+struct Counted(u32, Arc<AtomicUsize>);
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Counted {}
+
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn an_unpublished_item_is_dropped_once_or_handed_back() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    p.publish(Counted(0, drops.clone())).unwrap();
+    let (u, w) = waker();
+
+    let mut f = p.publish_async(Counted(1, drops.clone()));
+    assert!(poll_once(&mut f, &w).is_pending());
+    drop(f);
+    assert_eq!(drops.load(SeqCst), 1, "dropped with the future, once");
+
+    let mut f = p.publish_async(Counted(2, drops.clone()));
+    assert!(poll_once(&mut f, &w).is_pending());
+    let back = f.cancel().unwrap();
+    assert_eq!(back.0, 2);
+    drop(back);
+    assert_eq!(drops.load(SeqCst), 2);
+
+    let mut f = p.publish_async(Counted(3, drops.clone()));
+    assert!(poll_once(&mut f, &w).is_pending());
+    let wakes = u.wakes.load(SeqCst);
+    assert!(c.add(&Counted(0, drops.clone()))); // frees room: wakes the producer
+    assert_eq!(u.wakes.load(SeqCst), wakes + 1);
+    assert_eq!(poll_once(&mut f, &w), Poll::Ready(Ok(())));
+    assert!(f.cancel().is_none(), "published, nothing to hand back");
+    drop(c.place_order());
+    assert_eq!(drops.load(SeqCst), 4, "probe and ordered item");
+    assert_eq!(p.on_sale(), 1);
+}
+
+#[test]
+fn closing_resolves_the_futures() {
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    p.publish(1).unwrap();
+    let (u, w) = waker();
+    let mut add = c.add_async(&2);
+    assert!(poll_once(&mut add, &w).is_pending());
+    let mut publish = p.publish_async(3);
+    assert!(poll_once(&mut publish, &w).is_pending());
+    market.close();
+    assert_eq!(u.wakes.load(SeqCst), 2);
+    assert_eq!(poll_once(&mut add, &w), Poll::Ready(Err(WaitError::Closed)));
+    assert_eq!(
+        poll_once(&mut publish, &w),
+        Poll::Ready(Err(PublishWaitError::Closed(3)))
+    );
+}
