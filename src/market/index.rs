@@ -623,8 +623,9 @@ impl<T> Stall<T> {
         item: Item<T>,
     ) -> Prepared<'a, T> {
         if self.heads.is_empty() {
-            self.heads = vec![ptr::null_mut(); index.buckets()];
-            self.hints = vec![ptr::null_mut(); index.buckets()];
+            // `resize` keeps the allocation of an orphaned stall whose entry was reused.
+            self.heads.resize(index.buckets(), ptr::null_mut());
+            self.hints.resize(index.buckets(), ptr::null_mut());
             self.token = index.new_token();
         }
         let b = index.bucket(hash);

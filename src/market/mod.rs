@@ -129,6 +129,21 @@ pub(crate) struct Counts {
     net: CachePadded<AtomicUsize>,
     /// The producer's thread while it waits for room (`Producer::publish_wait`).
     room: WaitList,
+    /// Items of this producer that left the market (ordered, or dropped with a cart), and
+    /// whether the producer's handle is gone: see [`Lifetime`].
+    life: CachePadded<Lifetime>,
+}
+
+/// When a retired producer's registry entry may be reused: once every item it published
+/// has left the market (`gone == published`), nothing refers to its [`Counts`] any more.
+pub(crate) struct Lifetime {
+    /// Items that left the market (wrapping, like `published`); added to by carts.
+    gone: AtomicUsize,
+    /// 0 while the producer lives; its retired registry state word once its handle is
+    /// dropped (until the entry is reused).
+    retired: AtomicU64,
+    /// The producer's registry slot (set at registration).
+    slot: AtomicUsize,
 }
 
 impl Counts {
@@ -137,6 +152,11 @@ impl Counts {
             published: CachePadded::new(AtomicUsize::new(0)),
             net: CachePadded::new(AtomicUsize::new(0)),
             room: WaitList::default(),
+            life: CachePadded::new(Lifetime {
+                gone: AtomicUsize::new(0),
+                retired: AtomicU64::new(0),
+                slot: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -366,6 +386,8 @@ impl<T> Market<T> {
     /// ```
     pub fn register_producer(&self) -> Producer<T> {
         let (index, entry) = self.inner.producers.register(HELD);
+        // Relaxed: read by carts only about items this producer publishes afterwards.
+        (entry.value.counts.life.slot).store(entry.slot(), Ordering::Relaxed);
         Producer::new(Arc::clone(&self.inner), entry, ProducerId(index))
     }
 
@@ -397,7 +419,10 @@ impl<T> Market<T> {
     /// assert!(market.publish(p, 'x').is_ok());
     /// ```
     pub fn register_producer_id(&self) -> ProducerId {
-        ProducerId(self.inner.producers.register(IDLE).0)
+        let (index, entry) = self.inner.producers.register(IDLE);
+        // Relaxed: as in `register_producer`.
+        (entry.value.counts.life.slot).store(entry.slot(), Ordering::Relaxed);
+        ProducerId(index)
     }
 
     /// Opens a cart for the id API.
@@ -602,6 +627,7 @@ impl<T> Market<T> {
                 .map(|(_, e)| e.value.ordered.load(Ordering::Relaxed))
                 .sum(),
             slots: inner.index.slots(),
+            entries: inner.producers.allocated() + inner.carts.allocated(),
         }
     }
 }
@@ -765,6 +791,7 @@ impl<T> Inner<T> {
         cart.local.with_mut(|l| {
             // SAFETY: the caller holds the cart's entry.
             let l = unsafe { &mut *l };
+            self.count_gone(&l.from);
             l.from.clear();
             let items = core::mem::take(&mut l.items);
             // Relaxed (both): statistics written only by the entry's holder.
@@ -787,13 +814,57 @@ impl<T> Inner<T> {
             // SAFETY: the handle holds the entry.
             let l = unsafe { &mut *l };
             l.stall.orphan();
+            // The items leave the market (their values refer to no producer).
+            self.count_gone(&l.from);
             l.from.clear();
             core::mem::take(&mut l.items)
         });
         // Relaxed: a statistic.
         cart.value.len.store(0, Ordering::Relaxed);
-        cart.retire();
+        // Nothing refers to a cart's entry but its handle: it is reused at once.
+        self.carts.recycle(cart, cart.held(), |_| {});
         drop(items);
+    }
+
+    /// Counts the items whose producers' counts are `from` as gone from the market, and
+    /// reuses the entry of each such producer that is retired and has no item left.
+    fn count_gone(&self, from: &[*const Counts]) {
+        for run in from.chunk_by(|a, b| a == b) {
+            // SAFETY: `from` points into the producer registry, which outlives `self`; the
+            // entry is not reused before this count, which accounts for items we hold.
+            let counts = unsafe { &*run[0] };
+            let (life, published) = (&counts.life, &counts.published);
+            // ORDERING: AcqRel, one side of the handshake with `close_producer` (which stores
+            // `retired`, then reads `gone` with a read-modify-write): either it sees this
+            // count, or this reads from its read-modify-write and we see it retired below.
+            // The Release half orders our uses of the counts (the takes, the returns) before
+            // the entry's reuse.
+            let gone = life
+                .gone
+                .fetch_add(run.len(), Ordering::AcqRel)
+                .wrapping_add(run.len());
+            // ORDERING: Acquire pairs with `close_producer`'s Release store, made after the
+            // producer's last write of `published`.
+            let retired = life.retired.load(Ordering::Acquire);
+            // Relaxed: final once the producer is retired (see above).
+            if retired != 0 && published.load(Ordering::Relaxed) == gone {
+                // Relaxed: set before the producer published anything.
+                let slot = life.slot.load(Ordering::Relaxed);
+                self.recycle_producer(slot, retired);
+            }
+        }
+    }
+
+    /// Reuses the entry of the producer in `slot`, retired with state word `retired`, once
+    /// every item it published is gone (at most one caller succeeds).
+    fn recycle_producer(&self, slot: usize, retired: u64) {
+        let Some(entry) = self.producers.slot_entry(slot) else {
+            return;
+        };
+        self.producers.recycle(entry, retired, |p| {
+            // Relaxed: published to the next owner by the registry's free stack (Release).
+            p.counts.life.retired.store(0, Ordering::Relaxed);
+        });
     }
 
     /// Ends a producer handle: orphans its stall, retires the id.
@@ -806,7 +877,21 @@ impl<T> Inner<T> {
             // SAFETY: the handle holds the entry.
             unsafe { (*s).orphan() }
         });
-        producer.retire();
+        let retired = producer.retire();
+        let counts = &producer.value.counts;
+        // ORDERING: Release publishes our last `published` to the carts that see it.
+        counts.life.retired.store(retired, Ordering::Release);
+        // ORDERING: a read-modify-write (adding nothing) reads the latest `gone`. If a cart's
+        // count comes before it in `gone`'s modification order, we see that count; if after,
+        // the cart's read-modify-write reads from ours (AcqRel: Release here, Acquire there),
+        // so our store of `retired` happens before the cart's load of it. Either way one of
+        // us sees the other (a store-buffering handshake without a fence). The Acquire half
+        // pairs with the carts' counts, so their uses of the counts happen before reuse.
+        let gone = counts.life.gone.fetch_add(0, Ordering::AcqRel);
+        // Relaxed: our own last write.
+        if counts.published.load(Ordering::Relaxed) == gone {
+            self.recycle_producer(producer.slot(), retired);
+        }
     }
 }
 
