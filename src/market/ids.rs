@@ -227,7 +227,10 @@ const fn word(generation: u64, state: u8) -> u64 {
     (generation << STATE_BITS) | state as u64
 }
 
-/// One registry entry: who may use `value` right now, and the value.
+/// One registry entry: who may use `value` right now, and the value. Aligned to a cache line
+/// pair, so that neighbouring entries (producers and carts used by other threads) never share
+/// a line.
+#[repr(align(128))]
 pub(crate) struct Registered<E> {
     /// `generation << 8 | state`, state `VACANT -> (IDLE <-> BUSY) | (HELD -> RETIRED) ->
     /// VACANT` (with the generation bumped). Whoever moved it to `BUSY` or `HELD`
@@ -400,32 +403,24 @@ impl<E> Registry<E> {
         self.entry(slot)
     }
 
-    /// The entry of id number `id` and its state word, if that id is registered in the
-    /// entry's current generation.
-    fn get(&self, id: usize) -> Option<(&Registered<E>, u64)> {
-        let entry = self.entry(id & SLOT_MASK)?;
-        // ORDERING: Acquire pairs with the Release in `register`.
-        let w = entry.state.load(Ordering::Acquire);
-        let generation = ((id >> SLOT_BITS) as u64) & GEN_MASK;
-        (w as u8 != VACANT && (w >> STATE_BITS) & GEN_MASK == generation).then_some((entry, w))
-    }
-
     /// Takes exclusive use of an `IDLE` entry for one id-API call (`IDLE -> BUSY`).
     pub(crate) fn acquire(&self, id: usize) -> Result<&Registered<E>, Refused> {
-        let (entry, w) = self.get(id).ok_or(Refused::Unknown)?;
-        let idle = word(w >> STATE_BITS, IDLE);
-        // ORDERING: Acquire pairs with the Release in `release` by the previous user, so its
-        // writes to the entry's cells happen before ours. Comparing the whole word (with the
-        // generation) refuses a stale id even if the entry was reused since `get`.
+        let entry = self.entry(id & SLOT_MASK).ok_or(Refused::Unknown)?;
+        let generation = ((id >> SLOT_BITS) as u64) & GEN_MASK;
+        // ORDERING: Acquire pairs with the Release in `release` by the previous user (or in
+        // `register`), so its writes to the entry's cells happen before ours. Comparing the
+        // whole word, generation included, refuses a stale id whatever happens to the entry
+        // meanwhile; one compare-exchange, no load before it.
         match entry.state.compare_exchange(
-            idle,
-            word(w >> STATE_BITS, BUSY),
+            word(generation, IDLE),
+            word(generation, BUSY),
             Ordering::Acquire,
             Ordering::Relaxed,
         ) {
             Ok(_) => Ok(entry),
             Err(now)
-                if now >> STATE_BITS == w >> STATE_BITS && matches!(now as u8, BUSY | HELD) =>
+                if (now >> STATE_BITS) & GEN_MASK == generation
+                    && matches!(now as u8, BUSY | HELD) =>
             {
                 Err(Refused::Busy)
             }

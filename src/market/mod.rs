@@ -49,7 +49,7 @@ pub use cart::Cart;
 pub use ids::{CartId, IdError, ProducerId, PublishError};
 pub use producer::Producer;
 
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::{Full, ZeroCapacity};
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, SearchHints, Stall};
@@ -144,6 +144,9 @@ pub(crate) struct Lifetime {
     retired: AtomicU64,
     /// The producer's registry slot (set at registration).
     slot: AtomicUsize,
+    /// Whether a handle owns the producer (set at registration). Only handles retire, so
+    /// only their items need counting when they leave the market.
+    handle: AtomicBool,
 }
 
 impl Counts {
@@ -156,6 +159,7 @@ impl Counts {
                 gone: AtomicUsize::new(0),
                 retired: AtomicU64::new(0),
                 slot: AtomicUsize::new(0),
+                handle: AtomicBool::new(false),
             }),
         }
     }
@@ -214,6 +218,14 @@ impl Counts {
         // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that
         // `notify_room` completes; free on x86, where every read-modify-write is SeqCst.
         self.net.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Records where the producer is registered, and whether a handle owns it.
+    fn registered(&self, slot: usize, handle: bool) {
+        // Relaxed (both): read by carts only about items this producer publishes afterwards
+        // (the publish's Release and the take's Acquire order them).
+        self.life.slot.store(slot, Ordering::Relaxed);
+        self.life.handle.store(handle, Ordering::Relaxed);
     }
 
     /// Wakes the producer if it waits for room.
@@ -328,8 +340,8 @@ impl<T: Eq + Hash> Market<T> {
 
     /// Like [`Market::new`], with an index of `buckets` hash buckets (rounded up to a power
     /// of two, between 1 and 2^20; the default is 1024). More buckets than distinct products
-    /// on sale keep searches short; fewer save memory (each bucket costs one pointer in the
-    /// index and two in every producer, and in every cart that returns items).
+    /// on sale keep searches short; fewer save memory (each bucket costs a cache line in the
+    /// index and two pointers in every producer, and in every cart that returns items).
     ///
     /// # Errors
     ///
@@ -386,8 +398,7 @@ impl<T> Market<T> {
     /// ```
     pub fn register_producer(&self) -> Producer<T> {
         let (index, entry) = self.inner.producers.register(HELD);
-        // Relaxed: read by carts only about items this producer publishes afterwards.
-        (entry.value.counts.life.slot).store(entry.slot(), Ordering::Relaxed);
+        entry.value.counts.registered(entry.slot(), true);
         Producer::new(Arc::clone(&self.inner), entry, ProducerId(index))
     }
 
@@ -420,8 +431,7 @@ impl<T> Market<T> {
     /// ```
     pub fn register_producer_id(&self) -> ProducerId {
         let (index, entry) = self.inner.producers.register(IDLE);
-        // Relaxed: as in `register_producer`.
-        (entry.value.counts.life.slot).store(entry.slot(), Ordering::Relaxed);
+        entry.value.counts.registered(entry.slot(), false);
         ProducerId(index)
     }
 
@@ -834,6 +844,10 @@ impl<T> Inner<T> {
             // entry is not reused before this count, which accounts for items we hold.
             let counts = unsafe { &*run[0] };
             let (life, published) = (&counts.life, &counts.published);
+            // Relaxed: see `Counts::registered`. A producer of the id API never retires.
+            if !life.handle.load(Ordering::Relaxed) {
+                continue;
+            }
             // ORDERING: AcqRel, one side of the handshake with `close_producer` (which stores
             // `retired`, then reads `gone` with a read-modify-write): either it sees this
             // count, or this reads from its read-modify-write and we see it retired below.
