@@ -3,9 +3,10 @@
 //!
 //! Threaded groups (`mix/{threads}+{threads}/products{D}/queue{Q}`): `threads` producers each
 //! publish products `0, 1, 2, ... (mod D)` and as many consumers each want the same sequence:
-//! a consumer retries (spin, then yield) until it gets the product it wants, returns every
-//! tenth item it got (and then wants it again), and orders every four items; a producer backs
-//! off the same way while it is full. One criterion iteration is one item published, reserved
+//! a consumer retries until it gets the product it wants, returns every tenth item it got (and
+//! then wants it again), and orders every four items; a producer retries while it is full.
+//! Every contender waits the same way between retries (`Backoff`): spin a little, then yield,
+//! while the threads fit the machine's cores; yield at once when they outnumber them. One criterion iteration is one item published, reserved
 //! and ordered per producer; the timer runs from a common `Barrier` until every item has been
 //! ordered. `Market` runs through the same `Marketplace` (id API) code as the two lock-based
 //! markets; `Market-handles` runs the same mix through `Producer`/`Cart` handles.
@@ -125,15 +126,33 @@ impl Marketplace<u64> for HashMapMarket {
     }
 }
 
-/// Spins a little, then yields the core (4+4 threads oversubscribe a small machine).
-#[inline]
-fn wait(spins: &mut u32) {
-    if *spins < 64 {
-        *spins += 1;
-        std::hint::spin_loop();
-    } else {
-        *spins = 0;
-        thread::yield_now();
+/// How a thread of the mix waits when it cannot go on (a producer full, a consumer finding
+/// nothing): the same for every contender. While every thread has a core of its own it spins
+/// `spin_limit` times, then yields; when the threads outnumber the cores (4+4 threads on a
+/// 2-core machine) spinning only burns the time slice the thread it waits for needs, so it
+/// yields at once.
+#[derive(Clone, Copy)]
+struct Backoff {
+    spin_limit: u32,
+}
+
+impl Backoff {
+    fn for_threads(threads: usize) -> Self {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            spin_limit: if threads > cores { 0 } else { 64 },
+        }
+    }
+
+    #[inline]
+    fn wait(self, spins: &mut u32) {
+        if *spins < self.spin_limit {
+            *spins += 1;
+            std::hint::spin_loop();
+        } else {
+            *spins = 0;
+            thread::yield_now();
+        }
     }
 }
 
@@ -204,6 +223,7 @@ fn mix<S: Seller, C: Shopper>(
     iters: u64,
 ) -> Duration {
     let threads = sellers.len();
+    let backoff = Backoff::for_threads(2 * threads);
     let barrier = Arc::new(Barrier::new(2 * threads + 1));
     let mut handles = Vec::new();
     for mut seller in sellers {
@@ -215,7 +235,7 @@ fn mix<S: Seller, C: Shopper>(
                 let mut item = n % products;
                 while let Err(back) = seller.sell(item) {
                     item = back;
-                    wait(&mut spins);
+                    backoff.wait(&mut spins);
                 }
             }
             0
@@ -230,7 +250,7 @@ fn mix<S: Seller, C: Shopper>(
             while n < iters {
                 let want = n % products;
                 if !shopper.add(&want) {
-                    wait(&mut spins);
+                    backoff.wait(&mut spins);
                     continue;
                 }
                 got += 1;

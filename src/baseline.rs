@@ -159,6 +159,7 @@ impl<T: Eq + Send> Marketplace<T> for MutexMarket<T> {
             in_carts: s.carts.iter().map(Vec::len).sum(),
             ordered: s.ordered,
             slots: s.on_sale.capacity(),
+            entries: s.counts.len() + s.carts.len(),
         }
     }
 }

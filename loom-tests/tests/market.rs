@@ -308,3 +308,57 @@ fn publish_wait_is_woken_by_a_reservation_that_frees_room() {
     });
     assert!(n > 1);
 }
+
+/// The last item of a retired producer is ordered while its handle is dropped: the producer's
+/// registry entry is reused exactly once (neither leaked nor put on the free stack twice).
+#[test]
+fn retirement_races_the_order_of_its_last_item() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let old = p.id();
+        p.publish(7).unwrap();
+        assert!(c.add(&7));
+        let orderer = thread::spawn(move || c.place_order());
+        let retirer = thread::spawn(move || drop(p));
+        assert_eq!(orderer.join().unwrap(), vec![7]);
+        retirer.join().unwrap();
+        let (a, b) = (m.register_producer(), m.register_producer());
+        let slot = |id: ringmarket::ProducerId| id.index() & 0xffff_ffff;
+        assert_eq!(slot(a.id()), slot(old), "the entry was reused");
+        assert_ne!(a.id(), old);
+        assert_ne!(slot(b.id()), slot(old), "the entry was freed twice");
+    });
+    assert!(n > 1);
+}
+
+/// A stale producer id is used while its entry is registered again: the call is refused as
+/// unknown and never acts on the new producer.
+#[test]
+fn stale_id_races_re_registration() {
+    let n = explore(|| {
+        let m = market(1);
+        let stale = m.register_producer().id();
+        let m2 = m.clone();
+        let registrar = thread::spawn(move || {
+            let q = m2.register_producer_id();
+            m2.publish(q, 1).unwrap();
+            q
+        });
+        let m3 = m.clone();
+        let stale_user = thread::spawn(move || m3.publish(stale, 2).unwrap_err());
+        let err = stale_user.join().unwrap();
+        assert!(matches!(
+            err,
+            ringmarket::market::PublishError::Id(
+                ringmarket::market::IdError::UnknownProducer(_),
+                2
+            )
+        ));
+        let q = registrar.join().unwrap();
+        assert_ne!(q, stale);
+        assert_eq!(m.stats().on_sale, vec![(q, 1)]);
+    });
+    assert!(n > 1);
+}

@@ -15,6 +15,9 @@ pub struct Stats {
     pub ordered: u64,
     /// Item slots allocated (on sale or free for reuse): the market's live storage.
     pub slots: usize,
+    /// Producer and cart entries allocated (in use, retired with items still in the market,
+    /// or free for reuse): the storage behind the ids.
+    pub entries: usize,
 }
 
 impl Stats {

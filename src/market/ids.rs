@@ -1,13 +1,40 @@
 //! Producer and cart ids, the errors of the id API, and the lock-free registry behind them.
 //!
 //! The registry is a segmented array: chunk `k` holds `FIRST << k` entries and is allocated
-//! the first time an id in it is handed out. Chunks are never moved or freed while the market
+//! the first time an entry in it is needed. Chunks are never moved or freed while the market
 //! lives, so a `&Registered<E>` stays valid for the market's lifetime, and looking an id up is
 //! two loads, without a lock.
+//!
+//! Vacated entries are reused (a lock-free stack of free entries), so the registry's storage
+//! is bounded by the largest number of entries alive at once. An id is the entry's slot and
+//! its *generation*, bumped every time the entry is vacated: a stale id names an old
+//! generation and is refused as unknown, never mistaken for the entry's new owner.
 
 use core::fmt;
 
-use crate::sync::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// Bits of an id's number that hold the registry slot; the generation is above them.
+const SLOT_BITS: u32 = usize::BITS / 2;
+const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
+/// Generations wrap at this many (they are compared modulo it).
+const GEN_MASK: u64 = (1 << (usize::BITS - SLOT_BITS)) - 1;
+
+/// The number of the id of registry slot `slot` in generation `generation`.
+fn id_number(slot: usize, generation: u64) -> usize {
+    debug_assert!(slot <= SLOT_MASK);
+    slot | (((generation & GEN_MASK) as usize) << SLOT_BITS)
+}
+
+/// Writes an id number as `slot` (generation 0) or `slot.generation`.
+fn write_id(f: &mut fmt::Formatter<'_>, what: &str, n: usize) -> fmt::Result {
+    let (slot, generation) = (n & SLOT_MASK, n >> SLOT_BITS);
+    if generation == 0 {
+        write!(f, "{what} {slot}")
+    } else {
+        write!(f, "{what} {slot}.{generation}")
+    }
+}
 
 /// Identifies a producer of one market.
 ///
@@ -37,7 +64,8 @@ pub struct CartId(pub(crate) usize);
 
 impl ProducerId {
     /// The id with number `index` (for callers that keep ids as numbers; an id that was
-    /// never registered is refused with [`IdError::UnknownProducer`]).
+    /// never registered, or whose producer is gone, is refused with
+    /// [`IdError::UnknownProducer`]).
     ///
     /// # Examples
     ///
@@ -50,7 +78,10 @@ impl ProducerId {
         Self(index)
     }
 
-    /// The id as a number (producers are numbered from 0 in registration order).
+    /// The id as a number. The low half of its bits is a registry slot, the high half how
+    /// many times that slot was vacated before (its generation), so ids stay unique although
+    /// the slots of retired producers are reused. Producers registered while none was retired
+    /// are numbered from 0 in registration order.
     pub fn index(self) -> usize {
         self.0
     }
@@ -58,7 +89,7 @@ impl ProducerId {
 
 impl CartId {
     /// The id with number `index` (for callers that keep ids as numbers; an id that was
-    /// never created is refused with [`IdError::UnknownCart`]).
+    /// never created, or whose cart is gone, is refused with [`IdError::UnknownCart`]).
     ///
     /// # Examples
     ///
@@ -71,21 +102,25 @@ impl CartId {
         Self(index)
     }
 
-    /// The id as a number (carts are numbered from 0 in creation order).
+    /// The id as a number: a registry slot in the low half of its bits, the slot's generation
+    /// in the high half (as for [`ProducerId::index`]). Carts opened while none was dropped
+    /// are numbered from 0 in creation order.
     pub fn index(self) -> usize {
         self.0
     }
 }
 
+/// `producer SLOT`, or `producer SLOT.GENERATION` for a reused slot.
 impl fmt::Display for ProducerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "producer {}", self.0)
+        write_id(f, "producer", self.0)
     }
 }
 
+/// `cart SLOT`, or `cart SLOT.GENERATION` for a reused slot.
 impl fmt::Display for CartId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cart {}", self.0)
+        write_id(f, "cart", self.0)
     }
 }
 
@@ -172,7 +207,8 @@ impl<T> fmt::Display for PublishError<T> {
 
 impl<T> std::error::Error for PublishError<T> {}
 
-/// Registry entry states.
+/// Registry entry states (the low byte of [`Registered::state`]; the generation is above it).
+/// Free: no id of the current generation was handed out.
 pub(crate) const VACANT: u8 = 0;
 /// Registered for the id API and not in use.
 pub(crate) const IDLE: u8 = 1;
@@ -180,14 +216,30 @@ pub(crate) const IDLE: u8 = 1;
 pub(crate) const BUSY: u8 = 2;
 /// A handle owns the entry for its whole life.
 pub(crate) const HELD: u8 = 3;
-/// The owning handle was dropped; the id is no longer usable.
+/// The owning handle was dropped; the id is no longer usable, and the entry waits until
+/// nothing refers to it any more (see [`Registry::recycle`]).
 pub(crate) const RETIRED: u8 = 4;
 
-/// One registry entry: who may use `value` right now, and the value.
+const STATE_BITS: u32 = 8;
+
+/// A state word: `generation << 8 | state`.
+const fn word(generation: u64, state: u8) -> u64 {
+    (generation << STATE_BITS) | state as u64
+}
+
+/// One registry entry: who may use `value` right now, and the value. Aligned to a cache line
+/// pair, so that neighbouring entries (producers and carts used by other threads) never share
+/// a line.
+#[repr(align(128))]
 pub(crate) struct Registered<E> {
-    /// `VACANT -> (IDLE <-> BUSY) | HELD -> RETIRED`. Whoever moved it to `BUSY` or `HELD`
+    /// `generation << 8 | state`, state `VACANT -> (IDLE <-> BUSY) | (HELD -> RETIRED) ->
+    /// VACANT` (with the generation bumped). Whoever moved it to `BUSY` or `HELD`
     /// has exclusive use of the `UnsafeCell`s inside `value` until it moves it on.
-    pub(crate) state: AtomicU8,
+    pub(crate) state: AtomicU64,
+    /// The next free entry's slot + 1 (0: none) while this one is on the free stack.
+    next_free: AtomicUsize,
+    /// This entry's slot (fixed).
+    slot: usize,
     pub(crate) value: E,
 }
 
@@ -203,12 +255,15 @@ const FIRST_LOG: u32 = FIRST.trailing_zeros();
 /// Enough chunks for more ids than memory can hold.
 const CHUNKS: usize = if cfg!(loom) { 4 } else { 40 };
 
-/// Append-only, lock-free registry of entries addressed by index.
+/// Lock-free registry of entries addressed by slot, reusing vacated entries.
 pub(crate) struct Registry<E> {
     /// Chunk `k`: null, or `FIRST << k` entries; set once, freed only by `Drop`.
     chunks: [AtomicPtr<Registered<E>>; CHUNKS],
-    /// How many indices were handed out.
+    /// How many slots were ever handed out.
     next: AtomicUsize,
+    /// The free stack: `tag << 32 | (slot + 1)` of its top (0 in the low half: empty); the
+    /// tag, bumped by every push and pop, makes a stale compare-exchange fail (ABA).
+    free: AtomicU64,
 }
 
 fn locate(index: usize) -> Option<(usize, usize)> {
@@ -217,33 +272,80 @@ fn locate(index: usize) -> Option<(usize, usize)> {
     (k < CHUNKS).then(|| (k, j - (FIRST << k)))
 }
 
+const FREE_LOW: u64 = u32::MAX as u64;
+const FREE_TAG: u64 = 1 << 32;
+
 impl<E: Default> Registry<E> {
     pub(crate) fn new() -> Self {
         Self {
             chunks: core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut())),
             next: AtomicUsize::new(0),
+            free: AtomicU64::new(0),
         }
     }
 
-    /// Hands out the next index, its entry set to `state` (`IDLE` or `HELD`).
+    /// Hands out a vacant entry (a reused one if any), set to `state` (`IDLE` or `HELD`),
+    /// and the number of its id.
     ///
     /// # Panics
     ///
     /// When more ids were asked for than any memory could hold.
     pub(crate) fn register(&self, state: u8) -> (usize, &Registered<E>) {
         debug_assert!(state == IDLE || state == HELD);
-        // Relaxed: the counter only hands out distinct indices; the entry is published by the
-        // Release store of its state below.
-        let index = self.next.fetch_add(1, Ordering::Relaxed);
-        let (k, offset) = locate(index).expect("too many ids");
-        let chunk = self.chunk_or_allocate(k);
-        // SAFETY: `offset < FIRST << k`, the length of chunk `k`, which is never freed while
-        // `self` lives.
-        let entry = unsafe { &*chunk.add(offset) };
+        let (slot, entry) = match self.pop_free() {
+            Some(found) => found,
+            None => {
+                // Relaxed: the counter only hands out distinct slots; the entry is published
+                // by the Release store of its state below.
+                let slot = self.next.fetch_add(1, Ordering::Relaxed);
+                assert!(
+                    slot <= SLOT_MASK && slot < FREE_LOW as usize,
+                    "too many ids"
+                );
+                let (k, offset) = locate(slot).expect("too many ids");
+                let chunk = self.chunk_or_allocate(k);
+                // SAFETY: `offset < FIRST << k`, the length of chunk `k`, which is never
+                // freed while `self` lives.
+                (slot, unsafe { &*chunk.add(offset) })
+            }
+        };
+        // Relaxed: the entry is vacant, so we alone write its state now (a popped entry was
+        // acquired through the free stack, a fresh one through its chunk).
+        let current = entry.state.load(Ordering::Relaxed);
+        debug_assert_eq!(current as u8, VACANT);
+        let generation = current >> STATE_BITS;
         // ORDERING: Release pairs with the Acquire in `acquire`/`get`: whoever sees the entry
-        // registered sees the chunk's initialisation.
-        entry.state.store(state, Ordering::Release);
-        (index, entry)
+        // registered sees the chunk's initialisation and the entry's reset.
+        entry
+            .state
+            .store(word(generation, state), Ordering::Release);
+        (id_number(slot, generation), entry)
+    }
+
+    /// Pops a vacated entry off the free stack.
+    fn pop_free(&self) -> Option<(usize, &Registered<E>)> {
+        // ORDERING: Acquire pairs with the Release of the push: the entry's reset (and its
+        // `next_free`) happen before our use.
+        let mut top = self.free.load(Ordering::Acquire);
+        loop {
+            let low = (top & FREE_LOW) as usize;
+            if low == 0 {
+                return None;
+            }
+            let entry = self.entry(low - 1)?;
+            // Relaxed: a stale value (the entry was popped and pushed again meanwhile) makes
+            // the compare-exchange below fail, as the tag changed.
+            let next = entry.next_free.load(Ordering::Relaxed) as u64;
+            let new = (top & !FREE_LOW).wrapping_add(FREE_TAG) | next;
+            // ORDERING: Acquire as above (also on failure, for the next round).
+            match self
+                .free
+                .compare_exchange_weak(top, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some((entry.slot, entry)),
+                Err(current) => top = current,
+            }
+        }
     }
 
     fn chunk_or_allocate(&self, k: usize) -> *mut Registered<E> {
@@ -254,8 +356,10 @@ impl<E: Default> Registry<E> {
             return current;
         }
         let fresh: Box<[Registered<E>]> = (0..FIRST << k)
-            .map(|_| Registered {
-                state: AtomicU8::new(VACANT),
+            .map(|offset| Registered {
+                state: AtomicU64::new(word(0, VACANT)),
+                next_free: AtomicUsize::new(0),
+                slot: (FIRST << k) - FIRST + offset,
                 value: E::default(),
             })
             .collect();
@@ -279,61 +383,156 @@ impl<E: Default> Registry<E> {
             }
         }
     }
+}
 
-    /// The entry of `index`, if that index was registered.
-    pub(crate) fn get(&self, index: usize) -> Option<&Registered<E>> {
-        let (k, offset) = locate(index)?;
+impl<E> Registry<E> {
+    /// The entry in `slot`, if its chunk exists.
+    fn entry(&self, slot: usize) -> Option<&Registered<E>> {
+        let (k, offset) = locate(slot)?;
         // ORDERING: Acquire pairs with the Release that installed the chunk.
         let chunk = self.chunks[k].load(Ordering::Acquire);
         if chunk.is_null() {
             return None;
         }
         // SAFETY: `offset` is within chunk `k`, which lives as long as `self`.
-        let entry = unsafe { &*chunk.add(offset) };
-        // ORDERING: Acquire pairs with the Release in `register`.
-        (entry.state.load(Ordering::Acquire) != VACANT).then_some(entry)
+        Some(unsafe { &*chunk.add(offset) })
+    }
+
+    /// The entry in `slot`, if its chunk exists.
+    pub(crate) fn slot_entry(&self, slot: usize) -> Option<&Registered<E>> {
+        self.entry(slot)
     }
 
     /// Takes exclusive use of an `IDLE` entry for one id-API call (`IDLE -> BUSY`).
-    pub(crate) fn acquire(&self, index: usize) -> Result<&Registered<E>, Refused> {
-        let entry = self.get(index).ok_or(Refused::Unknown)?;
-        // ORDERING: Acquire pairs with the Release in `release` by the previous user, so its
-        // writes to the entry's cells happen before ours.
-        match entry
-            .state
-            .compare_exchange(IDLE, BUSY, Ordering::Acquire, Ordering::Relaxed)
-        {
+    pub(crate) fn acquire(&self, id: usize) -> Result<&Registered<E>, Refused> {
+        let entry = self.entry(id & SLOT_MASK).ok_or(Refused::Unknown)?;
+        let generation = ((id >> SLOT_BITS) as u64) & GEN_MASK;
+        // ORDERING: Acquire pairs with the Release in `release` by the previous user (or in
+        // `register`), so its writes to the entry's cells happen before ours. Comparing the
+        // whole word, generation included, refuses a stale id whatever happens to the entry
+        // meanwhile; one compare-exchange, no load before it.
+        match entry.state.compare_exchange(
+            word(generation, IDLE),
+            word(generation, BUSY),
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => Ok(entry),
-            Err(BUSY | HELD) => Err(Refused::Busy),
+            Err(now)
+                if (now >> STATE_BITS) & GEN_MASK == generation
+                    && matches!(now as u8, BUSY | HELD) =>
+            {
+                Err(Refused::Busy)
+            }
             Err(_) => Err(Refused::Unknown),
         }
     }
 
-    /// Iterates over every registered entry with its index (a snapshot: entries registered
-    /// meanwhile may or may not appear).
+    /// Iterates over every registered entry (not vacant) with its id number (a snapshot:
+    /// entries registered or vacated meanwhile may or may not appear).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Registered<E>)> {
-        // Relaxed: a bound for the scan; `get` synchronises with each entry.
+        // Relaxed: a bound for the scan; each entry's state is loaded with Acquire.
         let len = self.next.load(Ordering::Relaxed);
-        (0..len).filter_map(move |i| self.get(i).map(|e| (i, e)))
+        (0..len).filter_map(move |slot| {
+            let entry = self.entry(slot)?;
+            // ORDERING: Acquire pairs with the Release in `register`.
+            let w = entry.state.load(Ordering::Acquire);
+            (w as u8 != VACANT).then(|| (id_number(slot, w >> STATE_BITS), entry))
+        })
+    }
+
+    /// Entries allocated (live, retired or free for reuse): the registry's storage.
+    pub(crate) fn allocated(&self) -> usize {
+        (0..CHUNKS)
+            // Relaxed: a statistic (the chunk is not read).
+            .filter(|&k| !self.chunks[k].load(Ordering::Relaxed).is_null())
+            .map(|k| FIRST << k)
+            .sum()
+    }
+
+    /// Vacates `entry` if its state word is still `from` (`HELD` for a handle that leaves
+    /// nothing behind, `RETIRED` for an entry whose last reference just went away), bumping
+    /// its generation, and puts it on the free stack for reuse. Returns whether this call
+    /// vacated it: at most one call vacates each generation.
+    ///
+    /// The caller makes sure that nothing refers to the entry's value any more; `reset`
+    /// (called by the winner, before the entry can be handed out again) makes the value fit
+    /// for a new owner (the counters of a producer with no item left already sum to zero; a
+    /// closed cart is empty).
+    pub(crate) fn recycle(&self, entry: &Registered<E>, from: u64, reset: impl FnOnce(&E)) -> bool {
+        let generation = from >> STATE_BITS;
+        // ORDERING: Acquire so that every use of the entry by its last owner and by its last
+        // referents (whose Release reached the caller) happens before the next owner's;
+        // Release is provided again by the push below.
+        if entry
+            .state
+            .compare_exchange(
+                from,
+                word(generation.wrapping_add(1) & GEN_MASK, VACANT),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        reset(&entry.value);
+        // Relaxed load: the Release compare-exchange below publishes the entry's state and
+        // `next_free` to the Acquire of `pop_free`.
+        let mut top = self.free.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release compare-exchange below.
+            entry
+                .next_free
+                .store((top & FREE_LOW) as usize, Ordering::Relaxed);
+            let new = (top & !FREE_LOW).wrapping_add(FREE_TAG) | (entry.slot as u64 + 1);
+            // ORDERING: Release, see above.
+            match self
+                .free
+                .compare_exchange_weak(top, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(current) => top = current,
+            }
+        }
     }
 }
 
 impl<E> Registered<E> {
-    /// Ends an id-API call (`BUSY -> IDLE`).
-    pub(crate) fn release(&self) {
-        // Relaxed: a debug check of our own earlier write.
-        debug_assert_eq!(self.state.load(Ordering::Relaxed), BUSY);
-        // ORDERING: Release pairs with the Acquire in `Registry::acquire` of the next user.
-        // A plain store suffices: while `BUSY`, nobody else writes the state.
-        self.state.store(IDLE, Ordering::Release);
+    /// This entry's registry slot.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
     }
 
-    /// Ends a handle's ownership (`HELD -> RETIRED`).
-    pub(crate) fn retire(&self) {
+    /// Ends an id-API call (`BUSY -> IDLE`).
+    pub(crate) fn release(&self) {
+        // Relaxed: only we write the state while it is `BUSY`.
+        let w = self.state.load(Ordering::Relaxed);
+        debug_assert_eq!(w as u8, BUSY);
+        // ORDERING: Release pairs with the Acquire in `Registry::acquire` of the next user.
+        // A plain store suffices: while `BUSY`, nobody else writes the state.
+        self.state
+            .store(word(w >> STATE_BITS, IDLE), Ordering::Release);
+    }
+
+    /// Ends a handle's ownership (`HELD -> RETIRED`), returning the new state word.
+    pub(crate) fn retire(&self) -> u64 {
+        // Relaxed: only we write the state while it is `HELD`.
+        let w = self.state.load(Ordering::Relaxed);
+        debug_assert_eq!(w as u8, HELD);
+        let retired = word(w >> STATE_BITS, RETIRED);
         // ORDERING: Release so that the handle's last writes happen before anything that
-        // later observes the retirement with an Acquire load (`Market::stats`, `Drop`).
-        let previous = self.state.swap(RETIRED, Ordering::Release);
-        debug_assert_eq!(previous, HELD);
+        // later observes the retirement with an Acquire load (`Market::stats`, `recycle`).
+        self.state.store(retired, Ordering::Release);
+        retired
+    }
+
+    /// The state word of a `HELD` entry (for [`Registry::recycle`]).
+    pub(crate) fn held(&self) -> u64 {
+        // Relaxed: only the handle writes the state while it is `HELD`.
+        let w = self.state.load(Ordering::Relaxed);
+        debug_assert_eq!(w as u8, HELD);
+        w
     }
 }
 
@@ -385,5 +584,37 @@ mod tests {
         held.retire();
         assert!(matches!(r.acquire(j), Err(Refused::Unknown)));
         assert_eq!(r.iter().count(), 2);
+    }
+
+    #[test]
+    fn vacated_entries_are_reused_under_a_new_generation() {
+        let r = Registry::<u8>::new();
+        let (a, ea) = r.register(HELD);
+        let (b, eb) = r.register(HELD);
+        assert!(r.recycle(ea, ea.held(), |_| {}));
+        let retired = eb.retire();
+        assert!(
+            !r.recycle(eb, retired ^ (1 << STATE_BITS), |_| {}),
+            "another generation"
+        );
+        assert!(r.recycle(eb, retired, |_| {}));
+        assert!(
+            !r.recycle(eb, retired, |_| {}),
+            "vacated once per generation"
+        );
+        // LIFO: `b`'s slot first, then `a`'s, then a fresh one.
+        let (b2, _) = r.register(IDLE);
+        let (a2, _) = r.register(IDLE);
+        let (c, _) = r.register(IDLE);
+        assert_eq!((b2 & SLOT_MASK, a2 & SLOT_MASK, c), (b, a, 2));
+        assert_ne!(a2, a);
+        assert_ne!(b2, b);
+        for stale in [a, b] {
+            assert!(matches!(r.acquire(stale), Err(Refused::Unknown)));
+        }
+        assert!(r.acquire(a2).is_ok());
+        assert!(matches!(r.acquire(a2), Err(Refused::Busy)));
+        assert_eq!(r.allocated(), FIRST);
+        assert_eq!(r.iter().map(|(id, _)| id).collect::<Vec<_>>(), [a2, b2, c]);
     }
 }

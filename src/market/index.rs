@@ -339,15 +339,24 @@ impl Hasher for KeyHasher {
 /// bucket).
 pub(crate) const MAX_BUCKETS: usize = 1 << 20;
 
+/// One bucket of the index, on a cache line of its own: its counter changes with every item,
+/// and neighbouring buckets (other products) must not pay for that.
+#[repr(align(64))]
+struct Bucket<T> {
+    /// The newest segment of the bucket (null when none); segments are only ever pushed in
+    /// front, never removed while the index lives.
+    head: AtomicPtr<Segment<T>>,
+    /// An upper bound of the items of the bucket prepared, on sale or being reserved; 0 means
+    /// none, so a reservation can give up without a search. Incremented before a slot is
+    /// prepared, decremented after its item is taken or retracted. Read by every search just
+    /// before `head`, which shares its line.
+    avail: AtomicUsize,
+}
+
 /// The buckets.
 pub(crate) struct Index<T> {
-    /// `buckets[b]`: the newest segment of bucket `b` (null when none); segments are only ever
-    /// pushed in front, never removed while the index lives.
-    buckets: Box<[AtomicPtr<Segment<T>>]>,
-    /// `avail[b]`: an upper bound of the items of bucket `b` prepared, on sale or being
-    /// reserved; 0 means none, so a reservation can give up without a search. Incremented
-    /// before a slot is prepared, decremented after its item is taken or retracted.
-    avail: Box<[AtomicUsize]>,
+    /// `buckets[b]`: bucket `b`.
+    buckets: Box<[Bucket<T>]>,
     /// `buckets.len() - 1` (the length is a power of two).
     mask: usize,
     seed: u64,
@@ -370,8 +379,12 @@ impl<T> Index<T> {
         #[cfg(loom)]
         let seed = 0x5eed_u64;
         Self {
-            buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
-            avail: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+            buckets: (0..n)
+                .map(|_| Bucket {
+                    head: AtomicPtr::new(ptr::null_mut()),
+                    avail: AtomicUsize::new(0),
+                })
+                .collect(),
             mask: n - 1,
             seed,
             segments: AtomicUsize::new(0),
@@ -428,8 +441,8 @@ impl<T> Index<T> {
         wait_pending: bool,
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
-        let bucket = &self.buckets[b];
-        let avail = &self.avail[b];
+        let bucket = &self.buckets[b].head;
+        let avail = &self.buckets[b].avail;
         if Self::empty(avail) {
             return None;
         }
@@ -532,7 +545,7 @@ impl<T> Index<T> {
 
     /// An orphaned segment of bucket `b`, now owned by `token`, or a fresh one.
     fn adopt_or_allocate(&self, b: usize, token: usize) -> *mut Segment<T> {
-        let bucket = &self.buckets[b];
+        let bucket = &self.buckets[b].head;
         // ORDERING: Acquire as in `reserve`.
         let mut seg = bucket.load(Ordering::Acquire);
         // SAFETY: segments are never freed while the index lives.
@@ -573,7 +586,7 @@ impl<T> Drop for Index<T> {
     fn drop(&mut self) {
         for bucket in self.buckets.iter() {
             // Relaxed: `&mut self`, no other thread can touch the index.
-            let mut seg = bucket.load(Ordering::Relaxed);
+            let mut seg = bucket.head.load(Ordering::Relaxed);
             while !seg.is_null() {
                 // SAFETY: every segment came from `Box::into_raw`, is reachable from exactly
                 // one bucket once, and is freed only here.
@@ -634,12 +647,13 @@ impl<T> Stall<T> {
         item: Item<T>,
     ) -> Prepared<'a, T> {
         if self.heads.is_empty() {
-            self.heads = vec![ptr::null_mut(); index.buckets()];
-            self.hints = vec![ptr::null_mut(); index.buckets()];
+            // `resize` keeps the allocation of an orphaned stall whose entry was reused.
+            self.heads.resize(index.buckets(), ptr::null_mut());
+            self.hints.resize(index.buckets(), ptr::null_mut());
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
-        let avail = &index.avail[b];
+        let avail = &index.buckets[b].avail;
         // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
         avail.fetch_add(1, Ordering::SeqCst);
         let hint = self.hints[b];

@@ -131,6 +131,24 @@ pub(crate) struct Counts {
     net: CachePadded<AtomicUsize>,
     /// The producer's thread while it waits for room (`Producer::publish_wait`).
     room: WaitList,
+    /// Items of this producer that left the market (ordered, or dropped with a cart), and
+    /// whether the producer's handle is gone: see [`Lifetime`].
+    life: CachePadded<Lifetime>,
+}
+
+/// When a retired producer's registry entry may be reused: once every item it published
+/// has left the market (`gone == published`), nothing refers to its [`Counts`] any more.
+pub(crate) struct Lifetime {
+    /// Items that left the market (wrapping, like `published`); added to by carts.
+    gone: AtomicUsize,
+    /// 0 while the producer lives; its retired registry state word once its handle is
+    /// dropped (until the entry is reused).
+    retired: AtomicU64,
+    /// The producer's registry slot (set at registration).
+    slot: AtomicUsize,
+    /// Whether a handle owns the producer (set at registration). Only handles retire, so
+    /// only their items need counting when they leave the market.
+    handle: AtomicBool,
 }
 
 impl Counts {
@@ -139,6 +157,12 @@ impl Counts {
             published: CachePadded::new(AtomicUsize::new(0)),
             net: CachePadded::new(AtomicUsize::new(0)),
             room: WaitList::new(),
+            life: CachePadded::new(Lifetime {
+                gone: AtomicUsize::new(0),
+                retired: AtomicU64::new(0),
+                slot: AtomicUsize::new(0),
+                handle: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -196,6 +220,14 @@ impl Counts {
         // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that
         // `notify_room` completes; free on x86, where every read-modify-write is SeqCst.
         self.net.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Records where the producer is registered, and whether a handle owns it.
+    fn registered(&self, slot: usize, handle: bool) {
+        // Relaxed (both): read by carts only about items this producer publishes afterwards
+        // (the publish's Release and the take's Acquire order them).
+        self.life.slot.store(slot, Ordering::Relaxed);
+        self.life.handle.store(handle, Ordering::Relaxed);
     }
 
     /// Wakes the producer if it waits for room.
@@ -312,8 +344,8 @@ impl<T: Eq + Hash> Market<T> {
 
     /// Like [`Market::new`], with an index of `buckets` hash buckets (rounded up to a power
     /// of two, between 1 and 2^20; the default is 1024). More buckets than distinct products
-    /// on sale keep searches short; fewer save memory (each bucket costs one pointer in the
-    /// index and two in every producer, and in every cart that returns items).
+    /// on sale keep searches short; fewer save memory (each bucket costs a cache line in the
+    /// index and two pointers in every producer, and in every cart that returns items).
     ///
     /// # Errors
     ///
@@ -369,6 +401,7 @@ impl<T> Market<T> {
     /// ```
     pub fn register_producer(&self) -> Producer<T> {
         let (index, entry) = self.inner.producers.register(HELD);
+        entry.value.counts.registered(entry.slot(), true);
         Producer::new(Arc::clone(&self.inner), entry, ProducerId(index))
     }
 
@@ -400,7 +433,9 @@ impl<T> Market<T> {
     /// assert!(market.publish(p, 'x').is_ok());
     /// ```
     pub fn register_producer_id(&self) -> ProducerId {
-        ProducerId(self.inner.producers.register(IDLE).0)
+        let (index, entry) = self.inner.producers.register(IDLE);
+        entry.value.counts.registered(entry.slot(), false);
+        ProducerId(index)
     }
 
     /// Opens a cart for the id API.
@@ -605,6 +640,7 @@ impl<T> Market<T> {
                 .map(|(_, e)| e.value.ordered.load(Ordering::Relaxed))
                 .sum(),
             slots: inner.index.slots(),
+            entries: inner.producers.allocated() + inner.carts.allocated(),
         }
     }
 }
@@ -726,6 +762,7 @@ impl<T> Inner<T> {
         cart.local.with_mut(|l| {
             // SAFETY: the caller holds the cart's entry.
             let l = unsafe { &mut *l };
+            self.count_gone(&l.from);
             l.from.clear();
             let items = core::mem::take(&mut l.items);
             // Relaxed (both): statistics written only by the entry's holder.
@@ -748,13 +785,61 @@ impl<T> Inner<T> {
             // SAFETY: the handle holds the entry.
             let l = unsafe { &mut *l };
             l.stall.orphan();
+            // The items leave the market (their values refer to no producer).
+            self.count_gone(&l.from);
             l.from.clear();
             core::mem::take(&mut l.items)
         });
         // Relaxed: a statistic.
         cart.value.len.store(0, Ordering::Relaxed);
-        cart.retire();
+        // Nothing refers to a cart's entry but its handle: it is reused at once.
+        self.carts.recycle(cart, cart.held(), |_| {});
         drop(items);
+    }
+
+    /// Counts the items whose producers' counts are `from` as gone from the market, and
+    /// reuses the entry of each such producer that is retired and has no item left.
+    fn count_gone(&self, from: &[*const Counts]) {
+        for run in from.chunk_by(|a, b| a == b) {
+            // SAFETY: `from` points into the producer registry, which outlives `self`; the
+            // entry is not reused before this count, which accounts for items we hold.
+            let counts = unsafe { &*run[0] };
+            let (life, published) = (&counts.life, &counts.published);
+            // Relaxed: see `Counts::registered`. A producer of the id API never retires.
+            if !life.handle.load(Ordering::Relaxed) {
+                continue;
+            }
+            // ORDERING: AcqRel, one side of the handshake with `close_producer` (which stores
+            // `retired`, then reads `gone` with a read-modify-write): either it sees this
+            // count, or this reads from its read-modify-write and we see it retired below.
+            // The Release half orders our uses of the counts (the takes, the returns) before
+            // the entry's reuse.
+            let gone = life
+                .gone
+                .fetch_add(run.len(), Ordering::AcqRel)
+                .wrapping_add(run.len());
+            // ORDERING: Acquire pairs with `close_producer`'s Release store, made after the
+            // producer's last write of `published`.
+            let retired = life.retired.load(Ordering::Acquire);
+            // Relaxed: final once the producer is retired (see above).
+            if retired != 0 && published.load(Ordering::Relaxed) == gone {
+                // Relaxed: set before the producer published anything.
+                let slot = life.slot.load(Ordering::Relaxed);
+                self.recycle_producer(slot, retired);
+            }
+        }
+    }
+
+    /// Reuses the entry of the producer in `slot`, retired with state word `retired`, once
+    /// every item it published is gone (at most one caller succeeds).
+    fn recycle_producer(&self, slot: usize, retired: u64) {
+        let Some(entry) = self.producers.slot_entry(slot) else {
+            return;
+        };
+        self.producers.recycle(entry, retired, |p| {
+            // Relaxed: published to the next owner by the registry's free stack (Release).
+            p.counts.life.retired.store(0, Ordering::Relaxed);
+        });
     }
 
     /// Ends a producer handle: orphans its stall, retires the id.
@@ -767,7 +852,21 @@ impl<T> Inner<T> {
             // SAFETY: the handle holds the entry.
             unsafe { (*s).orphan() }
         });
-        producer.retire();
+        let retired = producer.retire();
+        let counts = &producer.value.counts;
+        // ORDERING: Release publishes our last `published` to the carts that see it.
+        counts.life.retired.store(retired, Ordering::Release);
+        // ORDERING: a read-modify-write (adding nothing) reads the latest `gone`. If a cart's
+        // count comes before it in `gone`'s modification order, we see that count; if after,
+        // the cart's read-modify-write reads from ours (AcqRel: Release here, Acquire there),
+        // so our store of `retired` happens before the cart's load of it. Either way one of
+        // us sees the other (a store-buffering handshake without a fence). The Acquire half
+        // pairs with the carts' counts, so their uses of the counts happen before reuse.
+        let gone = counts.life.gone.fetch_add(0, Ordering::AcqRel);
+        // Relaxed: our own last write.
+        if counts.published.load(Ordering::Relaxed) == gone {
+            self.recycle_producer(producer.slot(), retired);
+        }
     }
 }
 
