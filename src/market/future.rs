@@ -21,6 +21,41 @@ use super::{Cart, Producer};
 use crate::sync::{fence, Ordering};
 use crate::wait::{Signal, Ticket, WaitList};
 
+/// What the two futures share: a wait list, a ticket on it between polls, and one try.
+trait Waiting {
+    type Output;
+    fn list(&self) -> &WaitList;
+    fn ticket(&mut self) -> &mut Option<Ticket>;
+    /// One try; `None` when it must wait.
+    fn attempt(&mut self) -> Option<Self::Output>;
+}
+
+/// One poll of a waiting future: after a notification (or on the first poll) try; if that
+/// fails, register the task's waker under `key`, then try once more (the wait handshake of
+/// [`crate::wait`]), and stay registered only if that fails too.
+fn poll_wait<F: Waiting>(f: &mut F, key: u64, cx: &mut Context<'_>) -> Poll<F::Output> {
+    if let Some(ticket) = f.ticket().take() {
+        if !f.list().poll(&ticket, cx.waker()) {
+            *f.ticket() = Some(ticket);
+            return Poll::Pending;
+        }
+        // Notified: the registration is over.
+    }
+    if let Some(done) = f.attempt() {
+        return Poll::Ready(done);
+    }
+    let ticket = f.list().register(key, Signal::Task(cx.waker().clone()));
+    // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
+    // below sees every publish (or freed room) whose notifier did not see our registration.
+    fence(Ordering::SeqCst);
+    if let Some(done) = f.attempt() {
+        f.list().cancel(ticket);
+        return Poll::Ready(done);
+    }
+    *f.ticket() = Some(ticket);
+    Poll::Pending
+}
+
 impl<T> Cart<T> {
     /// The future version of [`add_wait`](Cart::add_wait), without a time-out: resolves to
     /// `Ok(())` once an item equal to `item` is in the cart, or to `Err(WaitError::Closed)`
@@ -104,9 +139,15 @@ pub struct AddFuture<'a, T> {
     done: bool,
 }
 
-impl<T> AddFuture<'_, T> {
+impl<T> Waiting for AddFuture<'_, T> {
+    type Output = Result<(), WaitError>;
+
     fn list(&self) -> &WaitList {
         self.cart.inner.product_waits.list(self.hash)
+    }
+
+    fn ticket(&mut self) -> &mut Option<Ticket> {
+        &mut self.ticket
     }
 
     fn attempt(&mut self) -> Option<Result<(), WaitError>> {
@@ -127,28 +168,8 @@ impl<T> Future for AddFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "AddFuture polled after completion");
-        if let Some(ticket) = &this.ticket {
-            if !this.list().poll(ticket, cx.waker()) {
-                return Poll::Pending;
-            }
-            // Notified: the registration is over.
-            this.ticket = None;
-        }
-        if let Some(done) = this.attempt() {
-            return Poll::Ready(done);
-        }
-        let ticket = this
-            .list()
-            .register(this.hash, Signal::Task(cx.waker().clone()));
-        // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
-        // below sees every publish whose notifier did not see our registration.
-        fence(Ordering::SeqCst);
-        if let Some(done) = this.attempt() {
-            this.list().cancel(ticket);
-            return Poll::Ready(done);
-        }
-        this.ticket = Some(ticket);
-        Poll::Pending
+        let key = this.hash;
+        poll_wait(this, key, cx)
     }
 }
 
@@ -183,9 +204,15 @@ pub struct PublishFuture<'a, T> {
 // The future never pins the item: it only moves it in and out by value.
 impl<T> Unpin for PublishFuture<'_, T> {}
 
-impl<T> PublishFuture<'_, T> {
+impl<T> Waiting for PublishFuture<'_, T> {
+    type Output = Result<(), PublishWaitError<T>>;
+
     fn list(&self) -> &WaitList {
         super::Inner::room(&self.producer.entry().value).0
+    }
+
+    fn ticket(&mut self) -> &mut Option<Ticket> {
+        &mut self.ticket
     }
 
     /// One try; `None` when the item is still ours.
@@ -201,7 +228,9 @@ impl<T> PublishFuture<'_, T> {
             }
         }
     }
+}
 
+impl<T> PublishFuture<'_, T> {
     /// Stops waiting and hands the item back, or `None` when it was already published (the
     /// future had resolved to `Ok`).
     ///
@@ -226,25 +255,7 @@ impl<T> Future for PublishFuture<'_, T> {
         let this = self.get_mut();
         assert!(this.item.is_some(), "PublishFuture polled after completion");
         let (_, key) = super::Inner::room(&this.producer.entry().value);
-        if let Some(ticket) = &this.ticket {
-            if !this.list().poll(ticket, cx.waker()) {
-                return Poll::Pending;
-            }
-            this.ticket = None;
-        }
-        if let Some(done) = this.attempt() {
-            return Poll::Ready(done);
-        }
-        let ticket = this.list().register(key, Signal::Task(cx.waker().clone()));
-        // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
-        // below sees every reservation whose notifier did not see our registration.
-        fence(Ordering::SeqCst);
-        if let Some(done) = this.attempt() {
-            this.list().cancel(ticket);
-            return Poll::Ready(done);
-        }
-        this.ticket = Some(ticket);
-        Poll::Pending
+        poll_wait(this, key, cx)
     }
 }
 

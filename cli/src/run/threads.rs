@@ -347,6 +347,14 @@ fn consumer_thread(
             for u in 0..op.quantity {
                 match op.kind {
                     OpKind::Add => {
+                        // What the stall report shows while this unit is awaited.
+                        let adding = Doing::Adding {
+                            cart: c,
+                            op: o,
+                            unit: u + 1,
+                            of: op.quantity,
+                            product: op.product,
+                        };
                         let mut waiting = false;
                         loop {
                             let ok = match ctx.mode {
@@ -359,13 +367,7 @@ fn consumer_thread(
                                 WaitMode::Park => {
                                     // The stall report shows the wait while it lasts.
                                     waiting = true;
-                                    slot.set(Doing::Adding {
-                                        cart: c,
-                                        op: o,
-                                        unit: u + 1,
-                                        of: op.quantity,
-                                        product: op.product,
-                                    });
+                                    slot.set(adding);
                                     tracing::info!(consumer = name, cart = %cart.id(), product = repr, timeout = ?park, "add_wait: enter");
                                     let r = cart.add_wait(&item, park);
                                     tracing::info!(consumer = name, cart = %cart.id(), ok = r.is_ok(), "add_wait: exit");
@@ -382,13 +384,7 @@ fn consumer_thread(
                             }
                             if !waiting {
                                 waiting = true;
-                                slot.set(Doing::Adding {
-                                    cart: c,
-                                    op: o,
-                                    unit: u + 1,
-                                    of: op.quantity,
-                                    product: op.product,
-                                });
+                                slot.set(adding);
                             }
                             if ctx.mode == WaitMode::Sleep {
                                 // Consumers are never stopped from outside; a stall ends the
