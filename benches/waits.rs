@@ -63,16 +63,12 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str
     );
     let start = Arc::new(Barrier::new(producers + consumers));
     let mut lat = Vec::with_capacity((rounds as usize) * consumers);
+    // Scoped threads borrow what they share.
+    let shared = (&market, &stock, &stamp, &waiting, &start);
     thread::scope(|s| {
         let mut handles = Vec::new();
         for k in 0..consumers {
-            let (market, stock, stamp, waiting, start) = (
-                market.clone(),
-                stock.clone(),
-                stamp.clone(),
-                waiting.clone(),
-                start.clone(),
-            );
+            let (market, stock, stamp, waiting, start) = shared;
             handles.push(s.spawn(move || {
                 let mut cart = market.new_cart();
                 let mut mine = Vec::with_capacity(rounds as usize);
@@ -102,13 +98,7 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str
             }));
         }
         for p in 0..producers {
-            let (market, stock, stamp, waiting, start) = (
-                market.clone(),
-                stock.clone(),
-                stamp.clone(),
-                waiting.clone(),
-                start.clone(),
-            );
+            let (market, stock, stamp, waiting, start) = shared;
             s.spawn(move || {
                 let mut producer = market.register_producer();
                 let mine: Vec<usize> = (0..consumers).filter(|k| k % producers == p).collect();
