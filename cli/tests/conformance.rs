@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{conformance_dir, normalize, run_ok, MODES};
+use common::{normalize, run_ok, MODES};
+use ringmarket_cli::conformance_dir;
 
 /// Runs test `n` and compares with its reference, both in-process (`--expect`) and here.
 fn check(n: u32, extra: &[&str]) {

@@ -760,7 +760,7 @@ mod tests {
     /// exactly the reference outputs: this checks the reprs of every product there.
     #[test]
     fn conformance_expected_carts_print_as_the_references() {
-        let Some(dir) = crate::conformance_dir() else {
+        let Some(dir) = ringmarket_cli::conformance_dir() else {
             return;
         };
         for n in 1..=10 {

@@ -43,36 +43,6 @@ pub fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The assignment's conformance data: `$RINGMARKET_CONFORMANCE_DIR`, or
-/// `../shared/conformance/asc-marketplace` seen from the workspace root. `None` (said on
-/// stderr) when missing, unless `CI` is set: then a missing folder fails the test.
-pub fn conformance_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("RINGMARKET_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/asc-marketplace")
-        }
-    };
-    if dir.join("01.in").is_file() {
-        Some(dir)
-    } else if std::env::var_os("CI").is_some() {
-        panic!(
-            "conformance data missing at {} (required when CI is set)",
-            dir.display()
-        );
-    } else {
-        // Straight to the process's stderr: the test harness captures `eprintln!` of passing
-        // tests, and a skip must be seen.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: conformance data not found at {} (set RINGMARKET_CONFORMANCE_DIR)",
-            dir.display()
-        );
-        None
-    }
-}
-
 /// Runs a scenario with extra options, expecting success, and returns its stdout.
 pub fn run_ok(file: &Path, extra: &[&str]) -> String {
     let mut args = vec!["run", file.to_str().expect("UTF-8 path"), "--quiet"];
