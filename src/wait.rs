@@ -11,9 +11,12 @@
 //!
 //! A [`WaitList`] is a FIFO queue of waiters, each with a `u64` *key* saying what it waits for
 //! (the ring uses one key for everything; the market uses the full 64-bit hash of the wanted
-//! product, or one key per producer). [`WaitList::notify_one`]`(key)` removes the *first*
-//! waiter with that key from the queue and wakes it, and nobody else: one published item wakes
-//! one consumer of that product. [`WaitList::notify_all`] wakes everyone (closing).
+//! product, or one key per producer) and a `u32` *rank*. [`WaitList::notify_one`]`(key)`
+//! removes one waiter with that key from the queue and wakes it, and nobody else: one
+//! published item wakes one consumer of that product. The waiter served is the one with the
+//! highest rank, and among equal ranks the first queued (all ranks are 0 but for carts given a
+//! [priority](crate::market::Cart::set_priority)). [`WaitList::notify_all`] wakes everyone
+//! (closing).
 //!
 //! A waiter knows it was notified because its entry is no longer in the queue. A notified
 //! waiter runs its operation once more; if that fails (another thread took what the notifier
@@ -182,6 +185,8 @@ impl Signal {
 #[derive(Debug)]
 struct Entry {
     key: u64,
+    /// Served before every waiter of the same key with a lower rank.
+    rank: u32,
     id: u64,
     signal: Signal,
 }
@@ -252,6 +257,7 @@ impl WaitList {
     pub(crate) fn wait_until<R>(
         &self,
         key: u64,
+        rank: u32,
         timeout: Option<Duration>,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
@@ -271,7 +277,7 @@ impl WaitList {
         }
         loop {
             let parked = Parked::current();
-            let ticket = self.register(key, Signal::Thread(Arc::clone(&parked)));
+            let ticket = self.register(key, rank, Signal::Thread(Arc::clone(&parked)));
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
@@ -295,11 +301,16 @@ impl WaitList {
     /// `fence(SeqCst)`, tries its operation once more, and ends the registration with exactly
     /// one of [`cancel`](Self::cancel), [`park`](Self::park) returning, or
     /// [`poll`](Self::poll) answering `true`.
-    pub(crate) fn register(&self, key: u64, signal: Signal) -> Ticket {
+    pub(crate) fn register(&self, key: u64, rank: u32, signal: Signal) -> Ticket {
         let mut queue = self.lock();
         let id = queue.next_id;
         queue.next_id = id.wrapping_add(1);
-        queue.entries.push_back(Entry { key, id, signal });
+        queue.entries.push_back(Entry {
+            key,
+            rank,
+            id,
+            signal,
+        });
         // ORDERING: SeqCst read-modify-write: the waiter's half of the store-buffering
         // handshake with the notifier's `SeqCst` load in `has_waiters` (module docs, step (1)).
         self.waiters.fetch_add(1, Ordering::SeqCst);
@@ -416,9 +427,16 @@ impl WaitList {
         }
     }
 
-    /// Removes the first entry under `key` and returns how to wake its owner.
+    /// Removes the entry under `key` to serve next (the highest rank; of those, the first
+    /// queued) and returns how to wake its owner.
     fn take_first(&self, queue: &mut Queue, key: u64) -> Option<Signal> {
-        let at = queue.entries.iter().position(|e| e.key == key)?;
+        let mut best: Option<(usize, u32)> = None;
+        for (at, e) in queue.entries.iter().enumerate() {
+            if e.key == key && !matches!(best, Some((_, rank)) if rank >= e.rank) {
+                best = Some((at, e.rank));
+            }
+        }
+        let (at, _) = best?;
         let entry = queue.entries.remove(at)?;
         // Relaxed: as in `cancel`.
         self.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -479,7 +497,7 @@ mod tests {
     #[test]
     fn an_immediate_success_never_registers() {
         let list = WaitList::new();
-        assert_eq!(list.wait_until(0, None, || Some(7)), Some(7));
+        assert_eq!(list.wait_until(0, 0, None, || Some(7)), Some(7));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert!(!list.has_waiters());
     }
@@ -490,7 +508,7 @@ mod tests {
         let flag = AtomicBool::new(false);
         let start = Instant::now();
         let timeout = Duration::from_millis(20);
-        assert_eq!(list.wait_until(0, Some(timeout), || ready(&flag)), None);
+        assert_eq!(list.wait_until(0, 0, Some(timeout), || ready(&flag)), None);
         assert!(start.elapsed() >= timeout);
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert_eq!(list.woken.load(Ordering::Relaxed), 0, "nobody notified");
@@ -502,7 +520,7 @@ mod tests {
             let list = WaitList::new();
             let flag = AtomicBool::new(false);
             std::thread::scope(|s| {
-                let waiter = s.spawn(|| list.wait_until(0, None, || ready(&flag)));
+                let waiter = s.spawn(|| list.wait_until(0, 0, None, || ready(&flag)));
                 // Give the waiter a chance to park; correctness does not depend on it.
                 std::thread::sleep(Duration::from_millis(1));
                 // ORDERING: SeqCst RMW: the state change the module docs require.
@@ -520,7 +538,7 @@ mod tests {
         let flag = AtomicBool::new(false);
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| list.wait_until(0, None, || ready(&flag))))
+                .map(|_| s.spawn(|| list.wait_until(0, 0, None, || ready(&flag))))
                 .collect();
             std::thread::sleep(Duration::from_millis(1));
             // ORDERING: SeqCst RMW, as above.
@@ -540,7 +558,7 @@ mod tests {
             let waiters: Vec<_> = (0..4u64)
                 .map(|k| {
                     let (list, flag) = (&list, &flags[k as usize]);
-                    s.spawn(move || list.wait_until(k, None, || ready(flag)))
+                    s.spawn(move || list.wait_until(k, 0, None, || ready(flag)))
                 })
                 .collect();
             while list.queued() < 4 {
@@ -567,16 +585,37 @@ mod tests {
     #[test]
     fn a_cancelled_notified_ticket_passes_the_notification_on() {
         let list = WaitList::new();
-        let first = list.register(5, Signal::Thread(Parked::current()));
+        let first = list.register(5, 0, Signal::Thread(Parked::current()));
         let second_parked = Parked::current();
-        let second = list.register(5, Signal::Thread(Arc::clone(&second_parked)));
-        let other = list.register(6, Signal::Thread(Parked::current()));
+        let second = list.register(5, 0, Signal::Thread(Arc::clone(&second_parked)));
+        let other = list.register(6, 0, Signal::Thread(Parked::current()));
         list.notify_one(5); // chooses `first`
         assert_eq!(list.queued(), 2);
         assert!(list.cancel(first), "it had been notified");
         assert_eq!(list.queued(), 1, "passed on to `second`");
         assert!(list.park(&second, &second_parked, Some(Instant::now())));
         assert!(!list.cancel(other));
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn notify_one_serves_the_highest_rank_then_the_first_queued() {
+        let list = WaitList::new();
+        let low = list.register(5, 0, Signal::Thread(Parked::current()));
+        let high = list.register(5, 2, Signal::Thread(Parked::current()));
+        let high_later = list.register(5, 2, Signal::Thread(Parked::current()));
+        let other_key = list.register(6, 9, Signal::Thread(Parked::current()));
+        let queued = |t: &Ticket| list.lock().position(t.id).is_some();
+        list.notify_one(5);
+        assert!(!queued(&high), "the highest rank, first of two");
+        assert!(queued(&low) && queued(&high_later) && queued(&other_key));
+        list.notify_one(5);
+        assert!(!queued(&high_later));
+        assert!(queued(&low), "rank 0 comes last");
+        list.notify_one(5);
+        assert!(!queued(&low));
+        assert!(queued(&other_key), "another key is never served");
+        assert!(!list.cancel(other_key));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
     }
 

@@ -106,6 +106,30 @@ fn one_publish_wakes_one_of_many_futures_on_different_products() {
 }
 
 #[test]
+fn a_publish_wakes_the_future_of_the_highest_priority_cart() {
+    let market = Market::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut low = market.new_cart();
+    let mut high = market.new_cart();
+    high.set_priority(1);
+    let (low_wakes, low_waker) = waker();
+    let (high_wakes, high_waker) = waker();
+    let mut low_wait = low.add_async(&'x');
+    let mut high_wait = high.add_async(&'x');
+    // The low-priority future waits first.
+    assert!(poll_once(&mut low_wait, &low_waker).is_pending());
+    assert!(poll_once(&mut high_wait, &high_waker).is_pending());
+    p.publish('x').unwrap();
+    assert_eq!(low_wakes.wakes.load(SeqCst), 0);
+    assert_eq!(high_wakes.wakes.load(SeqCst), 1);
+    assert!(poll_once(&mut low_wait, &low_waker).is_pending());
+    assert_eq!(poll_once(&mut high_wait, &high_waker), Poll::Ready(Ok(())));
+    drop((low_wait, high_wait));
+    assert!(low.items().is_empty());
+    assert_eq!(high.items(), &['x']);
+}
+
+#[test]
 fn dropping_a_notified_future_passes_the_wake_up_on() {
     let market = Market::new(1).unwrap();
     let mut p = market.register_producer();

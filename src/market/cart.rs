@@ -31,6 +31,8 @@ pub struct Cart<T> {
     /// Held (`HELD`) by this handle for its whole life.
     entry: NonNull<Registered<CartShared<T>>>,
     id: CartId,
+    /// Rank among carts waiting for equal items (`set_priority`).
+    priority: u32,
 }
 
 // SAFETY: the handle owns its registry entry exclusively (state `HELD`); the items in the
@@ -43,6 +45,7 @@ impl<T> Cart<T> {
             entry: NonNull::from(entry),
             inner,
             id,
+            priority: 0,
         }
     }
 
@@ -54,6 +57,31 @@ impl<T> Cart<T> {
     /// This cart's id.
     pub fn id(&self) -> CartId {
         self.id
+    }
+
+    /// Sets this cart's priority among carts waiting for equal items ([`add_wait`](Cart::add_wait),
+    /// [`add_async`](Cart::add_async)): an item put on sale wakes the waiting cart with the
+    /// highest priority, and among equal priorities the one that has waited longest. Every
+    /// cart starts at 0, so by default waiters are served first come, first served. A wait
+    /// already under way keeps the priority it started with. Priorities only choose whom to
+    /// wake: a cart that is not waiting can still take an item first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::<u8>::new(1).unwrap();
+    /// let mut cart = market.new_cart();
+    /// assert_eq!(cart.priority(), 0);
+    /// cart.set_priority(7);
+    /// assert_eq!(cart.priority(), 7);
+    /// ```
+    pub fn set_priority(&mut self, priority: u32) {
+        self.priority = priority;
+    }
+
+    /// This cart's priority among waiting carts (see [`set_priority`](Cart::set_priority)).
+    pub fn priority(&self) -> u32 {
+        self.priority
     }
 
     /// Reserves an on-sale item equal to `item`, from any producer; `false` when none was on
@@ -104,7 +132,10 @@ impl<T> Cart<T> {
     /// ```
     pub fn add_wait(&mut self, item: &T, timeout: Duration) -> Result<(), WaitError> {
         // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.reserve_wait(self.shared(), item, timeout) }
+        unsafe {
+            self.inner
+                .reserve_wait(self.shared(), item, self.priority, timeout)
+        }
     }
 
     /// Puts the most recently added item equal to `item` back on sale under the producer it

@@ -31,9 +31,9 @@ trait Waiting {
 }
 
 /// One poll of a waiting future: after a notification (or on the first poll) try; if that
-/// fails, register the task's waker under `key`, then try once more (the wait handshake of
+/// fails, register the task's waker under `key` with `rank`, then try once more (the wait handshake of
 /// [`crate::wait`]), and stay registered only if that fails too.
-fn poll_wait<F: Waiting>(f: &mut F, key: u64, cx: &mut Context<'_>) -> Poll<F::Output> {
+fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -> Poll<F::Output> {
     if let Some(ticket) = f.ticket().take() {
         if !f.list().poll(&ticket, cx.waker()) {
             *f.ticket() = Some(ticket);
@@ -44,7 +44,9 @@ fn poll_wait<F: Waiting>(f: &mut F, key: u64, cx: &mut Context<'_>) -> Poll<F::O
     if let Some(done) = f.attempt() {
         return Poll::Ready(done);
     }
-    let ticket = f.list().register(key, Signal::Task(cx.waker().clone()));
+    let ticket = f
+        .list()
+        .register(key, rank, Signal::Task(cx.waker().clone()));
     // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
     // below sees every publish (or freed room) whose notifier did not see our registration.
     fence(Ordering::SeqCst);
@@ -168,8 +170,8 @@ impl<T> Future for AddFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "AddFuture polled after completion");
-        let key = this.hash;
-        poll_wait(this, key, cx)
+        let (key, rank) = (this.hash, this.cart.priority());
+        poll_wait(this, key, rank, cx)
     }
 }
 
@@ -255,7 +257,7 @@ impl<T> Future for PublishFuture<'_, T> {
         let this = self.get_mut();
         assert!(this.item.is_some(), "PublishFuture polled after completion");
         let (_, key) = super::Inner::room(&this.producer.entry().value);
-        poll_wait(this, key, cx)
+        poll_wait(this, key, 0, cx)
     }
 }
 

@@ -275,7 +275,8 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Reserves like `reserve`, waiting up to `timeout` for an equal item to be put on sale.
+    /// Reserves like `reserve`, waiting up to `timeout` for an equal item to be put on sale;
+    /// among carts waiting for equal items, those of higher `rank` are served first.
     ///
     /// # Safety
     ///
@@ -284,12 +285,13 @@ impl<T> Inner<T> {
         &self,
         cart: &CartShared<T>,
         item: &T,
+        rank: u32,
         timeout: Duration,
     ) -> Result<(), WaitError> {
         let hash = (self.hash)(&self.index, item);
         self.product_waits
             .list(hash)
-            .wait_until(hash, Some(timeout), || {
+            .wait_until(hash, rank, Some(timeout), || {
                 // SAFETY: the caller's guarantee.
                 unsafe { self.try_reserve(cart, item, hash) }
             })
@@ -319,7 +321,7 @@ impl<T> Inner<T> {
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
         let mut pending = Some(item);
-        let done = producer.counts.room.wait_until(ROOM, Some(timeout), || {
+        let done = producer.counts.room.wait_until(ROOM, 0, Some(timeout), || {
             let item = pending.take()?;
             // SAFETY: the caller's guarantee.
             match unsafe { self.try_publish(producer, item) } {
@@ -427,6 +429,48 @@ mod tests {
         });
         assert_eq!(woken(&market), n, "one wake-up per published item");
         assert_eq!(p.on_sale(), 0);
+    }
+
+    /// Carts of higher priority are served first, and equal priorities in the order they
+    /// started waiting.
+    #[test]
+    fn waiting_carts_are_served_by_priority_then_in_order() {
+        // Queued in this order; served highest first, ties by queue order.
+        let priorities = [1, 3, 0, 3];
+        let served = [1, 3, 0, 2];
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        thread::scope(|s| {
+            let mut waiters = Vec::new();
+            for (i, &priority) in priorities.iter().enumerate() {
+                let mut cart = market.new_cart();
+                cart.set_priority(priority);
+                waiters.push(Some(s.spawn(move || {
+                    cart.add_wait(&'x', LONG).unwrap();
+                    cart.place_order()
+                })));
+                while queued(&market) < i + 1 {
+                    thread::yield_now();
+                }
+            }
+            for (round, &expected) in served.iter().enumerate() {
+                p.publish('x').unwrap();
+                let done = loop {
+                    if let Some(i) = waiters
+                        .iter()
+                        .position(|w| w.as_ref().is_some_and(|h| h.is_finished()))
+                    {
+                        break i;
+                    }
+                    thread::yield_now();
+                };
+                assert_eq!(done, expected, "round {round}");
+                let got = waiters[done].take().unwrap().join().unwrap();
+                assert_eq!(got, vec!['x']);
+                assert_eq!(queued(&market), priorities.len() - round - 1);
+            }
+        });
+        assert_eq!(woken(&market), priorities.len());
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl<T> Producer<T> {
 
     fn push_until(&self, value: T, timeout: Option<Duration>) -> Result<(), PushTimeoutError<T>> {
         let mut pending = Some(value);
-        let done = self.shared.not_full.wait_until(0, timeout, || {
+        let done = self.shared.not_full.wait_until(0, 0, timeout, || {
             let value = pending.take()?;
             match self.shared.try_push(value) {
                 Ok(done) => Some(done),
@@ -306,7 +306,7 @@ impl<T> Consumer<T> {
         match self
             .shared
             .not_empty
-            .wait_until(0, timeout, || self.shared.try_pop().ok())
+            .wait_until(0, 0, timeout, || self.shared.try_pop().ok())
         {
             Some(Ok(value)) => Ok(value),
             Some(Err(Closed)) => Err(PopTimeoutError::Closed),
