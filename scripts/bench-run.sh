@@ -23,7 +23,7 @@ BIN=target/release/ringmarket
 now_ns() { date +%s%N; }
 # Median of the numbers given as arguments.
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
+secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); median of $REPEAT run(s) per cell"
 printf '%-5s %9s %9s %7s\n' test 'park s' 'sleep s' 'park/sleep'
@@ -43,10 +43,10 @@ for n in 01 02 03 04 05 06 07 08 09 10; do
     total_park=$(( total_park + took[park] ))
     total_sleep=$(( total_sleep + took[sleep] ))
     printf '%-5s %9s %9s %7s\n' "$n" "$(secs "${took[park]}")" "$(secs "${took[sleep]}")" \
-        "$(awk -v a="${took[park]}" -v b="${took[sleep]}" 'BEGIN { if (a && b) printf "%.2f", a / b; else print "-" }')"
+        "$(awk -v a="${took[park]}" -v b="${took[sleep]}" 'BEGIN { if (a && b) printf "%.3f", a / b; else print "-" }')"
 done
 printf '%-5s %9s %9s %7s\n' total "$(secs $total_park)" "$(secs $total_sleep)" \
-    "$(awk -v a=$total_park -v b=$total_sleep 'BEGIN { if (a && b) printf "%.2f", a / b; else print "-" }')"
+    "$(awk -v a=$total_park -v b=$total_sleep 'BEGIN { if (a && b) printf "%.3f", a / b; else print "-" }')"
 
 # Test 10 has 10 products, 50 producers, 200 consumers with up to 5 carts of up to 4
 # operations of up to 5 units, and queues of 40. The generated one keeps its shape, with
