@@ -52,7 +52,16 @@
 //! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
 //! the flag is never missed. A waiter whose deadline passes removes its own entry under the
 //! lock; if the entry was already gone, the notification was for it (the flag follows at once)
-//! and it tries once more before it returns. Each registration gets a fresh flag.
+//! and it tries once more before it returns. Each registration gets a fresh flag: the thread's
+//! signal (its flag and handle) is kept between registrations and reused only when no notifier
+//! still holds it (`Arc::get_mut`, whose Acquire orders that notifier's store and `unpark`
+//! before the reuse); otherwise a new one is allocated. So a late store of an earlier
+//! notification (one that chose an entry its owner then cancelled) can never be mistaken for
+//! a new one; a late `unpark` only makes one `park` return early, and the flag sends it back.
+//!
+//! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
+//! learnt per thread (it spins while that has lately paid, see `SpinPolicy`). Spinning changes
+//! nothing in the argument above, which is about the registered attempt and the sleep.
 //!
 //! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
 //! `fence(SeqCst)` between (a) and (b) ([`crate::sync::loom_seq_cst_fence`]); the argument above
@@ -63,6 +72,8 @@ use std::sync::PoisonError;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+#[cfg(not(loom))]
+use crate::sync::thread_local;
 use crate::sync::{
     fence, hint, loom_seq_cst_fence, thread, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard,
     Ordering,
@@ -132,6 +143,54 @@ impl Backoff {
     }
 }
 
+/// Whether a waiter spins before it sleeps, learnt per thread from its own recent waits.
+///
+/// The spin phase of [`WaitList::wait_until`] costs a few microseconds of processor time. It
+/// pays when the other side answers within that time (a ping-pong); when it does not, the
+/// spinning thread only delays the others (a woken waiter, the notifier) on a busy machine. A
+/// thread spins while its last spin phase succeeded, and otherwise tries it again once every
+/// [`SpinPolicy::PROBE_EVERY`] waits, so that it notices when spinning starts to pay. Under
+/// loom nobody spins.
+struct SpinPolicy;
+
+#[cfg(not(loom))]
+thread_local! {
+    /// Waits of this thread since its last spin phase that succeeded (wrapping).
+    static FRUITLESS: core::cell::Cell<u8> = const { core::cell::Cell::new(0) };
+}
+
+impl SpinPolicy {
+    /// A thread whose spinning stopped paying tries again once every this many waits.
+    #[cfg(not(loom))]
+    const PROBE_EVERY: u8 = 16;
+
+    /// Whether the calling thread's next wait should spin first.
+    #[inline]
+    fn should_spin() -> bool {
+        #[cfg(loom)]
+        return false;
+        #[cfg(not(loom))]
+        FRUITLESS
+            .try_with(|f| {
+                let n = f.get();
+                f.set(n.wrapping_add(1));
+                n % Self::PROBE_EVERY == 0
+            })
+            .unwrap_or(false)
+    }
+
+    /// Records whether the spin phase of the calling thread's wait succeeded.
+    #[inline]
+    fn record(succeeded: bool) {
+        #[cfg(not(loom))]
+        if succeeded {
+            let _ = FRUITLESS.try_with(|f| f.set(0));
+        }
+        #[cfg(loom)]
+        let _ = succeeded;
+    }
+}
+
 /// A parked thread's side of one registration: set once its entry has been removed by a
 /// notifier, then the thread is unparked.
 #[derive(Debug)]
@@ -140,14 +199,47 @@ pub(crate) struct Parked {
     thread: thread::Thread,
 }
 
+#[cfg(not(loom))]
+thread_local! {
+    /// The calling thread's signal, kept between its waits so that a registration costs no
+    /// allocation (see [`Parked::fresh`]). Not under loom, which would report the signal a
+    /// model's thread keeps at its end as leaked: there it is reused within one wait only.
+    static CACHED: core::cell::Cell<Option<Arc<Parked>>> = const { core::cell::Cell::new(None) };
+}
+
 impl Parked {
-    /// A fresh signal for the calling thread (one per registration, so that a late store of
-    /// an earlier notification cannot be mistaken for a new one).
-    pub(crate) fn current() -> Arc<Self> {
+    /// A signal for the calling thread's next registration, with its flag clear and nobody
+    /// else holding it, so that a late store of an earlier notification cannot be mistaken for
+    /// a new one. Reuses `reuse` (or else the thread's cached signal) when no notifier of an
+    /// earlier registration still holds it; allocates a new one otherwise. Hand it back with
+    /// [`Parked::keep`] when the wait is over.
+    pub(crate) fn fresh(reuse: Option<Arc<Self>>) -> Arc<Self> {
+        #[cfg(not(loom))]
+        let reuse = reuse.or_else(|| CACHED.try_with(|c| c.take()).ok().flatten());
+        if let Some(mut parked) = reuse {
+            // `get_mut` succeeds only when ours is the last reference; its Acquire orders every
+            // former holder's use (a notifier's store and `unpark`, then its drop, Release)
+            // before ours, so no earlier notification can touch the flag any more.
+            if let Some(unique) = Arc::get_mut(&mut parked) {
+                // Relaxed: nobody else holds the signal (above).
+                unique.notified.store(false, Ordering::Relaxed);
+                return parked;
+            }
+        }
         Arc::new(Self {
             notified: AtomicBool::new(false),
             thread: thread::current(),
         })
+    }
+
+    /// Keeps `parked` (the calling thread's) for the thread's next registration.
+    pub(crate) fn keep(parked: Arc<Self>) {
+        debug_assert!(parked.thread.id() == thread::current().id());
+        // During the thread's teardown there is nothing to keep it for: dropped then.
+        #[cfg(not(loom))]
+        let _ = CACHED.try_with(|c| c.set(Some(parked)));
+        #[cfg(loom)]
+        drop(parked);
     }
 
     fn is_notified(&self) -> bool {
@@ -260,35 +352,44 @@ impl WaitList {
             return Some(done);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        // A short spin (well under a microsecond), no yielding: on a busy machine a yielding
-        // waiter takes the processor from the thread it waits for.
-        let mut backoff = Backoff::new();
-        for _ in 0..if cfg!(loom) { 0 } else { Backoff::SPIN_LIMIT } {
-            backoff.spin();
-            if let Some(done) = attempt() {
-                return Some(done);
+        // A short spin (a few µs of spin hints at most), no yielding: on a busy machine a
+        // yielding waiter takes the processor from the thread it waits for. Only while
+        // spinning pays on this thread (see `SpinPolicy`): a waiter that sleeps anyway only
+        // delays the threads that need the processor.
+        if SpinPolicy::should_spin() {
+            let mut backoff = Backoff::new();
+            for _ in 0..Backoff::SPIN_LIMIT {
+                backoff.spin();
+                if let Some(done) = attempt() {
+                    SpinPolicy::record(true);
+                    return Some(done);
+                }
             }
+            SpinPolicy::record(false);
         }
-        loop {
-            let parked = Parked::current();
+        let mut parked = Parked::fresh(None);
+        let done = loop {
             let ticket = self.register(key, Signal::Thread(Arc::clone(&parked)));
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
             if let Some(done) = attempt() {
                 self.cancel(ticket);
-                return Some(done);
+                break Some(done);
             }
             if !self.park(&ticket, &parked, deadline) {
                 // Timed out (and no longer queued); one last try.
-                return attempt();
+                break attempt();
             }
             // Notified (and no longer queued): try at once; if another thread took what the
             // notifier offered, queue again, which loses nothing (module docs).
             if let Some(done) = attempt() {
-                return Some(done);
+                break Some(done);
             }
-        }
+            parked = Parked::fresh(Some(parked));
+        };
+        Parked::keep(parked);
+        done
     }
 
     /// Queues a waiter under `key` (step (1) of the handshake). The caller then issues
@@ -567,10 +668,10 @@ mod tests {
     #[test]
     fn a_cancelled_notified_ticket_passes_the_notification_on() {
         let list = WaitList::new();
-        let first = list.register(5, Signal::Thread(Parked::current()));
-        let second_parked = Parked::current();
+        let first = list.register(5, Signal::Thread(Parked::fresh(None)));
+        let second_parked = Parked::fresh(None);
         let second = list.register(5, Signal::Thread(Arc::clone(&second_parked)));
-        let other = list.register(6, Signal::Thread(Parked::current()));
+        let other = list.register(6, Signal::Thread(Parked::fresh(None)));
         list.notify_one(5); // chooses `first`
         assert_eq!(list.queued(), 2);
         assert!(list.cancel(first), "it had been notified");
