@@ -52,12 +52,7 @@
 //! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
 //! the flag is never missed. A waiter whose deadline passes removes its own entry under the
 //! lock; if the entry was already gone, the notification was for it (the flag follows at once)
-//! and it tries once more before it returns. Each registration gets a fresh flag: the thread's
-//! signal (its flag and handle) is kept between registrations and reused only when no notifier
-//! still holds it (`Arc::get_mut`, whose Acquire orders that notifier's store and `unpark`
-//! before the reuse); otherwise a new one is allocated. So a late store of an earlier
-//! notification (one that chose an entry its owner then cancelled) can never be mistaken for
-//! a new one; a late `unpark` only makes one `park` return early, and the flag sends it back.
+//! and it tries once more before it returns. Each registration gets a fresh flag.
 //!
 //! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
 //! learnt per thread (it spins while that has lately paid, see `SpinPolicy`). Spinning changes
@@ -162,7 +157,7 @@ thread_local! {
 impl SpinPolicy {
     /// A thread whose spinning stopped paying tries again once every this many waits.
     #[cfg(not(loom))]
-    const PROBE_EVERY: u8 = 16;
+    const PROBE_EVERY: u8 = 64;
 
     /// Whether the calling thread's next wait should spin first.
     #[inline]
@@ -199,47 +194,14 @@ pub(crate) struct Parked {
     thread: thread::Thread,
 }
 
-#[cfg(not(loom))]
-thread_local! {
-    /// The calling thread's signal, kept between its waits so that a registration costs no
-    /// allocation (see [`Parked::fresh`]). Not under loom, which would report the signal a
-    /// model's thread keeps at its end as leaked: there it is reused within one wait only.
-    static CACHED: core::cell::Cell<Option<Arc<Parked>>> = const { core::cell::Cell::new(None) };
-}
-
 impl Parked {
-    /// A signal for the calling thread's next registration, with its flag clear and nobody
-    /// else holding it, so that a late store of an earlier notification cannot be mistaken for
-    /// a new one. Reuses `reuse` (or else the thread's cached signal) when no notifier of an
-    /// earlier registration still holds it; allocates a new one otherwise. Hand it back with
-    /// [`Parked::keep`] when the wait is over.
-    pub(crate) fn fresh(reuse: Option<Arc<Self>>) -> Arc<Self> {
-        #[cfg(not(loom))]
-        let reuse = reuse.or_else(|| CACHED.try_with(|c| c.take()).ok().flatten());
-        if let Some(mut parked) = reuse {
-            // `get_mut` succeeds only when ours is the last reference; its Acquire orders every
-            // former holder's use (a notifier's store and `unpark`, then its drop, Release)
-            // before ours, so no earlier notification can touch the flag any more.
-            if let Some(unique) = Arc::get_mut(&mut parked) {
-                // Relaxed: nobody else holds the signal (above).
-                unique.notified.store(false, Ordering::Relaxed);
-                return parked;
-            }
-        }
+    /// A fresh signal for the calling thread (one per registration, so that a late store of
+    /// an earlier notification cannot be mistaken for a new one).
+    pub(crate) fn current() -> Arc<Self> {
         Arc::new(Self {
             notified: AtomicBool::new(false),
             thread: thread::current(),
         })
-    }
-
-    /// Keeps `parked` (the calling thread's) for the thread's next registration.
-    pub(crate) fn keep(parked: Arc<Self>) {
-        debug_assert!(parked.thread.id() == thread::current().id());
-        // During the thread's teardown there is nothing to keep it for: dropped then.
-        #[cfg(not(loom))]
-        let _ = CACHED.try_with(|c| c.set(Some(parked)));
-        #[cfg(loom)]
-        drop(parked);
     }
 
     fn is_notified(&self) -> bool {
@@ -367,29 +329,26 @@ impl WaitList {
             }
             SpinPolicy::record(false);
         }
-        let mut parked = Parked::fresh(None);
-        let done = loop {
+        loop {
+            let parked = Parked::current();
             let ticket = self.register(key, Signal::Thread(Arc::clone(&parked)));
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
             if let Some(done) = attempt() {
                 self.cancel(ticket);
-                break Some(done);
+                return Some(done);
             }
             if !self.park(&ticket, &parked, deadline) {
                 // Timed out (and no longer queued); one last try.
-                break attempt();
+                return attempt();
             }
             // Notified (and no longer queued): try at once; if another thread took what the
             // notifier offered, queue again, which loses nothing (module docs).
             if let Some(done) = attempt() {
-                break Some(done);
+                return Some(done);
             }
-            parked = Parked::fresh(Some(parked));
-        };
-        Parked::keep(parked);
-        done
+        }
     }
 
     /// Queues a waiter under `key` (step (1) of the handshake). The caller then issues
@@ -668,10 +627,10 @@ mod tests {
     #[test]
     fn a_cancelled_notified_ticket_passes_the_notification_on() {
         let list = WaitList::new();
-        let first = list.register(5, Signal::Thread(Parked::fresh(None)));
-        let second_parked = Parked::fresh(None);
+        let first = list.register(5, Signal::Thread(Parked::current()));
+        let second_parked = Parked::current();
         let second = list.register(5, Signal::Thread(Arc::clone(&second_parked)));
-        let other = list.register(6, Signal::Thread(Parked::fresh(None)));
+        let other = list.register(6, Signal::Thread(Parked::current()));
         list.notify_one(5); // chooses `first`
         assert_eq!(list.queued(), 2);
         assert!(list.cancel(first), "it had been notified");
@@ -679,6 +638,60 @@ mod tests {
         assert!(list.park(&second, &second_parked, Some(Instant::now())));
         assert!(!list.cancel(other));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn spinning_stops_when_it_does_not_pay_and_is_tried_again_now_and_then() {
+        // A fresh thread, so that no earlier wait has taught the policy anything.
+        std::thread::spawn(|| {
+            assert!(SpinPolicy::should_spin(), "a thread starts by spinning");
+            SpinPolicy::record(false);
+            let probes = (1..=3 * u32::from(SpinPolicy::PROBE_EVERY))
+                .filter(|_| SpinPolicy::should_spin())
+                .count();
+            assert_eq!(probes, 3, "one probe every PROBE_EVERY waits");
+            // A probe that pays: the next waits spin again.
+            SpinPolicy::record(true);
+            assert!(SpinPolicy::should_spin());
+            SpinPolicy::record(true);
+            assert!(SpinPolicy::should_spin());
+            SpinPolicy::record(false);
+            assert!(!SpinPolicy::should_spin());
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_waiter_whose_spin_does_not_pay_sleeps_without_spinning() {
+        std::thread::spawn(|| {
+            let list = WaitList::new();
+            let flag = AtomicBool::new(false);
+            // Every try counts; a wait that times out without spinning tries three times:
+            // once before, once after registering, once after the time-out.
+            let tries = |list: &WaitList| {
+                let mut n = 0;
+                let r = list.wait_until(0, Some(Duration::ZERO), || {
+                    n += 1;
+                    ready(&flag)
+                });
+                assert_eq!(r, None);
+                n
+            };
+            let first = tries(&list);
+            assert_eq!(
+                first,
+                3 + Backoff::SPIN_LIMIT as usize,
+                "the first wait spins"
+            );
+            assert_eq!(
+                tries(&list),
+                3,
+                "its spin did not pay: the next one does not spin"
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
