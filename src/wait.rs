@@ -55,7 +55,7 @@
 //! and it tries once more before it returns. Each registration gets a fresh flag.
 //!
 //! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
-//! learnt per thread (it spins while that has lately paid, see `SpinPolicy`). Spinning changes
+//! learnt per thread (it spins while that pays often enough, see `SpinPolicy`). Spinning changes
 //! nothing in the argument above, which is about the registered attempt and the sleep.
 //!
 //! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
@@ -138,49 +138,97 @@ impl Backoff {
     }
 }
 
+/// How [`WaitList::wait_until`] spins before it sleeps (never under loom).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spin {
+    /// Every wait spins first: for waits that the other side usually ends within the spin
+    /// (a ring's streaming peer), where spinning also spares the notifier a wake-up.
+    Always,
+    /// A wait spins only while that has paid often enough on this thread ([`SpinPolicy`]):
+    /// for waits that may last long (a product that comes later), where a waiter that
+    /// sleeps anyway only delays, by spinning, the threads that need the processor.
+    Learnt,
+}
+
 /// Whether a waiter spins before it sleeps, learnt per thread from its own recent waits.
 ///
-/// The spin phase of [`WaitList::wait_until`] costs a few microseconds of processor time. It
-/// pays when the other side answers within that time (a ping-pong); when it does not, the
-/// spinning thread only delays the others (a woken waiter, the notifier) on a busy machine. A
-/// thread spins while its last spin phase succeeded, and otherwise tries it again once every
-/// [`SpinPolicy::PROBE_EVERY`] waits, so that it notices when spinning starts to pay. Under
-/// loom nobody spins.
+/// The spin phase of [`WaitList::wait_until`] costs about a microsecond of processor time. It
+/// pays when the other side often answers within that time (a ping-pong, a busy channel);
+/// when it does not, the spinning thread only delays the others (a woken waiter, the
+/// notifier) on a busy machine. Each thread keeps a credit, like a saturating branch
+/// predictor: a spin phase that succeeds adds `GAIN` (up to `CREDIT_MAX`), one that fails
+/// takes 1, and the thread spins while it has credit, that is while about one spin phase in
+/// `GAIN + 1` or more succeeds. Without credit it still spins once every `PROBE_EVERY` waits,
+/// so that it notices when spinning starts to pay again. Under loom nobody spins.
 struct SpinPolicy;
+
+/// A thread's [`SpinPolicy`] state.
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+struct SpinCredit {
+    /// Spin phases the thread may still fail before it stops spinning.
+    credit: u8,
+    /// Waits without a spin phase since the last one (while without credit).
+    skipped: u8,
+}
 
 #[cfg(not(loom))]
 thread_local! {
-    /// Waits of this thread since its last spin phase that succeeded (wrapping).
-    static FRUITLESS: core::cell::Cell<u8> = const { core::cell::Cell::new(0) };
+    /// The calling thread's spin credit; a new thread starts with one success's worth.
+    static SPIN: core::cell::Cell<SpinCredit> = const {
+        core::cell::Cell::new(SpinCredit { credit: SpinPolicy::GAIN, skipped: 0 })
+    };
+}
+
+#[cfg(not(loom))]
+impl SpinPolicy {
+    /// Credit added by a spin phase that succeeded.
+    const GAIN: u8 = 4;
+    /// At most this much credit: after a run of successes, this many failures in a row stop
+    /// the spinning.
+    const CREDIT_MAX: u8 = 16;
+    /// A thread without credit spins once every this many waits.
+    const PROBE_EVERY: u8 = 64;
 }
 
 impl SpinPolicy {
-    /// A thread whose spinning stopped paying tries again once every this many waits.
-    #[cfg(not(loom))]
-    const PROBE_EVERY: u8 = 64;
-
     /// Whether the calling thread's next wait should spin first.
     #[inline]
     fn should_spin() -> bool {
         #[cfg(loom)]
         return false;
         #[cfg(not(loom))]
-        FRUITLESS
-            .try_with(|f| {
-                let n = f.get();
-                f.set(n.wrapping_add(1));
-                n % Self::PROBE_EVERY == 0
-            })
-            .unwrap_or(false)
+        SPIN.try_with(|cell| {
+            let mut s = cell.get();
+            let spin = if s.credit > 0 {
+                true
+            } else {
+                s.skipped += 1;
+                s.skipped >= Self::PROBE_EVERY
+            };
+            if spin {
+                s.skipped = 0;
+            }
+            debug_assert!(s.credit <= Self::CREDIT_MAX && s.skipped < Self::PROBE_EVERY);
+            cell.set(s);
+            spin
+        })
+        .unwrap_or(false)
     }
 
     /// Records whether the spin phase of the calling thread's wait succeeded.
     #[inline]
     fn record(succeeded: bool) {
         #[cfg(not(loom))]
-        if succeeded {
-            let _ = FRUITLESS.try_with(|f| f.set(0));
-        }
+        let _ = SPIN.try_with(|cell| {
+            let mut s = cell.get();
+            s.credit = if succeeded {
+                (s.credit + Self::GAIN).min(Self::CREDIT_MAX)
+            } else {
+                s.credit.saturating_sub(1)
+            };
+            cell.set(s);
+        });
         #[cfg(loom)]
         let _ = succeeded;
     }
@@ -297,9 +345,10 @@ impl WaitList {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `attempt` until it returns `Some`, spinning very briefly and then sleeping in the queue
-    /// under `key` between tries; returns `None` once `timeout` (if any) has passed with
-    /// `attempt` still answering `None`. A time-out too large to represent means no time-out.
+    /// Runs `attempt` until it returns `Some`, spinning briefly (as `spin` says) and then
+    /// sleeping in the queue under `key` between tries; returns `None` once `timeout` (if any)
+    /// has passed with `attempt` still answering `None`. A time-out too large to represent
+    /// means no time-out.
     ///
     /// `attempt` must meet the contract in the [module docs](self): it may answer `None` only
     /// from state it reads after it is called (a `SeqCst` fence precedes the decisive call).
@@ -307,6 +356,7 @@ impl WaitList {
         &self,
         key: u64,
         timeout: Option<Duration>,
+        spin: Spin,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         // The first try costs no clock read: most waits end here.
@@ -314,20 +364,29 @@ impl WaitList {
             return Some(done);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        // A short spin (a few µs of spin hints at most), no yielding: on a busy machine a
-        // yielding waiter takes the processor from the thread it waits for. Only while
-        // spinning pays on this thread (see `SpinPolicy`): a waiter that sleeps anyway only
-        // delays the threads that need the processor.
-        if SpinPolicy::should_spin() {
+        // A short spin (about a microsecond of spin hints), no yielding: on a busy machine a
+        // yielding waiter takes the processor from the thread it waits for. With
+        // `Spin::Learnt` only while spinning pays on this thread (see `SpinPolicy`): a waiter
+        // that sleeps anyway only delays the threads that need the processor.
+        let learn = matches!(spin, Spin::Learnt);
+        if if learn {
+            SpinPolicy::should_spin()
+        } else {
+            !cfg!(loom)
+        } {
             let mut backoff = Backoff::new();
             for _ in 0..Backoff::SPIN_LIMIT {
                 backoff.spin();
                 if let Some(done) = attempt() {
-                    SpinPolicy::record(true);
+                    if learn {
+                        SpinPolicy::record(true);
+                    }
                     return Some(done);
                 }
             }
-            SpinPolicy::record(false);
+            if learn {
+                SpinPolicy::record(false);
+            }
         }
         loop {
             let parked = Parked::current();
@@ -539,7 +598,7 @@ mod tests {
     #[test]
     fn an_immediate_success_never_registers() {
         let list = WaitList::new();
-        assert_eq!(list.wait_until(0, None, || Some(7)), Some(7));
+        assert_eq!(list.wait_until(0, None, Spin::Always, || Some(7)), Some(7));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert!(!list.has_waiters());
     }
@@ -550,7 +609,10 @@ mod tests {
         let flag = AtomicBool::new(false);
         let start = Instant::now();
         let timeout = Duration::from_millis(20);
-        assert_eq!(list.wait_until(0, Some(timeout), || ready(&flag)), None);
+        assert_eq!(
+            list.wait_until(0, Some(timeout), Spin::Always, || ready(&flag)),
+            None
+        );
         assert!(start.elapsed() >= timeout);
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert_eq!(list.woken.load(Ordering::Relaxed), 0, "nobody notified");
@@ -562,7 +624,7 @@ mod tests {
             let list = WaitList::new();
             let flag = AtomicBool::new(false);
             std::thread::scope(|s| {
-                let waiter = s.spawn(|| list.wait_until(0, None, || ready(&flag)));
+                let waiter = s.spawn(|| list.wait_until(0, None, Spin::Always, || ready(&flag)));
                 // Give the waiter a chance to park; correctness does not depend on it.
                 std::thread::sleep(Duration::from_millis(1));
                 // ORDERING: SeqCst RMW: the state change the module docs require.
@@ -580,7 +642,7 @@ mod tests {
         let flag = AtomicBool::new(false);
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| list.wait_until(0, None, || ready(&flag))))
+                .map(|_| s.spawn(|| list.wait_until(0, None, Spin::Always, || ready(&flag))))
                 .collect();
             std::thread::sleep(Duration::from_millis(1));
             // ORDERING: SeqCst RMW, as above.
@@ -600,7 +662,7 @@ mod tests {
             let waiters: Vec<_> = (0..4u64)
                 .map(|k| {
                     let (list, flag) = (&list, &flags[k as usize]);
-                    s.spawn(move || list.wait_until(k, None, || ready(flag)))
+                    s.spawn(move || list.wait_until(k, None, Spin::Learnt, || ready(flag)))
                 })
                 .collect();
             while list.queued() < 4 {
@@ -644,18 +706,39 @@ mod tests {
     fn spinning_stops_when_it_does_not_pay_and_is_tried_again_now_and_then() {
         // A fresh thread, so that no earlier wait has taught the policy anything.
         std::thread::spawn(|| {
-            assert!(SpinPolicy::should_spin(), "a thread starts by spinning");
-            SpinPolicy::record(false);
-            let probes = (1..=3 * u32::from(SpinPolicy::PROBE_EVERY))
+            let fail = |n: u8| {
+                for _ in 0..n {
+                    assert!(SpinPolicy::should_spin());
+                    SpinPolicy::record(false);
+                }
+            };
+            fail(SpinPolicy::GAIN);
+            assert!(!SpinPolicy::should_spin(), "out of credit");
+            let probes = (1..3 * u32::from(SpinPolicy::PROBE_EVERY))
                 .filter(|_| SpinPolicy::should_spin())
                 .count();
             assert_eq!(probes, 3, "one probe every PROBE_EVERY waits");
-            // A probe that pays: the next waits spin again.
+            // A probe that pays: credit again, enough for GAIN failures.
             SpinPolicy::record(true);
+            fail(SpinPolicy::GAIN);
+            assert!(!SpinPolicy::should_spin());
+            for _ in 0..SpinPolicy::PROBE_EVERY - 2 {
+                assert!(!SpinPolicy::should_spin());
+            }
             assert!(SpinPolicy::should_spin());
             SpinPolicy::record(true);
-            assert!(SpinPolicy::should_spin());
-            SpinPolicy::record(false);
+            // One success in GAIN keeps a thread spinning.
+            for _ in 0..100 {
+                fail(SpinPolicy::GAIN - 1);
+                assert!(SpinPolicy::should_spin());
+                SpinPolicy::record(true);
+            }
+            // Credit is capped: CREDIT_MAX failures in a row stop any spinning.
+            for _ in 0..10 {
+                assert!(SpinPolicy::should_spin());
+                SpinPolicy::record(true);
+            }
+            fail(SpinPolicy::CREDIT_MAX);
             assert!(!SpinPolicy::should_spin());
         })
         .join()
@@ -669,26 +752,23 @@ mod tests {
             let flag = AtomicBool::new(false);
             // Every try counts; a wait that times out without spinning tries three times:
             // once before, once after registering, once after the time-out.
-            let tries = |list: &WaitList| {
+            let tries = |spin: Spin| {
                 let mut n = 0;
-                let r = list.wait_until(0, Some(Duration::ZERO), || {
+                let r = list.wait_until(0, Some(Duration::ZERO), spin, || {
                     n += 1;
                     ready(&flag)
                 });
                 assert_eq!(r, None);
                 n
             };
-            let first = tries(&list);
-            assert_eq!(
-                first,
-                3 + Backoff::SPIN_LIMIT as usize,
-                "the first wait spins"
-            );
-            assert_eq!(
-                tries(&list),
-                3,
-                "its spin did not pay: the next one does not spin"
-            );
+            let spun = 3 + Backoff::SPIN_LIMIT as usize;
+            for _ in 0..SpinPolicy::GAIN {
+                assert_eq!(tries(Spin::Learnt), spun, "a new thread's first waits spin");
+            }
+            let msg = "spinning did not pay: the next wait does not spin";
+            assert_eq!(tries(Spin::Learnt), 3, "{msg}");
+            assert_eq!(tries(Spin::Always), spun, "unless told to spin always");
+            assert_eq!(tries(Spin::Learnt), 3, "which teaches the policy nothing");
         })
         .join()
         .unwrap();
