@@ -27,7 +27,7 @@ pub(crate) use std::{
         },
         Arc, Condvar, Mutex, MutexGuard,
     },
-    thread,
+    thread, thread_local,
 };
 
 /// `std::cell::UnsafeCell` behind loom's closure API.

@@ -57,6 +57,10 @@
 //! lock; if the entry was already gone, the notification was for it (the flag follows at once)
 //! and it tries once more before it returns. Each registration gets a fresh flag.
 //!
+//! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
+//! learnt per thread (it spins while that pays often enough, see `SpinPolicy`). Spinning changes
+//! nothing in the argument above, which is about the registered attempt and the sleep.
+//!
 //! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
 //! `fence(SeqCst)` between (a) and (b) ([`crate::sync::loom_seq_cst_fence`]); the argument above
 //! then holds by the fence-to-fence rule, and that is the version loom checks.
@@ -66,6 +70,8 @@ use std::sync::PoisonError;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+#[cfg(not(loom))]
+use crate::sync::thread_local;
 use crate::sync::{
     fence, hint, loom_seq_cst_fence, thread, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard,
     Ordering,
@@ -132,6 +138,102 @@ impl Backoff {
     #[cfg(test)]
     pub(crate) fn is_completed(&self) -> bool {
         cfg!(loom) || self.step > Self::YIELD_LIMIT
+    }
+}
+
+/// How [`WaitList::wait_until`] spins before it sleeps (never under loom).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spin {
+    /// Every wait spins first: for waits that the other side usually ends within the spin
+    /// (a ring's streaming peer), where spinning also spares the notifier a wake-up.
+    Always,
+    /// A wait spins only while that has paid often enough on this thread ([`SpinPolicy`]):
+    /// for waits that may last long (a product that comes later), where a waiter that
+    /// sleeps anyway only delays, by spinning, the threads that need the processor.
+    Learnt,
+}
+
+/// Whether a waiter spins before it sleeps, learnt per thread from its own recent waits.
+///
+/// The spin phase of [`WaitList::wait_until`] costs about a microsecond of processor time. It
+/// pays when the other side often answers within that time (a ping-pong, a busy channel);
+/// when it does not, the spinning thread only delays the others (a woken waiter, the
+/// notifier) on a busy machine. Each thread keeps a credit, like a saturating branch
+/// predictor: a spin phase that succeeds adds `GAIN` (up to `CREDIT_MAX`), one that fails
+/// takes 1, and the thread spins while it has credit, that is while about one spin phase in
+/// `GAIN + 1` or more succeeds. Without credit it still spins once every `PROBE_EVERY` waits,
+/// so that it notices when spinning starts to pay again. Under loom nobody spins.
+struct SpinPolicy;
+
+/// A thread's [`SpinPolicy`] state.
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+struct SpinCredit {
+    /// Spin phases the thread may still fail before it stops spinning.
+    credit: u8,
+    /// Waits without a spin phase since the last one (while without credit).
+    skipped: u8,
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The calling thread's spin credit; a new thread starts with one success's worth.
+    static SPIN: core::cell::Cell<SpinCredit> = const {
+        core::cell::Cell::new(SpinCredit { credit: SpinPolicy::GAIN, skipped: 0 })
+    };
+}
+
+#[cfg(not(loom))]
+impl SpinPolicy {
+    /// Credit added by a spin phase that succeeded.
+    const GAIN: u8 = 4;
+    /// At most this much credit: after a run of successes, this many failures in a row stop
+    /// the spinning.
+    const CREDIT_MAX: u8 = 16;
+    /// A thread without credit spins once every this many waits.
+    const PROBE_EVERY: u8 = 64;
+}
+
+impl SpinPolicy {
+    /// Whether the calling thread's next wait should spin first.
+    #[inline]
+    fn should_spin() -> bool {
+        #[cfg(loom)]
+        return false;
+        #[cfg(not(loom))]
+        SPIN.try_with(|cell| {
+            let mut s = cell.get();
+            let spin = if s.credit > 0 {
+                true
+            } else {
+                s.skipped += 1;
+                s.skipped >= Self::PROBE_EVERY
+            };
+            if spin {
+                s.skipped = 0;
+            }
+            debug_assert!(s.credit <= Self::CREDIT_MAX && s.skipped < Self::PROBE_EVERY);
+            cell.set(s);
+            spin
+        })
+        .unwrap_or(false)
+    }
+
+    /// Records whether the spin phase of the calling thread's wait succeeded.
+    #[inline]
+    fn record(succeeded: bool) {
+        #[cfg(not(loom))]
+        let _ = SPIN.try_with(|cell| {
+            let mut s = cell.get();
+            s.credit = if succeeded {
+                (s.credit + Self::GAIN).min(Self::CREDIT_MAX)
+            } else {
+                s.credit.saturating_sub(1)
+            };
+            cell.set(s);
+        });
+        #[cfg(loom)]
+        let _ = succeeded;
     }
 }
 
@@ -248,9 +350,10 @@ impl WaitList {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `attempt` until it returns `Some`, spinning very briefly and then sleeping in the queue
-    /// under `key` between tries; returns `None` once `timeout` (if any) has passed with
-    /// `attempt` still answering `None`. A time-out too large to represent means no time-out.
+    /// Runs `attempt` until it returns `Some`, spinning briefly (as `spin` says) and then
+    /// sleeping in the queue under `key` between tries; returns `None` once `timeout` (if any)
+    /// has passed with `attempt` still answering `None`. A time-out too large to represent
+    /// means no time-out.
     ///
     /// `attempt` must meet the contract in the [module docs](self): it may answer `None` only
     /// from state it reads after it is called (a `SeqCst` fence precedes the decisive call).
@@ -259,6 +362,7 @@ impl WaitList {
         key: u64,
         rank: u32,
         timeout: Option<Duration>,
+        spin: Spin,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         // The first try costs no clock read: most waits end here.
@@ -266,13 +370,28 @@ impl WaitList {
             return Some(done);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        // A short spin (well under a microsecond), no yielding: on a busy machine a yielding
-        // waiter takes the processor from the thread it waits for.
-        let mut backoff = Backoff::new();
-        for _ in 0..if cfg!(loom) { 0 } else { Backoff::SPIN_LIMIT } {
-            backoff.spin();
-            if let Some(done) = attempt() {
-                return Some(done);
+        // A short spin (about a microsecond of spin hints), no yielding: on a busy machine a
+        // yielding waiter takes the processor from the thread it waits for. With
+        // `Spin::Learnt` only while spinning pays on this thread (see `SpinPolicy`): a waiter
+        // that sleeps anyway only delays the threads that need the processor.
+        let learn = matches!(spin, Spin::Learnt);
+        if if learn {
+            SpinPolicy::should_spin()
+        } else {
+            !cfg!(loom)
+        } {
+            let mut backoff = Backoff::new();
+            for _ in 0..Backoff::SPIN_LIMIT {
+                backoff.spin();
+                if let Some(done) = attempt() {
+                    if learn {
+                        SpinPolicy::record(true);
+                    }
+                    return Some(done);
+                }
+            }
+            if learn {
+                SpinPolicy::record(false);
             }
         }
         loop {
@@ -497,7 +616,10 @@ mod tests {
     #[test]
     fn an_immediate_success_never_registers() {
         let list = WaitList::new();
-        assert_eq!(list.wait_until(0, 0, None, || Some(7)), Some(7));
+        assert_eq!(
+            list.wait_until(0, 0, None, Spin::Always, || Some(7)),
+            Some(7)
+        );
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert!(!list.has_waiters());
     }
@@ -508,7 +630,10 @@ mod tests {
         let flag = AtomicBool::new(false);
         let start = Instant::now();
         let timeout = Duration::from_millis(20);
-        assert_eq!(list.wait_until(0, 0, Some(timeout), || ready(&flag)), None);
+        assert_eq!(
+            list.wait_until(0, 0, Some(timeout), Spin::Always, || ready(&flag)),
+            None
+        );
         assert!(start.elapsed() >= timeout);
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert_eq!(list.woken.load(Ordering::Relaxed), 0, "nobody notified");
@@ -520,7 +645,7 @@ mod tests {
             let list = WaitList::new();
             let flag = AtomicBool::new(false);
             std::thread::scope(|s| {
-                let waiter = s.spawn(|| list.wait_until(0, 0, None, || ready(&flag)));
+                let waiter = s.spawn(|| list.wait_until(0, 0, None, Spin::Always, || ready(&flag)));
                 // Give the waiter a chance to park; correctness does not depend on it.
                 std::thread::sleep(Duration::from_millis(1));
                 // ORDERING: SeqCst RMW: the state change the module docs require.
@@ -538,7 +663,7 @@ mod tests {
         let flag = AtomicBool::new(false);
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| list.wait_until(0, 0, None, || ready(&flag))))
+                .map(|_| s.spawn(|| list.wait_until(0, 0, None, Spin::Always, || ready(&flag))))
                 .collect();
             std::thread::sleep(Duration::from_millis(1));
             // ORDERING: SeqCst RMW, as above.
@@ -558,7 +683,7 @@ mod tests {
             let waiters: Vec<_> = (0..4u64)
                 .map(|k| {
                     let (list, flag) = (&list, &flags[k as usize]);
-                    s.spawn(move || list.wait_until(k, 0, None, || ready(flag)))
+                    s.spawn(move || list.wait_until(k, 0, None, Spin::Learnt, || ready(flag)))
                 })
                 .collect();
             while list.queued() < 4 {
@@ -583,22 +708,6 @@ mod tests {
     }
 
     #[test]
-    fn a_cancelled_notified_ticket_passes_the_notification_on() {
-        let list = WaitList::new();
-        let first = list.register(5, 0, Signal::Thread(Parked::current()));
-        let second_parked = Parked::current();
-        let second = list.register(5, 0, Signal::Thread(Arc::clone(&second_parked)));
-        let other = list.register(6, 0, Signal::Thread(Parked::current()));
-        list.notify_one(5); // chooses `first`
-        assert_eq!(list.queued(), 2);
-        assert!(list.cancel(first), "it had been notified");
-        assert_eq!(list.queued(), 1, "passed on to `second`");
-        assert!(list.park(&second, &second_parked, Some(Instant::now())));
-        assert!(!list.cancel(other));
-        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
     fn notify_one_serves_the_highest_rank_then_the_first_queued() {
         let list = WaitList::new();
         let low = list.register(5, 0, Signal::Thread(Parked::current()));
@@ -617,6 +726,94 @@ mod tests {
         assert!(queued(&other_key), "another key is never served");
         assert!(!list.cancel(other_key));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_cancelled_notified_ticket_passes_the_notification_on() {
+        let list = WaitList::new();
+        let first = list.register(5, 0, Signal::Thread(Parked::current()));
+        let second_parked = Parked::current();
+        let second = list.register(5, 0, Signal::Thread(Arc::clone(&second_parked)));
+        let other = list.register(6, 0, Signal::Thread(Parked::current()));
+        list.notify_one(5); // chooses `first`
+        assert_eq!(list.queued(), 2);
+        assert!(list.cancel(first), "it had been notified");
+        assert_eq!(list.queued(), 1, "passed on to `second`");
+        assert!(list.park(&second, &second_parked, Some(Instant::now())));
+        assert!(!list.cancel(other));
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn spinning_stops_when_it_does_not_pay_and_is_tried_again_now_and_then() {
+        // A fresh thread, so that no earlier wait has taught the policy anything.
+        std::thread::spawn(|| {
+            let fail = |n: u8| {
+                for _ in 0..n {
+                    assert!(SpinPolicy::should_spin());
+                    SpinPolicy::record(false);
+                }
+            };
+            fail(SpinPolicy::GAIN);
+            assert!(!SpinPolicy::should_spin(), "out of credit");
+            let probes = (1..3 * u32::from(SpinPolicy::PROBE_EVERY))
+                .filter(|_| SpinPolicy::should_spin())
+                .count();
+            assert_eq!(probes, 3, "one probe every PROBE_EVERY waits");
+            // A probe that pays: credit again, enough for GAIN failures.
+            SpinPolicy::record(true);
+            fail(SpinPolicy::GAIN);
+            assert!(!SpinPolicy::should_spin());
+            for _ in 0..SpinPolicy::PROBE_EVERY - 2 {
+                assert!(!SpinPolicy::should_spin());
+            }
+            assert!(SpinPolicy::should_spin());
+            SpinPolicy::record(true);
+            // One success in GAIN keeps a thread spinning.
+            for _ in 0..100 {
+                fail(SpinPolicy::GAIN - 1);
+                assert!(SpinPolicy::should_spin());
+                SpinPolicy::record(true);
+            }
+            // Credit is capped: CREDIT_MAX failures in a row stop any spinning.
+            for _ in 0..10 {
+                assert!(SpinPolicy::should_spin());
+                SpinPolicy::record(true);
+            }
+            fail(SpinPolicy::CREDIT_MAX);
+            assert!(!SpinPolicy::should_spin());
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_waiter_whose_spin_does_not_pay_sleeps_without_spinning() {
+        std::thread::spawn(|| {
+            let list = WaitList::new();
+            let flag = AtomicBool::new(false);
+            // Every try counts; a wait that times out without spinning tries three times:
+            // once before, once after registering, once after the time-out.
+            let tries = |spin: Spin| {
+                let mut n = 0;
+                let r = list.wait_until(0, 0, Some(Duration::ZERO), spin, || {
+                    n += 1;
+                    ready(&flag)
+                });
+                assert_eq!(r, None);
+                n
+            };
+            let spun = 3 + Backoff::SPIN_LIMIT as usize;
+            for _ in 0..SpinPolicy::GAIN {
+                assert_eq!(tries(Spin::Learnt), spun, "a new thread's first waits spin");
+            }
+            let msg = "spinning did not pay: the next wait does not spin";
+            assert_eq!(tries(Spin::Learnt), 3, "{msg}");
+            assert_eq!(tries(Spin::Always), spun, "unless told to spin always");
+            assert_eq!(tries(Spin::Learnt), 3, "which teaches the policy nothing");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -48,6 +48,33 @@ fn two_publishes_wake_two_waiters_of_one_product() {
     assert!(n > 1);
 }
 
+/// A waiter woken for an item that another cart takes first waits again and is woken by the
+/// next publish. Its second registration reuses its signal, or takes a new one while the
+/// first notifier still holds the old one: either way the old notification cannot wake the
+/// new registration, and the new one is not lost.
+#[test]
+fn a_waiter_whose_item_is_taken_first_waits_again_and_is_woken() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut p = m.register_producer();
+        let (mut c1, mut c2) = (m.new_cart(), m.new_cart());
+        let waiter = thread::spawn(move || {
+            assert_eq!(c1.add_wait(&5, FOREVER), Ok(()));
+            c1.place_order()
+        });
+        let other = thread::spawn(move || (c2.add(&5), c2));
+        p.publish(5).unwrap();
+        let (took, mut c2) = other.join().unwrap();
+        if took {
+            p.publish(5).unwrap();
+        }
+        assert_eq!(waiter.join().unwrap(), vec![5]);
+        assert_eq!(c2.place_order().len(), usize::from(took));
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}
+
 /// A wait that times out at once (register, retry, give up, last try) racing a publish: the
 /// item ends in the cart or on sale, never both, never neither.
 #[test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::{CartShared, Inner, Market, ProducerShared};
 use crate::sync::Ordering;
-use crate::wait::WaitList;
+use crate::wait::{Spin, WaitList};
 use crate::Full;
 
 /// Lists of carts waiting for a product (by the hash's high bits).
@@ -291,7 +291,7 @@ impl<T> Inner<T> {
         let hash = (self.hash)(&self.index, item);
         self.product_waits
             .list(hash)
-            .wait_until(hash, rank, Some(timeout), || {
+            .wait_until(hash, rank, Some(timeout), Spin::Learnt, || {
                 // SAFETY: the caller's guarantee.
                 unsafe { self.try_reserve(cart, item, hash) }
             })
@@ -321,17 +321,20 @@ impl<T> Inner<T> {
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
         let mut pending = Some(item);
-        let done = producer.counts.room.wait_until(ROOM, 0, Some(timeout), || {
-            let item = pending.take()?;
-            // SAFETY: the caller's guarantee.
-            match unsafe { self.try_publish(producer, item) } {
-                Ok(done) => Some(done),
-                Err(item) => {
-                    pending = Some(item);
-                    None
+        let done = producer
+            .counts
+            .room
+            .wait_until(ROOM, 0, Some(timeout), Spin::Learnt, || {
+                let item = pending.take()?;
+                // SAFETY: the caller's guarantee.
+                match unsafe { self.try_publish(producer, item) } {
+                    Ok(done) => Some(done),
+                    Err(item) => {
+                        pending = Some(item);
+                        None
+                    }
                 }
-            }
-        });
+            });
         match (done, pending) {
             (Some(done), _) => done,
             (None, Some(item)) => Err(PublishWaitError::new(WaitError::TimedOut, item)),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::error::{Closed, Disconnected, PopError, PopTimeoutError, PushError, PushTimeoutError};
 use super::ring::Ring;
 use crate::sync::{Arc, AtomicUsize, Ordering};
-use crate::wait::WaitList;
+use crate::wait::{Spin, WaitList};
 use crate::{Empty, Full, ZeroCapacity};
 
 /// What the handles share.
@@ -202,16 +202,19 @@ impl<T> Producer<T> {
 
     fn push_until(&self, value: T, timeout: Option<Duration>) -> Result<(), PushTimeoutError<T>> {
         let mut pending = Some(value);
-        let done = self.shared.not_full.wait_until(0, 0, timeout, || {
-            let value = pending.take()?;
-            match self.shared.try_push(value) {
-                Ok(done) => Some(done),
-                Err(value) => {
-                    pending = Some(value);
-                    None
+        let done = self
+            .shared
+            .not_full
+            .wait_until(0, 0, timeout, Spin::Always, || {
+                let value = pending.take()?;
+                match self.shared.try_push(value) {
+                    Ok(done) => Some(done),
+                    Err(value) => {
+                        pending = Some(value);
+                        None
+                    }
                 }
-            }
-        });
+            });
         match done {
             Some(Ok(())) => Ok(()),
             Some(Err(Disconnected(value))) => Err(PushTimeoutError::Disconnected(value)),
@@ -306,7 +309,7 @@ impl<T> Consumer<T> {
         match self
             .shared
             .not_empty
-            .wait_until(0, 0, timeout, || self.shared.try_pop().ok())
+            .wait_until(0, 0, timeout, Spin::Always, || self.shared.try_pop().ok())
         {
             Some(Ok(value)) => Ok(value),
             Some(Err(Closed)) => Err(PopTimeoutError::Closed),
