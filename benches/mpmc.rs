@@ -8,7 +8,7 @@
 //!
 //! ```sh
 //! cargo bench --bench mpmc -- --warm-up-time 1 --measurement-time 3
-//! cargo bench --bench mpmc -- alternating 201  # median ratio of 201 alternating rounds
+//! cargo bench --bench mpmc -- alternating 1001  # median ratio of 1001 alternating rounds
 //! ```
 //!
 //! Criterion times each contender in its own stretch of time; on a shared machine the load
