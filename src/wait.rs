@@ -374,12 +374,13 @@ impl WaitList {
         // yielding waiter takes the processor from the thread it waits for. With
         // `Spin::Learnt` only while spinning pays on this thread (see `SpinPolicy`): a waiter
         // that sleeps anyway only delays the threads that need the processor.
-        let learn = matches!(spin, Spin::Learnt);
-        if if learn {
+        let learn = spin == Spin::Learnt;
+        let spins = if learn {
             SpinPolicy::should_spin()
         } else {
             !cfg!(loom)
-        } {
+        };
+        if spins {
             let mut backoff = Backoff::new();
             for _ in 0..Backoff::SPIN_LIMIT {
                 backoff.spin();
@@ -455,7 +456,7 @@ impl WaitList {
                 false
             }
             None => {
-                let next = self.take_first(&mut queue, ticket.key);
+                let next = self.take_next(&mut queue, ticket.key);
                 drop(queue);
                 if let Some(signal) = next {
                     signal.wake();
@@ -537,7 +538,7 @@ impl WaitList {
     #[cold]
     fn notify_one_slow(&self, key: u64) {
         let mut queue = self.lock();
-        let next = self.take_first(&mut queue, key);
+        let next = self.take_next(&mut queue, key);
         // Signal after unlocking, so that the woken thread does not block on the lock at once.
         // Still no lost wake-up: the entry is gone, which the waiter checks under the lock.
         drop(queue);
@@ -548,7 +549,7 @@ impl WaitList {
 
     /// Removes the entry under `key` to serve next (the highest rank; of those, the first
     /// queued) and returns how to wake its owner.
-    fn take_first(&self, queue: &mut Queue, key: u64) -> Option<Signal> {
+    fn take_next(&self, queue: &mut Queue, key: u64) -> Option<Signal> {
         let mut best: Option<(usize, u32)> = None;
         for (at, e) in queue.entries.iter().enumerate() {
             if e.key == key && !matches!(best, Some((_, rank)) if rank >= e.rank) {

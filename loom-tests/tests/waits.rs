@@ -49,9 +49,9 @@ fn two_publishes_wake_two_waiters_of_one_product() {
 }
 
 /// A waiter woken for an item that another cart takes first waits again and is woken by the
-/// next publish. Its second registration reuses its signal, or takes a new one while the
-/// first notifier still holds the old one: either way the old notification cannot wake the
-/// new registration, and the new one is not lost.
+/// next publish. Its second registration takes a fresh signal while the first notifier may
+/// still hold the old one: the old notification cannot wake the new registration, and the new
+/// one is not lost.
 #[test]
 fn a_waiter_whose_item_is_taken_first_waits_again_and_is_woken() {
     let n = explore(|| {

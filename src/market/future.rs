@@ -31,8 +31,8 @@ trait Waiting {
 }
 
 /// One poll of a waiting future: after a notification (or on the first poll) try; if that
-/// fails, register the task's waker under `key` with `rank`, then try once more (the wait handshake of
-/// [`crate::wait`]), and stay registered only if that fails too.
+/// fails, register the task's waker under `key` with `rank`, then try once more (the wait
+/// handshake of [`crate::wait`]), and stay registered only if that fails too.
 fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -> Poll<F::Output> {
     if let Some(ticket) = f.ticket().take() {
         if !f.list().poll(&ticket, cx.waker()) {
