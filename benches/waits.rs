@@ -8,6 +8,17 @@
 //! stamps the time and publishes; the consumer stamps the time when its wait returns. Criterion
 //! reports the mean hand-off per round; the median and 99th percentile over every hand-off of
 //! the run are printed at the end.
+//!
+//! ```text
+//! cargo bench --bench waits -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench waits -- alternating 41   # Market and Condvar in alternating pairs
+//! ```
+//!
+//! On a virtual machine a wake-up costs several times more after the processors have been idle
+//! for a while, and the figures of two stretches a minute apart differ more than the two
+//! designs do. The `alternating` mode runs `Market` and `Condvar` in pairs of short runs (which
+//! goes first alternates), so that both see much the same machine, pools every hand-off of
+//! each kind, and counts the pairs in which `Market`'s median and 99th percentile are the lower.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -16,7 +27,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use ringmarket::Market;
 
 /// How long a producer lets its consumer fall asleep before publishing.
@@ -39,10 +50,10 @@ struct Stock {
     ready: Vec<Condvar>,
 }
 
-/// Runs `rounds` rounds of `pairs` producer/consumer pairs (product k for pair k; with
-/// `producers == 1` one producer serves every product). Returns the sum over rounds of the
-/// mean hand-off latency.
-fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str) -> Duration {
+/// Runs `rounds` rounds of `consumers` consumers, each waiting for its own product k, served
+/// by `producers` producers (producer p publishes the products k with k % producers == p).
+/// Returns every hand-off latency (ns), consumer by consumer.
+fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u64> {
     // Room for every product a producer serves: a publish never waits for an earlier
     // consumer's reservation, as the Condvar stock (unbounded) never does.
     let market = Market::<usize>::new(consumers).unwrap();
@@ -133,6 +144,19 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str
             lat.extend(h.join().unwrap());
         }
     });
+    lat
+}
+
+/// [`handoff`] for criterion: records the latencies under `id` and returns the sum over rounds
+/// of the mean hand-off latency.
+fn timed_handoff(
+    kind: Kind,
+    producers: usize,
+    consumers: usize,
+    rounds: u64,
+    id: &str,
+) -> Duration {
+    let lat = handoff(kind, producers, consumers, rounds);
     let total: u64 = lat.iter().sum();
     SAMPLES
         .lock()
@@ -143,18 +167,26 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64, id: &str
     Duration::from_nanos(total / consumers as u64)
 }
 
+/// The configurations: name, producers, consumers.
+const CONFIGS: [(&str, usize, usize); 3] = [
+    ("1+1", 1, 1),
+    ("4+4", 4, 4),
+    ("16 waiters on 16 products", 1, 16),
+];
+
+/// The value at quantile `q` (nearest rank below) of the sorted `v`, in µs.
+fn quantile_us(v: &[u64], q: f64) -> f64 {
+    v[((v.len() - 1) as f64 * q) as usize] as f64 / 1000.0
+}
+
 fn handoffs(c: &mut Criterion) {
     let mut g = c.benchmark_group("handoff");
     g.sample_size(10);
-    for (name, producers, consumers) in [
-        ("1+1", 1, 1),
-        ("4+4", 4, 4),
-        ("16 waiters on 16 products", 1, 16),
-    ] {
+    for (name, producers, consumers) in CONFIGS {
         for kind in [Kind::Market, Kind::Condvar, Kind::Sleep1ms] {
             let id = format!("{name}/{kind:?}");
             g.bench_function(&id, |b| {
-                b.iter_custom(|rounds| handoff(kind, producers, consumers, rounds, &id))
+                b.iter_custom(|rounds| timed_handoff(kind, producers, consumers, rounds, &id))
             });
         }
     }
@@ -163,9 +195,82 @@ fn handoffs(c: &mut Criterion) {
     println!("{:<36} {:>9} {:>9} {:>9}", "case", "median", "p99", "count");
     for (id, v) in SAMPLES.lock().unwrap().iter_mut() {
         v.sort_unstable();
-        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
-        println!("{id:<36} {:>9.1} {:>9.1} {:>9}", at(0.5), at(0.99), v.len());
+        let (median, p99) = (quantile_us(v, 0.5), quantile_us(v, 0.99));
+        println!("{id:<36} {median:>9.1} {p99:>9.1} {:>9}", v.len());
     }
+}
+
+/// The alternating comparison of `Market` with the `Condvar` stock: per configuration,
+/// `runs` pairs of runs of `ROUNDS` hand-off rounds each, one of each kind per pair (which goes
+/// first alternates), so that both see much the same machine. Prints the median and 99th
+/// percentile over every hand-off of each kind, and in how many pairs `Market`'s median and
+/// 99th percentile were the lower ones; one polling run per configuration for reference.
+fn alternating(runs: usize) {
+    /// Hand-off rounds per run: a few tens of milliseconds.
+    const ROUNDS: u64 = 1000;
+    println!("load average at start: {}", load_average());
+    println!(
+        "{runs} alternating pairs of runs per configuration, {ROUNDS} rounds per run; \
+         latency over every hand-off of each kind (µs)"
+    );
+    println!(
+        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>13}",
+        "case", "Market", "p99", "Condvar", "p99", "Sleep1ms", "p99", "lower median", "lower p99"
+    );
+    for (name, producers, consumers) in CONFIGS {
+        // Warm-up, not counted.
+        for kind in [Kind::Market, Kind::Condvar] {
+            handoff(kind, producers, consumers, ROUNDS / 10);
+        }
+        let (mut market, mut condvar) = (Vec::new(), Vec::new());
+        let (mut lower_median, mut lower_p99) = (0, 0);
+        for run in 0..runs {
+            let order = if run % 2 == 0 {
+                [Kind::Market, Kind::Condvar]
+            } else {
+                [Kind::Condvar, Kind::Market]
+            };
+            let [mut first, mut second] =
+                order.map(|kind| handoff(kind, producers, consumers, ROUNDS));
+            first.sort_unstable();
+            second.sort_unstable();
+            let (mut m, mut c) = if run % 2 == 0 {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            lower_median += usize::from(quantile_us(&m, 0.5) < quantile_us(&c, 0.5));
+            lower_p99 += usize::from(quantile_us(&m, 0.99) < quantile_us(&c, 0.99));
+            market.append(&mut m);
+            condvar.append(&mut c);
+        }
+        market.sort_unstable();
+        condvar.sort_unstable();
+        let mut sleep = handoff(Kind::Sleep1ms, producers, consumers, ROUNDS);
+        sleep.sort_unstable();
+        println!(
+            "{:<28} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7}/{:<5} {:>7}/{:<5}",
+            name,
+            quantile_us(&market, 0.5),
+            quantile_us(&market, 0.99),
+            quantile_us(&condvar, 0.5),
+            quantile_us(&condvar, 0.99),
+            quantile_us(&sleep, 0.5),
+            quantile_us(&sleep, 0.99),
+            lower_median,
+            runs,
+            lower_p99,
+            runs
+        );
+    }
+    println!("load average at end: {}", load_average());
+}
+
+/// The 1, 5 and 15 minute load averages, where the system reports them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The fast path: publish, add and order on one thread, with `parked` threads asleep in
@@ -209,4 +314,16 @@ fn fast_path(c: &mut Criterion) {
 }
 
 criterion_group!(benches, handoffs, fast_path);
-criterion_main!(benches);
+
+/// `cargo bench --bench waits -- alternating [RUNS]` runs the alternating comparison instead
+/// of the criterion benchmarks.
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "alternating") {
+        let runs = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(21);
+        alternating(runs);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
