@@ -55,7 +55,10 @@
 //! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
 //! the flag is never missed. A waiter whose deadline passes removes its own entry under the
 //! lock; if the entry was already gone, the notification was for it (the flag follows at once)
-//! and it tries once more before it returns. Each registration gets a fresh flag.
+//! and it tries once more before it returns. Each registration gets a fresh flag. A registration
+//! whose attempt unwinds (a panicking `Eq`) is cancelled like one whose attempt succeeds, and a
+//! notified waiter whose attempt unwinds passes the notification on, so a panic swallows no
+//! notification.
 //!
 //! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
 //! learnt per thread (it spins while that pays often enough, see `SpinPolicy`). Spinning changes
@@ -308,6 +311,42 @@ impl Queue {
     }
 }
 
+/// A registration of [`WaitList::wait_until`] during its attempt: cancelled if the attempt
+/// unwinds.
+struct Registered<'a> {
+    list: &'a WaitList,
+    ticket: Option<Ticket>,
+}
+
+impl Registered<'_> {
+    /// The ticket, now that the attempt has returned.
+    fn end(mut self) -> Ticket {
+        let ticket = self.ticket.take();
+        ticket.unwrap_or_else(|| unreachable!("the ticket is taken only here"))
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.list.cancel(ticket);
+        }
+    }
+}
+
+/// A notified waiter of [`WaitList::wait_until`] during its attempt: passes the notification
+/// on if the attempt unwinds (forgotten otherwise).
+struct Notified<'a> {
+    list: &'a WaitList,
+    key: u64,
+}
+
+impl Drop for Notified<'_> {
+    fn drop(&mut self) {
+        self.list.pass_on(self.list.lock(), self.key);
+    }
+}
+
 /// A registration on a [`WaitList`], returned by [`WaitList::register`].
 #[derive(Debug)]
 pub(crate) struct Ticket {
@@ -398,10 +437,18 @@ impl WaitList {
         loop {
             let parked = Parked::current();
             let ticket = self.register(key, rank, Signal::Thread(Arc::clone(&parked)));
+            // Ends the registration if `attempt` panics: a queued entry left behind would
+            // swallow a notification meant for another waiter.
+            let registered = Registered {
+                list: self,
+                ticket: Some(ticket),
+            };
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
-            if let Some(done) = attempt() {
+            let done = attempt();
+            let ticket = registered.end();
+            if let Some(done) = done {
                 self.cancel(ticket);
                 return Some(done);
             }
@@ -410,10 +457,24 @@ impl WaitList {
                 return attempt();
             }
             // Notified (and no longer queued): try at once; if another thread took what the
-            // notifier offered, queue again, which loses nothing (module docs).
-            if let Some(done) = attempt() {
+            // notifier offered, queue again, which loses nothing (module docs). If the attempt
+            // unwinds, the notification goes to the next waiter.
+            let notified = Notified { list: self, key };
+            let done = attempt();
+            core::mem::forget(notified);
+            if let Some(done) = done {
                 return Some(done);
             }
+        }
+    }
+
+    /// Passes a notification that its waiter did not use on to the next waiter under `key`
+    /// (`queue` is the locked queue).
+    fn pass_on(&self, mut queue: MutexGuard<'_, Queue>, key: u64) {
+        let next = self.take_next(&mut queue, key);
+        drop(queue);
+        if let Some(signal) = next {
+            signal.wake();
         }
     }
 
@@ -456,11 +517,7 @@ impl WaitList {
                 false
             }
             None => {
-                let next = self.take_next(&mut queue, ticket.key);
-                drop(queue);
-                if let Some(signal) = next {
-                    signal.wake();
-                }
+                self.pass_on(queue, ticket.key);
                 true
             }
         }
@@ -623,6 +680,68 @@ mod tests {
         );
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
         assert!(!list.has_waiters());
+    }
+
+    #[test]
+    fn an_attempt_that_unwinds_leaves_no_waiter_queued() {
+        let list = WaitList::new();
+        // Panics once the waiter is queued, as a panicking `Eq` would in a market's attempt.
+        let unwound = std::panic::catch_unwind(|| {
+            list.wait_until(3, 0, None, Spin::Always, || -> Option<()> {
+                assert_eq!(list.queued(), 0, "the attempt of a registered waiter");
+                None
+            })
+        });
+        assert!(unwound.is_err());
+        assert_eq!(
+            list.queued(),
+            0,
+            "the registration ended with the unwinding"
+        );
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+        // A notification now finds nobody to swallow it.
+        list.notify_one(3);
+        assert_eq!(list.woken.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_notified_waiter_whose_attempt_unwinds_passes_the_notification_on() {
+        let list = WaitList::new();
+        let (go, second_may) = (AtomicBool::new(false), AtomicBool::new(false));
+        std::thread::scope(|s| {
+            let first = s.spawn(|| {
+                std::panic::catch_unwind(|| {
+                    list.wait_until(3, 0, None, Spin::Always, || {
+                        if go.load(Ordering::SeqCst) {
+                            // The notified attempt fails by unwinding, after letting the second
+                            // waiter succeed.
+                            second_may.store(true, Ordering::SeqCst);
+                            panic!("a panicking attempt");
+                        }
+                        None::<()>
+                    })
+                })
+            });
+            while list.queued() < 1 {
+                std::thread::yield_now();
+            }
+            let second = s.spawn(|| {
+                list.wait_until(3, 0, Some(Duration::from_secs(5)), Spin::Always, || {
+                    ready(&second_may)
+                })
+            });
+            while list.queued() < 2 {
+                std::thread::yield_now();
+            }
+            go.store(true, Ordering::SeqCst);
+            list.notify_one(3); // the first queued: the waiter that unwinds
+            assert!(first.join().unwrap().is_err());
+            assert_eq!(second.join().unwrap(), Some(()));
+        });
+        // The second waiter was notified too (by the pass-on), rather than timing out or
+        // succeeding by itself with its entry still queued.
+        assert_eq!(list.woken.load(Ordering::Relaxed), 2);
+        assert_eq!(list.queued(), 0);
     }
 
     #[test]
