@@ -289,6 +289,14 @@ impl<T> Inner<T> {
         timeout: Duration,
     ) -> Result<(), WaitError> {
         let hash = (self.hash)(&self.index, item);
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            // Room for the item before sleeping rather than after waking: an allocation
+            // less between a publish and the waiter's return.
+            l.items.reserve(1);
+            l.from.reserve(1);
+        });
         self.product_waits
             .list(hash)
             .wait_until(hash, rank, Some(timeout), Spin::Learnt, || {
