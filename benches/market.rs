@@ -16,7 +16,14 @@
 //!
 //! ```text
 //! cargo bench --bench market -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench market -- alternating 31   # every contender once per round, 31 rounds
 //! ```
+//!
+//! Criterion measures one contender after another, and on a small, shared machine the load
+//! changes between them: the ratio of two such figures swings by more than the contenders
+//! differ. The `alternating` mode runs every contender once per round on each case (in an
+//! order that rotates), and reports the median of the per-round ratios and how many rounds
+//! `Market` won.
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
@@ -24,7 +31,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 use ringmarket::baseline::MutexMarket;
 use ringmarket::market::{Cart, Producer};
@@ -372,4 +379,189 @@ fn cycle(c: &mut Criterion) {
 }
 
 criterion_group!(benches, cycle, threaded);
-criterion_main!(benches);
+
+/// One run of the mix for contender `which` (0 `Market` ids, 1 `Market` handles,
+/// 2 `MutexMarket`, 3 `HashMapMarket`), in ns per item per producer.
+fn mix_ns(which: usize, threads: usize, products: u64, queue: usize, iters: u64) -> f64 {
+    let time = match which {
+        0 => mix_ids(Market::new(queue).unwrap(), threads, products, iters),
+        1 => {
+            let m = Market::new(queue).unwrap();
+            let sellers = (0..threads).map(|_| m.register_producer()).collect();
+            let shoppers: Vec<_> = (0..threads).map(|_| m.new_cart()).collect();
+            mix(sellers, shoppers, products, iters)
+        }
+        2 => mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters),
+        _ => mix_ids(HashMapMarket::new(queue), threads, products, iters),
+    };
+    time.as_nanos() as f64 / iters as f64
+}
+
+/// `n` single-thread cycles for contender `which` (0 `Market` handles, 1 `Market` ids,
+/// 2 `MutexMarket`, 3 `HashMapMarket`, 4 one `ArrayQueue` push + pop), in ns per cycle.
+fn cycle_ns(which: usize, n: u64) -> f64 {
+    fn ids<M: Marketplace<u64>>(m: &M, n: u64) -> Duration {
+        let p = m.register_producer_id();
+        let cart = m.new_cart_id();
+        let start = Instant::now();
+        for _ in 0..n {
+            m.publish(p, black_box(42)).unwrap();
+            assert!(m.add_to_cart(cart, black_box(&42)).unwrap());
+            black_box(m.place_order(cart).unwrap());
+        }
+        start.elapsed()
+    }
+    let time = match which {
+        0 => {
+            let market = Market::new(8).unwrap();
+            let mut p = market.register_producer();
+            let mut cart = market.new_cart();
+            let start = Instant::now();
+            for _ in 0..n {
+                p.publish(black_box(42_u64)).unwrap();
+                assert!(cart.add(black_box(&42)));
+                black_box(cart.place_order());
+            }
+            start.elapsed()
+        }
+        1 => ids(&Market::new(8).unwrap(), n),
+        2 => ids(&MutexMarket::new(8).unwrap(), n),
+        3 => ids(&HashMapMarket::new(8), n),
+        _ => {
+            let queue = ArrayQueue::new(8);
+            let start = Instant::now();
+            for _ in 0..n {
+                queue.push(black_box(42_u64)).unwrap();
+                black_box(queue.pop().unwrap());
+            }
+            start.elapsed()
+        }
+    };
+    time.as_nanos() as f64 / n as f64
+}
+
+/// The alternating comparison: `rounds` rounds; in each, every contender runs once on every
+/// case (in an order that rotates from round to round), so that the contenders of a round see
+/// much the same machine. Prints, per case, the median time of each contender and the median
+/// of the per-round ratios (> 1: `Market` faster), with how many rounds `Market` won.
+fn alternating(rounds: usize) {
+    /// Items per producer in one run of the mix, and cycles in one run of the cycle: runs of
+    /// a few milliseconds.
+    const ITEMS: u64 = 20_000;
+    const CYCLES: u64 = 200_000;
+    println!("load average at start: {}", load_average());
+    println!(
+        "{rounds} alternating rounds; medians of ns per item per producer (mix) or per cycle, \
+         and of per-round ratios (contender time / Market time, > 1: Market faster)"
+    );
+    println!(
+        "{:<28} {:>6} {:>7} {:>6} {:>7} {:>13} {:>15} {:>16}",
+        "case",
+        "ids",
+        "handles",
+        "Mutex",
+        "HashMap",
+        "Mutex ÷ ids/h",
+        "HashMap ÷ ids/h",
+        "rounds won ids/h"
+    );
+    let mut cases = Vec::new();
+    for threads in [1usize, 2, 4] {
+        for products in [1u64, 16, 1024] {
+            for queue in [8usize, 1024] {
+                cases.push((threads, products, queue));
+            }
+        }
+    }
+    for &(threads, products, queue) in &cases {
+        let mut ns: [Vec<f64>; 4] = Default::default();
+        // Warm-up, not counted.
+        for (which, _) in ns.iter().enumerate() {
+            mix_ns(which, threads, products, queue, ITEMS / 10);
+        }
+        for round in 0..rounds {
+            for k in 0..4 {
+                let which = (round + k) % 4;
+                ns[which].push(mix_ns(which, threads, products, queue, ITEMS));
+            }
+        }
+        let ratio = |peer: usize, of: usize| -> Vec<f64> {
+            ns[peer].iter().zip(&ns[of]).map(|(p, m)| p / m).collect()
+        };
+        let won = |r: &[f64]| r.iter().filter(|&&x| x > 1.0).count();
+        let (mut mi, mut mh, mut hi, mut hh) = (ratio(2, 0), ratio(2, 1), ratio(3, 0), ratio(3, 1));
+        let wins = format!(
+            "{}/{} {}/{} of {rounds}",
+            won(&mi),
+            won(&mh),
+            won(&hi),
+            won(&hh)
+        );
+        println!(
+            "{:<28} {:>6.0} {:>7.0} {:>6.0} {:>7.0} {:>6.2}/{:<6.2} {:>7.2}/{:<7.2} {:>16}",
+            format!("{threads}+{threads} products{products} queue{queue}"),
+            median(&mut ns[0]),
+            median(&mut ns[1]),
+            median(&mut ns[2]),
+            median(&mut ns[3]),
+            median(&mut mi),
+            median(&mut mh),
+            median(&mut hi),
+            median(&mut hh),
+            wins,
+        );
+    }
+    let mut ns: [Vec<f64>; 5] = Default::default();
+    for (which, _) in ns.iter().enumerate() {
+        cycle_ns(which, CYCLES / 10);
+    }
+    for round in 0..rounds {
+        for k in 0..5 {
+            let which = (round + k) % 5;
+            ns[which].push(cycle_ns(which, CYCLES));
+        }
+    }
+    let mut over_queue: Vec<f64> = ns[0].iter().zip(&ns[4]).map(|(m, q)| m / q).collect();
+    let mut mutex_over: Vec<f64> = ns[2].iter().zip(&ns[0]).map(|(p, m)| p / m).collect();
+    let mut map_over: Vec<f64> = ns[3].iter().zip(&ns[0]).map(|(p, m)| p / m).collect();
+    println!(
+        "single-thread cycle: Market handles {:.1} ns, ids {:.1}, MutexMarket {:.1}, \
+         HashMapMarket {:.1}, ArrayQueue push+pop {:.1}; Market handles ÷ ArrayQueue {:.2}, \
+         MutexMarket ÷ Market {:.2}, HashMapMarket ÷ Market {:.2} (medians of per-round ratios)",
+        median(&mut ns[0]),
+        median(&mut ns[1]),
+        median(&mut ns[2]),
+        median(&mut ns[3]),
+        median(&mut ns[4]),
+        median(&mut over_queue),
+        median(&mut mutex_over),
+        median(&mut map_over),
+    );
+    println!("load average at end: {}", load_average());
+}
+
+/// The median (nearest rank) of `xs`, which it sorts.
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[(xs.len() - 1) / 2]
+}
+
+/// The 1, 5 and 15 minute load averages, where the system reports them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// `cargo bench --bench market -- alternating [ROUNDS]` runs the alternating comparison
+/// instead of the criterion benchmarks.
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "alternating") {
+        let rounds = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(15);
+        alternating(rounds);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
