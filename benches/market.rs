@@ -447,7 +447,7 @@ fn cycle_ns(which: usize, n: u64) -> f64 {
 fn alternating(rounds: usize) {
     /// Items per producer in one run of the mix, and cycles in one run of the cycle: runs of
     /// a few milliseconds.
-    const ITEMS: u64 = 20_000;
+    const ITEMS: u64 = 100_000;
     const CYCLES: u64 = 200_000;
     println!("load average at start: {}", load_average());
     println!(
