@@ -29,6 +29,35 @@ fn zero_capacity_is_an_error() {
 }
 
 #[test]
+fn a_buckets_bound_counts_what_is_on_sale_and_returns_to_zero() {
+    let market = Market::new(8).unwrap();
+    let hash = market.inner.index.hash(&7_u32);
+    let bound = || market.inner.index.bound(hash);
+    let mut p = market.register_producer();
+    let mut c = market.new_cart();
+    for _ in 0..3 {
+        p.publish(7_u32).unwrap();
+    }
+    assert!(bound() >= 3, "an upper bound of the items on sale");
+    assert!(c.add(&7) && c.add(&7));
+    assert!(c.remove(&7)); // back on sale through the cart's stall
+    assert!(bound() >= 2);
+    drop(p); // its unused increments go back; its items stay on sale
+    assert!(bound() >= 2);
+    assert_eq!(c.place_order(), vec![7]); // the cart pays the decrements it owes
+    assert!(bound() >= 2);
+    let mut other = market.new_cart();
+    assert!(other.add(&7) && other.add(&7) && !other.add(&7));
+    assert_eq!(other.place_order().len(), 2);
+    drop((c, other));
+    assert_eq!(
+        bound(),
+        0,
+        "nothing on sale and nothing held back: a miss is answered at once"
+    );
+}
+
+#[test]
 fn churn_reuses_the_same_slots() {
     let rounds = if cfg!(miri) { 200 } else { 100_000 };
     let market = Market::new(3).unwrap();
