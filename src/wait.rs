@@ -343,7 +343,7 @@ struct Notified<'a> {
 
 impl Drop for Notified<'_> {
     fn drop(&mut self) {
-        self.list.pass_on(self.list.lock(), self.key);
+        self.list.pass_on_unused(self.key);
     }
 }
 
@@ -466,6 +466,13 @@ impl WaitList {
                 return Some(done);
             }
         }
+    }
+
+    /// Passes on a notification whose waiter will not use it (its attempt unwound) to the
+    /// next waiter under `key`.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn pass_on_unused(&self, key: u64) {
+        self.pass_on(self.lock(), key);
     }
 
     /// Passes a notification that its waiter did not use on to the next waiter under `key`
@@ -727,7 +734,9 @@ mod tests {
             }
             let second = s.spawn(|| {
                 list.wait_until(3, 0, Some(Duration::from_secs(5)), Spin::Always, || {
-                    ready(&second_may)
+                    // Only once its own entry is gone, i.e. once notified: the registered
+                    // attempt cannot succeed by itself, whatever the schedule.
+                    (ready(&second_may).is_some() && list.queued() == 0).then_some(())
                 })
             });
             while list.queued() < 2 {

@@ -241,3 +241,87 @@ fn closing_resolves_the_futures() {
         Poll::Ready(Err(PublishWaitError::Closed(3)))
     );
 }
+
+/// Equal by the number, every one hashed alike; the comparison that brings `countdown` from 1
+/// to 0 panics, as a faulty user `Eq` would.
+#[derive(Debug)]
+struct Touchy(u32, Arc<AtomicUsize>);
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        let countdown = &self.1;
+        if countdown.load(SeqCst) > 0 && countdown.fetch_sub(1, SeqCst) == 1 {
+            panic!("a panicking Eq");
+        }
+        self.0 == other.0
+    }
+}
+
+impl Eq for Touchy {}
+
+impl std::hash::Hash for Touchy {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+#[test]
+fn a_future_whose_registered_attempt_unwinds_leaves_no_registration_behind() {
+    let countdown = Arc::new(AtomicUsize::new(0));
+    let touchy = |n| Touchy(n, countdown.clone());
+    let market = Market::new(4).unwrap();
+    let mut p = market.register_producer();
+    // Filed with everything, equal to nothing wanted: every try compares it once.
+    p.publish(touchy(3)).unwrap();
+    let (mut a, mut b) = (market.new_cart(), market.new_cart());
+    let (_, wa) = waker();
+    let want_a = touchy(2);
+    let mut fa = a.add_async(&want_a);
+    // The first try compares once; the try after the registration panics.
+    countdown.store(2, SeqCst);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut fa, &wa).is_pending()
+    }));
+    assert!(unwound.is_err());
+    drop(fa);
+    let (ub, wb) = waker();
+    let want_b = touchy(1);
+    let mut fb = b.add_async(&want_b);
+    assert!(poll_once(&mut fb, &wb).is_pending());
+    p.publish(touchy(1)).unwrap();
+    assert_eq!(ub.wakes.load(SeqCst), 1, "the publish woke the live waiter");
+    assert_eq!(poll_once(&mut fb, &wb), Poll::Ready(Ok(())));
+    drop(fb);
+    assert_eq!(b.items().len(), 1);
+}
+
+#[test]
+fn a_notified_future_whose_attempt_unwinds_passes_the_wake_up_on() {
+    let countdown = Arc::new(AtomicUsize::new(0));
+    let touchy = |n| Touchy(n, countdown.clone());
+    let market = Market::new(4).unwrap();
+    let mut p = market.register_producer();
+    let (mut a, mut b) = (market.new_cart(), market.new_cart());
+    let (ua, wa) = waker();
+    let (ub, wb) = waker();
+    let want = touchy(1);
+    let mut fa = a.add_async(&want);
+    let mut fb = b.add_async(&want);
+    assert!(poll_once(&mut fa, &wa).is_pending());
+    assert!(poll_once(&mut fb, &wb).is_pending());
+    p.publish(touchy(1)).unwrap();
+    assert_eq!(ua.wakes.load(SeqCst), 1, "the first queued is notified");
+    assert_eq!(ub.wakes.load(SeqCst), 0);
+    // Its next comparison panics.
+    countdown.store(1, SeqCst);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut fa, &wa).is_pending()
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(
+        ub.wakes.load(SeqCst),
+        1,
+        "the wake-up went on to the next waiter"
+    );
+    assert_eq!(poll_once(&mut fb, &wb), Poll::Ready(Ok(())));
+    drop((fa, fb));
+    assert_eq!(b.items().len(), 1);
+}

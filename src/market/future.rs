@@ -18,6 +18,8 @@ use core::task::{Context, Poll};
 
 use super::wait::{PublishWaitError, WaitError};
 use super::{Cart, Producer};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
 use crate::sync::{fence, Ordering};
 use crate::wait::{Signal, Ticket, WaitList};
 
@@ -33,16 +35,28 @@ trait Waiting {
 /// One poll of a waiting future: after a notification (or on the first poll) try; if that
 /// fails, register the task's waker under `key` with `rank`, then try once more (the wait
 /// handshake of [`crate::wait`]), and stay registered only if that fails too.
+///
+/// If an attempt unwinds (a panicking `Eq`), a registration is cancelled and a notification
+/// passed on before the panic goes on, so that no other waiter loses a wake-up.
 fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -> Poll<F::Output> {
+    let mut notified = false;
     if let Some(ticket) = f.ticket().take() {
         if !f.list().poll(&ticket, cx.waker()) {
             *f.ticket() = Some(ticket);
             return Poll::Pending;
         }
         // Notified: the registration is over.
+        notified = true;
     }
-    if let Some(done) = f.attempt() {
-        return Poll::Ready(done);
+    match catch_unwind(AssertUnwindSafe(|| f.attempt())) {
+        Ok(Some(done)) => return Poll::Ready(done),
+        Ok(None) => {}
+        Err(panic) => {
+            if notified {
+                f.list().pass_on_unused(key);
+            }
+            resume_unwind(panic)
+        }
     }
     let ticket = f
         .list()
@@ -50,12 +64,20 @@ fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -
     // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
     // below sees every publish (or freed room) whose notifier did not see our registration.
     fence(Ordering::SeqCst);
-    if let Some(done) = f.attempt() {
-        f.list().cancel(ticket);
-        return Poll::Ready(done);
+    match catch_unwind(AssertUnwindSafe(|| f.attempt())) {
+        Ok(Some(done)) => {
+            f.list().cancel(ticket);
+            Poll::Ready(done)
+        }
+        Ok(None) => {
+            *f.ticket() = Some(ticket);
+            Poll::Pending
+        }
+        Err(panic) => {
+            f.list().cancel(ticket);
+            resume_unwind(panic)
+        }
     }
-    *f.ticket() = Some(ticket);
-    Poll::Pending
 }
 
 impl<T> Cart<T> {
