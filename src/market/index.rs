@@ -251,26 +251,16 @@ impl<T> Segment<T> {
 /// Entries in a cart's [`SearchHints`] (direct-mapped by bucket).
 const HINTS: usize = if cfg!(loom) { 1 } else { 16 };
 
-/// Increments of a bucket's `avail` that a stall takes at once (see [`Stall::prepare`]), and
-/// the most decrements a cart owes one bucket before it pays them (see [`SearchHints::owe`]).
-const BATCH: usize = if cfg!(loom) { 2 } else { 8 };
-
-/// Per cart: for a few buckets, the segment where its last reservation succeeded, and the
-/// decrements of buckets' `avail` that its reservations owe.
+/// Per cart: for a few buckets, the segment where its last reservation succeeded.
 pub(crate) struct SearchHints<T> {
     /// `(bucket, segment of that bucket)`; `usize::MAX` marks an empty entry.
     entries: [(usize, *mut Segment<T>); HINTS],
-    /// `(bucket, n)`: the cart took `n` items of that bucket without decrementing its `avail`
-    /// (which stays an upper bound); paid when the entry is needed for another bucket, when
-    /// `n` reaches [`BATCH`], and by [`Index::pay`] (each order, and when the cart closes).
-    owed: [(usize, usize); HINTS],
 }
 
 impl<T> Default for SearchHints<T> {
     fn default() -> Self {
         Self {
             entries: [(usize::MAX, ptr::null_mut()); HINTS],
-            owed: [(0, 0); HINTS],
         }
     }
 }
@@ -287,21 +277,6 @@ impl<T> SearchHints<T> {
 
     fn set(&mut self, bucket: usize, seg: *mut Segment<T>) {
         self.entries[bucket % HINTS] = (bucket, seg);
-    }
-
-    /// Records the take of one item of `bucket` (after the take was counted), decrementing
-    /// `avail`s when an entry is needed for another bucket or is full.
-    fn owe(&mut self, index: &Index<T>, bucket: usize) {
-        let (b, n) = &mut self.owed[bucket % HINTS];
-        if *b != bucket {
-            Index::<T>::taken(&index.buckets[*b].avail, *n);
-            (*b, *n) = (bucket, 0);
-        }
-        *n += 1;
-        if *n == BATCH {
-            Index::<T>::taken(&index.buckets[bucket].avail, BATCH);
-            *n = 0;
-        }
     }
 }
 
@@ -432,9 +407,7 @@ impl<T> Index<T> {
     #[cfg(all(test, not(loom)))]
     pub(crate) fn bound(&self, hash: u64) -> usize {
         // Relaxed: tests read it with nothing running.
-        self.buckets[self.bucket(hash)]
-            .avail
-            .load(Ordering::Relaxed)
+        self.buckets[self.bucket(hash)].avail.load(Ordering::Relaxed)
     }
 
     /// The hash the index files `item` under.
@@ -486,7 +459,7 @@ impl<T> Index<T> {
         while let Some(s) = unsafe { seg.as_ref() } {
             if let Ok(item) = s.search(hash, &mut eq) {
                 hints.set(b, seg);
-                hints.owe(self, b);
+                Self::taken(avail);
                 return Some(item);
             }
             // Relaxed: `next` was written before the segment was published.
@@ -507,7 +480,7 @@ impl<T> Index<T> {
                 let w = match s.search(hash, &mut eq) {
                     Ok(item) => {
                         hints.set(b, seg);
-                        hints.owe(self, b);
+                        Self::taken(avail);
                         return Some(item);
                     }
                     Err(w) => w,
@@ -554,23 +527,13 @@ impl<T> Index<T> {
         avail.load(Ordering::SeqCst) == 0
     }
 
-    /// Counts `n` items of bucket `avail` taken or retracted, or `n` unused increments given
-    /// back (after the takes were counted, so the bound stays an upper bound).
+    /// Counts an item of bucket `avail` taken (after its take was counted, so the bound
+    /// stays an upper bound).
     #[inline]
-    fn taken(avail: &AtomicUsize, n: usize) {
-        if n > 0 {
-            // ORDERING: SeqCst like every change of `avail` (see `empty`); the decrement
-            // follows the takes in program order, so a reader that sees it sees them gone.
-            avail.fetch_sub(n, Ordering::SeqCst);
-        }
-    }
-
-    /// Pays every decrement that `hints`' reservations owe (see [`SearchHints::owe`]).
-    pub(crate) fn pay(&self, hints: &mut SearchHints<T>) {
-        for (b, n) in &mut hints.owed {
-            Self::taken(&self.buckets[*b].avail, *n);
-            *n = 0;
-        }
+    fn taken(avail: &AtomicUsize) {
+        // ORDERING: SeqCst like every change of `avail` (see `empty`); the decrement follows
+        // the take in program order, so a reader that sees it sees the item gone.
+        avail.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn stamp(&self, head: *mut Segment<T>) -> u64 {
@@ -662,9 +625,6 @@ pub(crate) struct Stall<T> {
     /// `hints[b]`: the segment of bucket `b` this stall filled last (null or one of its own),
     /// tried first so that a stall with many segments in one bucket rarely scans them all.
     hints: Vec<*mut Segment<T>>,
-    /// `credits[b]`: increments of bucket `b`'s `avail` taken and not yet used by a prepare
-    /// (at most [`BATCH`]); given back when the stall is orphaned.
-    credits: Vec<u8>,
 }
 
 impl<T> Default for Stall<T> {
@@ -673,7 +633,6 @@ impl<T> Default for Stall<T> {
             token: 0,
             heads: Vec::new(),
             hints: Vec::new(),
-            credits: Vec::new(),
         }
     }
 }
@@ -698,20 +657,12 @@ impl<T> Stall<T> {
             // `resize` keeps the allocation of an orphaned stall whose entry was reused.
             self.heads.resize(index.buckets(), ptr::null_mut());
             self.hints.resize(index.buckets(), ptr::null_mut());
-            self.credits.resize(index.buckets(), 0);
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
         let avail = &index.buckets[b].avail;
-        // The bucket's bound counts this item before the slot is prepared: from a credit, an
-        // increment taken earlier (the bound stays an upper bound meanwhile).
-        let credit = &mut self.credits[b];
-        if *credit == 0 {
-            // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
-            avail.fetch_add(BATCH, Ordering::SeqCst);
-            *credit = BATCH as u8;
-        }
-        *credit -= 1;
+        // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
+        avail.fetch_add(1, Ordering::SeqCst);
         let hint = self.hints[b];
         // The hint first, then every own segment of the bucket.
         let mut seg = if hint.is_null() { self.heads[b] } else { hint };
@@ -758,13 +709,9 @@ impl<T> Stall<T> {
         }
     }
 
-    /// Gives up every segment of this stall so that other stalls can adopt them, and the
-    /// unused increments of `index`'s bounds; the items on sale stay on sale.
-    pub(crate) fn orphan(&mut self, index: &Index<T>) {
-        for (bucket, &credit) in index.buckets.iter().zip(&self.credits) {
-            Index::<T>::taken(&bucket.avail, usize::from(credit));
-        }
-        self.credits.clear();
+    /// Gives up every segment of this stall so that other stalls can adopt them; the items on
+    /// sale in them stay on sale.
+    pub(crate) fn orphan(&mut self) {
         for &head in &self.heads {
             let mut seg = head;
             // SAFETY: segments live as long as the index, which outlives the stall's owner.
@@ -804,7 +751,7 @@ impl<T> Prepared<'_, T> {
         // SAFETY: `prepare` gave this value for a slot it prepared in a segment the stall
         // owns; consuming `self` makes this the only publish or retract of it.
         let item = unsafe { self.seg.retract(self.i) };
-        Index::<T>::taken(self.avail, 1);
+        Index::<T>::taken(self.avail);
         item
     }
 }

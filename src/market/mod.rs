@@ -764,7 +764,6 @@ impl<T> Inner<T> {
             let l = unsafe { &mut *l };
             self.count_gone(&l.from);
             l.from.clear();
-            self.index.pay(&mut l.hints);
             let items = core::mem::take(&mut l.items);
             // Relaxed (both): statistics written only by the entry's holder.
             cart.len.store(0, Ordering::Relaxed);
@@ -785,8 +784,7 @@ impl<T> Inner<T> {
         let items = cart.value.local.with_mut(|l| {
             // SAFETY: the handle holds the entry.
             let l = unsafe { &mut *l };
-            l.stall.orphan(&self.index);
-            self.index.pay(&mut l.hints);
+            l.stall.orphan();
             // The items leave the market (their values refer to no producer).
             self.count_gone(&l.from);
             l.from.clear();
@@ -852,7 +850,7 @@ impl<T> Inner<T> {
     unsafe fn close_producer(&self, producer: &Registered<ProducerShared<T>>) {
         producer.value.stall.with_mut(|s| {
             // SAFETY: the handle holds the entry.
-            unsafe { (*s).orphan(&self.index) }
+            unsafe { (*s).orphan() }
         });
         let retired = producer.retire();
         let counts = &producer.value.counts;
