@@ -407,7 +407,9 @@ impl<T> Index<T> {
     #[cfg(all(test, not(loom)))]
     pub(crate) fn bound(&self, hash: u64) -> usize {
         // Relaxed: tests read it with nothing running.
-        self.buckets[self.bucket(hash)].avail.load(Ordering::Relaxed)
+        self.buckets[self.bucket(hash)]
+            .avail
+            .load(Ordering::Relaxed)
     }
 
     /// The hash the index files `item` under.
