@@ -69,6 +69,7 @@
 //! then holds by the fence-to-fence rule, and that is the version loom checks.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -311,42 +312,6 @@ impl Queue {
     }
 }
 
-/// A registration of [`WaitList::wait_until`] during its attempt: cancelled if the attempt
-/// unwinds.
-struct Registered<'a> {
-    list: &'a WaitList,
-    ticket: Option<Ticket>,
-}
-
-impl Registered<'_> {
-    /// The ticket, now that the attempt has returned.
-    fn end(mut self) -> Ticket {
-        let ticket = self.ticket.take();
-        ticket.unwrap_or_else(|| unreachable!("the ticket is taken only here"))
-    }
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.list.cancel(ticket);
-        }
-    }
-}
-
-/// A notified waiter of [`WaitList::wait_until`] during its attempt: passes the notification
-/// on if the attempt unwinds (forgotten otherwise).
-struct Notified<'a> {
-    list: &'a WaitList,
-    key: u64,
-}
-
-impl Drop for Notified<'_> {
-    fn drop(&mut self) {
-        self.list.pass_on_unused(self.key);
-    }
-}
-
 /// A registration on a [`WaitList`], returned by [`WaitList::register`].
 #[derive(Debug)]
 pub(crate) struct Ticket {
@@ -437,17 +402,18 @@ impl WaitList {
         loop {
             let parked = Parked::current();
             let ticket = self.register(key, rank, Signal::Thread(Arc::clone(&parked)));
-            // Ends the registration if `attempt` panics: a queued entry left behind would
-            // swallow a notification meant for another waiter.
-            let registered = Registered {
-                list: self,
-                ticket: Some(ticket),
-            };
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
-            let done = attempt();
-            let ticket = registered.end();
+            // If `attempt` unwinds, the registration ends with it: a queued entry left behind
+            // would swallow a notification meant for another waiter.
+            let done = match catch_unwind(AssertUnwindSafe(&mut attempt)) {
+                Ok(done) => done,
+                Err(panic) => {
+                    self.cancel(ticket);
+                    resume_unwind(panic)
+                }
+            };
             if let Some(done) = done {
                 self.cancel(ticket);
                 return Some(done);
@@ -459,18 +425,19 @@ impl WaitList {
             // Notified (and no longer queued): try at once; if another thread took what the
             // notifier offered, queue again, which loses nothing (module docs). If the attempt
             // unwinds, the notification goes to the next waiter.
-            let notified = Notified { list: self, key };
-            let done = attempt();
-            core::mem::forget(notified);
-            if let Some(done) = done {
-                return Some(done);
+            match catch_unwind(AssertUnwindSafe(&mut attempt)) {
+                Ok(Some(done)) => return Some(done),
+                Ok(None) => {}
+                Err(panic) => {
+                    self.pass_on_unused(key);
+                    resume_unwind(panic)
+                }
             }
         }
     }
 
     /// Passes on a notification whose waiter will not use it (its attempt unwound) to the
     /// next waiter under `key`.
-    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn pass_on_unused(&self, key: u64) {
         self.pass_on(self.lock(), key);
     }
