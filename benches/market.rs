@@ -25,13 +25,15 @@
 //! order that rotates), and reports the median of the per-round ratios and how many rounds
 //! `Market` won.
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 use ringmarket::baseline::MutexMarket;
 use ringmarket::market::{Cart, Producer};
@@ -306,29 +308,11 @@ fn threaded(c: &mut Criterion) {
                 let mut g = c.benchmark_group(name);
                 g.throughput(Throughput::Elements(threads as u64));
                 g.sample_size(10);
-                g.bench_function("Market", |b| {
-                    b.iter_custom(|iters| {
-                        mix_ids(Market::new(queue).unwrap(), threads, products, iters)
-                    })
-                });
-                g.bench_function("Market-handles", |b| {
-                    b.iter_custom(|iters| {
-                        let m = Market::new(queue).unwrap();
-                        let sellers = (0..threads).map(|_| m.register_producer()).collect();
-                        let shoppers: Vec<_> = (0..threads).map(|_| m.new_cart()).collect();
-                        mix(sellers, shoppers, products, iters)
-                    })
-                });
-                g.bench_function("MutexMarket", |b| {
-                    b.iter_custom(|iters| {
-                        mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters)
-                    })
-                });
-                g.bench_function("HashMapMarket", |b| {
-                    b.iter_custom(|iters| {
-                        mix_ids(HashMapMarket::new(queue), threads, products, iters)
-                    })
-                });
+                for (which, contender) in MIX.into_iter().enumerate() {
+                    g.bench_function(contender, |b| {
+                        b.iter_custom(|iters| mix_run(which, threads, products, queue, iters))
+                    });
+                }
                 g.finish();
             }
         }
@@ -338,52 +322,20 @@ fn threaded(c: &mut Criterion) {
 fn cycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("cycle");
     g.throughput(Throughput::Elements(1));
-    {
-        let market = Market::new(8).unwrap();
-        let mut p = market.register_producer();
-        let mut cart = market.new_cart();
-        g.bench_function(BenchmarkId::new("Market", "handles"), |b| {
-            b.iter(|| {
-                p.publish(black_box(42_u64)).unwrap();
-                assert!(cart.add(black_box(&42)));
-                black_box(cart.place_order());
-            })
-        });
+    for (which, contender) in CYCLE.into_iter().enumerate() {
+        g.bench_function(contender, |b| b.iter_custom(|n| cycle_run(which, n)));
     }
-    fn ids<M: Marketplace<u64>>(m: &M) -> impl FnMut() + '_ {
-        let p = m.register_producer_id();
-        let cart = m.new_cart_id();
-        move || {
-            m.publish(p, black_box(42)).unwrap();
-            assert!(m.add_to_cart(cart, black_box(&42)).unwrap());
-            black_box(m.place_order(cart).unwrap());
-        }
-    }
-    let market = Market::new(8).unwrap();
-    let mut f = ids(&market);
-    g.bench_function(BenchmarkId::new("Market", "ids"), |b| b.iter(&mut f));
-    let baseline = MutexMarket::new(8).unwrap();
-    let mut f = ids(&baseline);
-    g.bench_function(BenchmarkId::new("MutexMarket", "ids"), |b| b.iter(&mut f));
-    let peer = HashMapMarket::new(8);
-    let mut f = ids(&peer);
-    g.bench_function(BenchmarkId::new("HashMapMarket", "ids"), |b| b.iter(&mut f));
-    let queue = ArrayQueue::new(8);
-    g.bench_function("ArrayQueue push+pop", |b| {
-        b.iter(|| {
-            queue.push(black_box(42_u64)).unwrap();
-            black_box(queue.pop().unwrap());
-        })
-    });
     g.finish();
 }
 
 criterion_group!(benches, cycle, threaded);
 
-/// One run of the mix for contender `which` (0 `Market` ids, 1 `Market` handles,
-/// 2 `MutexMarket`, 3 `HashMapMarket`), in ns per item per producer.
-fn mix_ns(which: usize, threads: usize, products: u64, queue: usize, iters: u64) -> f64 {
-    let time = match which {
+/// The mix's contenders, by the `which` of [`mix_run`].
+const MIX: [&str; 4] = ["Market", "Market-handles", "MutexMarket", "HashMapMarket"];
+
+/// One run of the mix with `iters` items per producer for contender `MIX[which]`.
+fn mix_run(which: usize, threads: usize, products: u64, queue: usize, iters: u64) -> Duration {
+    match which {
         0 => mix_ids(Market::new(queue).unwrap(), threads, products, iters),
         1 => {
             let m = Market::new(queue).unwrap();
@@ -393,13 +345,21 @@ fn mix_ns(which: usize, threads: usize, products: u64, queue: usize, iters: u64)
         }
         2 => mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters),
         _ => mix_ids(HashMapMarket::new(queue), threads, products, iters),
-    };
-    time.as_nanos() as f64 / iters as f64
+    }
 }
 
-/// `n` single-thread cycles for contender `which` (0 `Market` handles, 1 `Market` ids,
-/// 2 `MutexMarket`, 3 `HashMapMarket`, 4 one `ArrayQueue` push + pop), in ns per cycle.
-fn cycle_ns(which: usize, n: u64) -> f64 {
+/// The single-thread cycle's contenders, by the `which` of [`cycle_run`].
+const CYCLE: [&str; 5] = [
+    "Market/handles",
+    "Market/ids",
+    "MutexMarket/ids",
+    "HashMapMarket/ids",
+    "ArrayQueue push+pop",
+];
+
+/// `n` single-thread cycles (publish, reserve, place the order) for contender `CYCLE[which]`;
+/// for `ArrayQueue`, `n` push + pop pairs. The set-up is not timed.
+fn cycle_run(which: usize, n: u64) -> Duration {
     fn ids<M: Marketplace<u64>>(m: &M, n: u64) -> Duration {
         let p = m.register_producer_id();
         let cart = m.new_cart_id();
@@ -411,7 +371,7 @@ fn cycle_ns(which: usize, n: u64) -> f64 {
         }
         start.elapsed()
     }
-    let time = match which {
+    match which {
         0 => {
             let market = Market::new(8).unwrap();
             let mut p = market.register_producer();
@@ -436,8 +396,17 @@ fn cycle_ns(which: usize, n: u64) -> f64 {
             }
             start.elapsed()
         }
-    };
+    }
+}
+
+/// Nanoseconds per unit of `n`.
+fn per(time: Duration, n: u64) -> f64 {
     time.as_nanos() as f64 / n as f64
+}
+
+/// `num[i] / den[i]` for each round `i`.
+fn ratios(num: &[f64], den: &[f64]) -> Vec<f64> {
+    num.iter().zip(den).map(|(n, d)| n / d).collect()
 }
 
 /// The alternating comparison: `rounds` rounds; in each, every contender runs once on every
@@ -449,7 +418,7 @@ fn alternating(rounds: usize) {
     /// a few milliseconds.
     const ITEMS: u64 = 100_000;
     const CYCLES: u64 = 200_000;
-    println!("load average at start: {}", load_average());
+    println!("load average at start: {}", common::load_average());
     println!(
         "{rounds} alternating rounds; medians of ns per item per producer (mix) or per cycle, \
          and of per-round ratios (contender time / Market time, > 1: Market faster)"
@@ -477,17 +446,16 @@ fn alternating(rounds: usize) {
         let mut ns: [Vec<f64>; 4] = Default::default();
         // Warm-up, not counted.
         for (which, _) in ns.iter().enumerate() {
-            mix_ns(which, threads, products, queue, ITEMS / 10);
+            mix_run(which, threads, products, queue, ITEMS / 10);
         }
         for round in 0..rounds {
             for k in 0..4 {
                 let which = (round + k) % 4;
-                ns[which].push(mix_ns(which, threads, products, queue, ITEMS));
+                let time = mix_run(which, threads, products, queue, ITEMS);
+                ns[which].push(per(time, ITEMS));
             }
         }
-        let ratio = |peer: usize, of: usize| -> Vec<f64> {
-            ns[peer].iter().zip(&ns[of]).map(|(p, m)| p / m).collect()
-        };
+        let ratio = |peer: usize, of: usize| ratios(&ns[peer], &ns[of]);
         let won = |r: &[f64]| r.iter().filter(|&&x| x > 1.0).count();
         let (mut mi, mut mh, mut hi, mut hh) = (ratio(2, 0), ratio(2, 1), ratio(3, 0), ratio(3, 1));
         let wins = format!(
@@ -513,17 +481,17 @@ fn alternating(rounds: usize) {
     }
     let mut ns: [Vec<f64>; 5] = Default::default();
     for (which, _) in ns.iter().enumerate() {
-        cycle_ns(which, CYCLES / 10);
+        cycle_run(which, CYCLES / 10);
     }
     for round in 0..rounds {
         for k in 0..5 {
             let which = (round + k) % 5;
-            ns[which].push(cycle_ns(which, CYCLES));
+            ns[which].push(per(cycle_run(which, CYCLES), CYCLES));
         }
     }
-    let mut over_queue: Vec<f64> = ns[0].iter().zip(&ns[4]).map(|(m, q)| m / q).collect();
-    let mut mutex_over: Vec<f64> = ns[2].iter().zip(&ns[0]).map(|(p, m)| p / m).collect();
-    let mut map_over: Vec<f64> = ns[3].iter().zip(&ns[0]).map(|(p, m)| p / m).collect();
+    let mut over_queue = ratios(&ns[0], &ns[4]);
+    let mut mutex_over = ratios(&ns[2], &ns[0]);
+    let mut map_over = ratios(&ns[3], &ns[0]);
     println!(
         "single-thread cycle: Market handles {:.1} ns, ids {:.1}, MutexMarket {:.1}, \
          HashMapMarket {:.1}, ArrayQueue push+pop {:.1}; Market handles ÷ ArrayQueue {:.2}, \
@@ -537,7 +505,7 @@ fn alternating(rounds: usize) {
         median(&mut mutex_over),
         median(&mut map_over),
     );
-    println!("load average at end: {}", load_average());
+    println!("load average at end: {}", common::load_average());
 }
 
 /// The median (nearest rank) of `xs`, which it sorts.
@@ -546,22 +514,8 @@ fn median(xs: &mut [f64]) -> f64 {
     xs[(xs.len() - 1) / 2]
 }
 
-/// The 1, 5 and 15 minute load averages, where the system reports them.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// `cargo bench --bench market -- alternating [ROUNDS]` runs the alternating comparison
 /// instead of the criterion benchmarks.
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "alternating") {
-        let rounds = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(15);
-        alternating(rounds);
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::main(15, alternating, benches);
 }

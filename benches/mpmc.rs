@@ -16,6 +16,8 @@
 //! times `Ring` and `ArrayQueue` back to back, round after round, and reports the median and
 //! interquartile range of the per-round ratios.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -270,7 +272,7 @@ fn alternating(rounds: usize) {
             (false, Some(p)) => run(&ArrayQueue::<u64>::new(CAPACITY), p, n),
         }
     };
-    println!("load average at start: {}", load_average());
+    println!("load average at start: {}", common::load_average());
     println!(
         "{rounds} alternating rounds per case, capacity {CAPACITY}; ns per value moved \
          (medians), ratio = ArrayQueue time / Ring time per round (> 1: Ring faster)"
@@ -315,7 +317,7 @@ fn alternating(rounds: usize) {
             rounds
         );
     }
-    println!("load average at end: {}", load_average());
+    println!("load average at end: {}", common::load_average());
 }
 
 /// First quartile, median and third quartile (nearest rank) of `xs`, which it sorts.
@@ -335,25 +337,11 @@ fn median_interval(xs: &[f64]) -> [f64; 2] {
     [xs[lo], xs[hi]]
 }
 
-/// The 1, 5 and 15 minute load averages, where the system reports them.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 criterion_group!(benches, bench);
 
 /// `cargo bench --bench mpmc -- alternating [ROUNDS]` runs the alternating comparison
 /// (31 rounds by default; a noisy machine needs a few hundred); any other arguments go to
 /// criterion.
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "alternating") {
-        let rounds = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(31);
-        alternating(rounds);
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::main(31, alternating, benches);
 }

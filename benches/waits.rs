@@ -20,6 +20,8 @@
 //! goes first alternates), so that both see much the same machine, pools every hand-off of
 //! each kind, and counts the pairs in which `Market`'s median and 99th percentile are the lower.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -208,7 +210,7 @@ fn handoffs(c: &mut Criterion) {
 fn alternating(runs: usize) {
     /// Hand-off rounds per run: a few tens of milliseconds.
     const ROUNDS: u64 = 1000;
-    println!("load average at start: {}", load_average());
+    println!("load average at start: {}", common::load_average());
     println!(
         "{runs} alternating pairs of runs per configuration, {ROUNDS} rounds per run; \
          latency over every hand-off of each kind (µs)"
@@ -263,14 +265,7 @@ fn alternating(runs: usize) {
             runs
         );
     }
-    println!("load average at end: {}", load_average());
-}
-
-/// The 1, 5 and 15 minute load averages, where the system reports them.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+    println!("load average at end: {}", common::load_average());
 }
 
 /// The fast path: publish, add and order on one thread, with `parked` threads asleep in
@@ -318,12 +313,5 @@ criterion_group!(benches, handoffs, fast_path);
 /// `cargo bench --bench waits -- alternating [RUNS]` runs the alternating comparison instead
 /// of the criterion benchmarks.
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "alternating") {
-        let runs = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(21);
-        alternating(runs);
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::main(21, alternating, benches);
 }
