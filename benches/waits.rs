@@ -1,6 +1,7 @@
 //! Hand-off latency from a publish to the waiting consumer's wake-up, for the market's
-//! `Cart::add_wait` against a `Mutex` + `Condvar` stock and against polling with
-//! `thread::sleep(1 ms)`; and the cost of the market's fast path (publish, add, order) with and
+//! `Cart::add_wait` against two `Mutex` + `Condvar` designs (a count per product, and a market
+//! with the same semantics as `Market`) and against polling with `thread::sleep(1 ms)`; and the
+//! cost of the market's fast path (publish, add, order) with and
 //! without waiters parked on other products.
 //!
 //! Each round, every consumer announces that it is about to wait for its own product; its
@@ -11,18 +12,19 @@
 //!
 //! ```text
 //! cargo bench --bench waits -- --warm-up-time 1 --measurement-time 3
-//! cargo bench --bench waits -- alternating 41   # Market and Condvar in alternating pairs
+//! cargo bench --bench waits -- alternating 41   # the three designs in rotating rounds
 //! ```
 //!
 //! On a virtual machine a wake-up costs several times more after the processors have been idle
-//! for a while, and the figures of two stretches a minute apart differ more than the two
-//! designs do. The `alternating` mode runs `Market` and `Condvar` in pairs of short runs (which
-//! goes first alternates), so that both see much the same machine, pools every hand-off of
-//! each kind, and counts the pairs in which `Market`'s median and 99th percentile are the lower.
+//! for a while, and the figures of two stretches a minute apart differ more than the designs
+//! do. The `alternating` mode runs `Market`, `Condvar` and `CondvarMarket` in rounds of short
+//! runs (the order rotating), so that all see much the same machine, pools every hand-off of
+//! each kind, and counts the rounds in which `Market`'s median and 99th percentile are lower
+//! than each baseline's.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
@@ -38,18 +40,95 @@ const SETTLE: Duration = Duration::from_micros(200);
 /// Hand-off latencies (ns) of every run, by bench id.
 static SAMPLES: Mutex<BTreeMap<String, Vec<u64>>> = Mutex::new(BTreeMap::new());
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     Market,
     Condvar,
+    CondvarMarket,
     Sleep1ms,
 }
 
-/// The Mutex + Condvar baseline: a count of items on sale per product, one condition variable
-/// per product (already targeted, so the comparison is with the best simple design).
+/// The first Mutex + Condvar baseline: a count of items on sale per product, one condition
+/// variable per product (already targeted, and doing no more than a hand-off needs: no
+/// producer limits, no items, no carts).
 struct Stock {
     on_sale: Mutex<Vec<usize>>,
     ready: Vec<Condvar>,
+}
+
+/// The second Mutex + Condvar baseline: the marketplace of `baseline::MutexMarket` (one lock
+/// around the items on sale with their producers, the producers' counts and the carts) with
+/// targeted waits: a waiting cart queues its own condition variable under the product it wants,
+/// and a publish wakes the first cart waiting for that product, nobody else.
+struct CondvarMarket {
+    capacity: usize,
+    state: Mutex<MarketState>,
+}
+
+struct MarketState {
+    /// Items on sale with their producers, oldest first.
+    on_sale: Vec<(usize, usize)>,
+    /// Items on sale per producer.
+    counts: Vec<usize>,
+    /// Each cart's items with their producers.
+    carts: Vec<Vec<(usize, usize)>>,
+    /// Waiting carts: the product wanted, and the condition variable the cart sleeps on.
+    waiting: VecDeque<(usize, Arc<Condvar>)>,
+}
+
+impl CondvarMarket {
+    fn new(capacity: usize, producers: usize, carts: usize) -> Self {
+        Self {
+            capacity,
+            state: Mutex::new(MarketState {
+                on_sale: Vec::new(),
+                counts: vec![0; producers],
+                carts: vec![Vec::new(); carts],
+                waiting: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// Puts `item` on sale under `producer` unless it is at its limit; wakes the first cart
+    /// waiting for it.
+    fn publish(&self, producer: usize, item: usize) -> bool {
+        let mut s = self.state.lock().unwrap();
+        if s.counts[producer] >= self.capacity {
+            return false;
+        }
+        s.counts[producer] += 1;
+        s.on_sale.push((item, producer));
+        if let Some(at) = s.waiting.iter().position(|&(wanted, _)| wanted == item) {
+            let (_, waiter) = s.waiting.remove(at).unwrap();
+            drop(s);
+            waiter.notify_one();
+        }
+        true
+    }
+
+    /// Reserves an item equal to `item` into `cart`, sleeping on `me` until one is on sale.
+    fn add_wait(&self, cart: usize, item: usize, me: &Arc<Condvar>) {
+        let mut s = self.state.lock().unwrap();
+        loop {
+            if let Some(at) = s.on_sale.iter().position(|&(x, _)| x == item) {
+                let (x, producer) = s.on_sale.remove(at);
+                s.counts[producer] -= 1;
+                s.carts[cart].push((x, producer));
+                return;
+            }
+            s.waiting.push_back((item, Arc::clone(me)));
+            s = me.wait(s).unwrap();
+            // Woken by a publish (which dequeued us) or spuriously (still queued).
+            if let Some(at) = s.waiting.iter().position(|(_, w)| Arc::ptr_eq(w, me)) {
+                s.waiting.remove(at);
+            }
+        }
+    }
+
+    fn place_order(&self, cart: usize) -> Vec<usize> {
+        let items = std::mem::take(&mut self.state.lock().unwrap().carts[cart]);
+        items.into_iter().map(|(x, _)| x).collect()
+    }
 }
 
 /// Runs `rounds` rounds of `consumers` consumers, each waiting for its own product k, served
@@ -63,6 +142,7 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
         on_sale: Mutex::new(vec![0; consumers]),
         ready: (0..consumers).map(|_| Condvar::new()).collect(),
     });
+    let condvar_market = CondvarMarket::new(consumers, producers, consumers);
     let epoch = Instant::now();
     let stamp = Arc::new(
         (0..consumers)
@@ -77,13 +157,14 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
     let start = Arc::new(Barrier::new(producers + consumers));
     let mut lat = Vec::with_capacity((rounds as usize) * consumers);
     // Scoped threads borrow what they share.
-    let shared = (&market, &stock, &stamp, &waiting, &start);
+    let shared = (&market, &stock, &condvar_market, &stamp, &waiting, &start);
     thread::scope(|s| {
         let mut handles = Vec::new();
         for k in 0..consumers {
-            let (market, stock, stamp, waiting, start) = shared;
+            let (market, stock, condvar_market, stamp, waiting, start) = shared;
             handles.push(s.spawn(move || {
                 let mut cart = market.new_cart();
+                let me = Arc::new(Condvar::new());
                 let mut mine = Vec::with_capacity(rounds as usize);
                 start.wait();
                 for _ in 0..rounds {
@@ -97,6 +178,7 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
                             }
                             g[k] -= 1;
                         }
+                        Kind::CondvarMarket => condvar_market.add_wait(k, k, &me),
                         Kind::Sleep1ms => {
                             while !cart.add(&k) {
                                 thread::sleep(Duration::from_millis(1));
@@ -105,13 +187,17 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
                     }
                     let now = epoch.elapsed().as_nanos() as u64;
                     mine.push(now.saturating_sub(stamp[k].load(SeqCst)));
-                    cart.place_order();
+                    if kind == Kind::CondvarMarket {
+                        black_box(condvar_market.place_order(k));
+                    } else {
+                        black_box(cart.place_order());
+                    }
                 }
                 mine
             }));
         }
         for p in 0..producers {
-            let (market, stock, stamp, waiting, start) = shared;
+            let (market, stock, condvar_market, stamp, waiting, start) = shared;
             s.spawn(move || {
                 let mut producer = market.register_producer();
                 let mine: Vec<usize> = (0..consumers).filter(|k| k % producers == p).collect();
@@ -136,6 +222,11 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
                             Kind::Condvar => {
                                 stock.on_sale.lock().unwrap()[k] += 1;
                                 stock.ready[k].notify_one();
+                            }
+                            Kind::CondvarMarket => {
+                                while !condvar_market.publish(p, k) {
+                                    thread::yield_now();
+                                }
                             }
                         }
                     }
@@ -185,7 +276,12 @@ fn handoffs(c: &mut Criterion) {
     let mut g = c.benchmark_group("handoff");
     g.sample_size(10);
     for (name, producers, consumers) in CONFIGS {
-        for kind in [Kind::Market, Kind::Condvar, Kind::Sleep1ms] {
+        for kind in [
+            Kind::Market,
+            Kind::Condvar,
+            Kind::CondvarMarket,
+            Kind::Sleep1ms,
+        ] {
             let id = format!("{name}/{kind:?}");
             g.bench_function(&id, |b| {
                 b.iter_custom(|rounds| timed_handoff(kind, producers, consumers, rounds, &id))
@@ -202,67 +298,66 @@ fn handoffs(c: &mut Criterion) {
     }
 }
 
-/// The alternating comparison of `Market` with the `Condvar` stock: per configuration,
-/// `runs` pairs of runs of `ROUNDS` hand-off rounds each, one of each kind per pair (which goes
-/// first alternates), so that both see much the same machine. Prints the median and 99th
-/// percentile over every hand-off of each kind, and in how many pairs `Market`'s median and
-/// 99th percentile were the lower ones; one polling run per configuration for reference.
+/// The alternating comparison of `Market` with the two `Mutex` + `Condvar` baselines: per
+/// configuration, `runs` rounds of one run of `ROUNDS` hand-offs of each design (the order
+/// rotating from round to round), so that all see much the same machine. Prints the median and
+/// 99th percentile over every hand-off of each design, and in how many rounds `Market`'s median
+/// and 99th percentile were lower than each baseline's; one polling run per configuration for
+/// reference.
 fn alternating(runs: usize) {
     /// Hand-off rounds per run: a few tens of milliseconds.
     const ROUNDS: u64 = 1000;
+    const KINDS: [Kind; 3] = [Kind::Market, Kind::Condvar, Kind::CondvarMarket];
     println!("load average at start: {}", common::load_average());
     println!(
-        "{runs} alternating pairs of runs per configuration, {ROUNDS} rounds per run; \
-         latency over every hand-off of each kind (µs)"
+        "{runs} rounds per configuration, each one run of {ROUNDS} hand-offs of every design \
+         (order rotating); latency over every hand-off of each design, median / p99 (µs); \
+         rounds in which Market's median / p99 was the lower"
     );
     println!(
-        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>13}",
-        "case", "Market", "p99", "Condvar", "p99", "Sleep1ms", "p99", "lower median", "lower p99"
+        "{:<28} {:>13} {:>13} {:>13} {:>15} {:>15} {:>15}",
+        "case", "Market", "Condvar", "CondvarMarket", "Sleep1ms", "vs Condvar", "vs CondvarMkt"
     );
     for (name, producers, consumers) in CONFIGS {
         // Warm-up, not counted.
-        for kind in [Kind::Market, Kind::Condvar] {
+        for kind in KINDS {
             handoff(kind, producers, consumers, ROUNDS / 10);
         }
-        let (mut market, mut condvar) = (Vec::new(), Vec::new());
-        let (mut lower_median, mut lower_p99) = (0, 0);
+        let mut pooled: [Vec<u64>; 3] = Default::default();
+        // Per baseline: rounds with Market's median lower, with its p99 lower.
+        let mut wins = [[0usize; 2]; 2];
         for run in 0..runs {
-            let order = if run % 2 == 0 {
-                [Kind::Market, Kind::Condvar]
-            } else {
-                [Kind::Condvar, Kind::Market]
-            };
-            let [mut first, mut second] =
-                order.map(|kind| handoff(kind, producers, consumers, ROUNDS));
-            first.sort_unstable();
-            second.sort_unstable();
-            let (mut m, mut c) = if run % 2 == 0 {
-                (first, second)
-            } else {
-                (second, first)
-            };
-            lower_median += usize::from(quantile_us(&m, 0.5) < quantile_us(&c, 0.5));
-            lower_p99 += usize::from(quantile_us(&m, 0.99) < quantile_us(&c, 0.99));
-            market.append(&mut m);
-            condvar.append(&mut c);
+            let mut lat: [Vec<u64>; 3] = Default::default();
+            for i in 0..KINDS.len() {
+                let at = (i + run) % KINDS.len();
+                lat[at] = handoff(KINDS[at], producers, consumers, ROUNDS);
+                lat[at].sort_unstable();
+            }
+            for (b, win) in wins.iter_mut().enumerate() {
+                for (w, q) in win.iter_mut().zip([0.5, 0.99]) {
+                    *w += usize::from(quantile_us(&lat[0], q) < quantile_us(&lat[b + 1], q));
+                }
+            }
+            for (pool, mut l) in pooled.iter_mut().zip(lat) {
+                pool.append(&mut l);
+            }
         }
-        market.sort_unstable();
-        condvar.sort_unstable();
         let mut sleep = handoff(Kind::Sleep1ms, producers, consumers, ROUNDS);
         sleep.sort_unstable();
+        let cell = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            format!("{:.1} / {:.1}", quantile_us(v, 0.5), quantile_us(v, 0.99))
+        };
+        let [m, c, cm] = &mut pooled;
         println!(
-            "{:<28} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7}/{:<5} {:>7}/{:<5}",
+            "{:<28} {:>13} {:>13} {:>13} {:>15} {:>15} {:>15}",
             name,
-            quantile_us(&market, 0.5),
-            quantile_us(&market, 0.99),
-            quantile_us(&condvar, 0.5),
-            quantile_us(&condvar, 0.99),
-            quantile_us(&sleep, 0.5),
-            quantile_us(&sleep, 0.99),
-            lower_median,
-            runs,
-            lower_p99,
-            runs
+            cell(m),
+            cell(c),
+            cell(cm),
+            cell(&mut sleep),
+            format!("{} / {} of {runs}", wins[0][0], wins[0][1]),
+            format!("{} / {} of {runs}", wins[1][0], wins[1][1]),
         );
     }
     println!("load average at end: {}", common::load_average());
