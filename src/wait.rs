@@ -299,8 +299,9 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Queue {
-    /// Waiters in the order they registered. An entry is removed by whoever notifies it, or by
-    /// its owner when it stops waiting; "not queued" is what "notified" means.
+    /// Waiters in the order of their first registration (of their ids: a waiter queued again
+    /// after a spent notification keeps its place). An entry is removed by whoever notifies
+    /// it, or by its owner when it stops waiting; "not queued" is what "notified" means.
     entries: VecDeque<Entry>,
     /// The id of the next registration.
     next_id: u64,
@@ -399,9 +400,15 @@ impl WaitList {
                 SpinPolicy::record(false);
             }
         }
+        // The ticket of a notification this waiter could not use, if any.
+        let mut spent = None;
         loop {
             let parked = Parked::current();
-            let ticket = self.register(key, rank, Signal::Thread(Arc::clone(&parked)));
+            let signal = Signal::Thread(Arc::clone(&parked));
+            let ticket = match spent.take() {
+                None => self.register(key, rank, signal),
+                Some(spent) => self.register_again(spent, rank, signal),
+            };
             // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
             // below reads every change whose notifier did not see our registration.
             fence(Ordering::SeqCst);
@@ -423,11 +430,11 @@ impl WaitList {
                 return attempt();
             }
             // Notified (and no longer queued): try at once; if another thread took what the
-            // notifier offered, queue again, which loses nothing (module docs). If the attempt
-            // unwinds, the notification goes to the next waiter.
+            // notifier offered, queue again in the same place, which loses nothing (module
+            // docs). If the attempt unwinds, the notification goes to the next waiter.
             match catch_unwind(AssertUnwindSafe(&mut attempt)) {
                 Ok(Some(done)) => return Some(done),
-                Ok(None) => {}
+                Ok(None) => spent = Some(ticket),
                 Err(panic) => {
                     self.pass_on_unused(key);
                     resume_unwind(panic)
@@ -457,15 +464,39 @@ impl WaitList {
     /// one of [`cancel`](Self::cancel), [`park`](Self::park) returning, or
     /// [`poll`](Self::poll) answering `true`.
     pub(crate) fn register(&self, key: u64, rank: u32, signal: Signal) -> Ticket {
+        self.enqueue(key, rank, signal, None)
+    }
+
+    /// Queues again a waiter whose notification is spent (its attempt after the wake-up
+    /// failed: another thread took what the notifier offered), in the place of its first
+    /// registration, so that among equal ranks it keeps its seniority; otherwise as
+    /// [`register`](Self::register).
+    pub(crate) fn register_again(&self, spent: Ticket, rank: u32, signal: Signal) -> Ticket {
+        self.enqueue(spent.key, rank, signal, Some(spent.id))
+    }
+
+    /// Queues an entry: a new one at the back, or one with an `earlier` id in its place.
+    fn enqueue(&self, key: u64, rank: u32, signal: Signal, earlier: Option<u64>) -> Ticket {
         let mut queue = self.lock();
-        let id = queue.next_id;
-        queue.next_id = id.wrapping_add(1);
-        queue.entries.push_back(Entry {
-            key,
-            rank,
-            id,
-            signal,
-        });
+        let (id, at) = match earlier {
+            None => {
+                let id = queue.next_id;
+                queue.next_id = id.wrapping_add(1);
+                (id, queue.entries.len())
+            }
+            // The entries are in the order of their ids.
+            Some(id) => (id, queue.entries.partition_point(|e| e.id < id)),
+        };
+        queue.entries.insert(
+            at,
+            Entry {
+                key,
+                rank,
+                id,
+                signal,
+            },
+        );
+        debug_assert!(queue.position(id) == Some(at), "ids are unique");
         // ORDERING: SeqCst read-modify-write: the waiter's half of the store-buffering
         // handshake with the notifier's `SeqCst` load in `has_waiters` (module docs, step (1)).
         self.waiters.fetch_add(1, Ordering::SeqCst);
@@ -608,8 +639,15 @@ impl WaitList {
             #[cfg(all(test, not(loom)))]
             self.woken.fetch_add(all.len(), Ordering::Relaxed);
             drop(queue);
+            // A waker that panics must not leave the entries after it removed but unsignalled.
+            let mut panic = None;
             for entry in all {
-                entry.signal.wake();
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| entry.signal.wake())) {
+                    panic.get_or_insert(p);
+                }
+            }
+            if let Some(p) = panic {
+                resume_unwind(p);
             }
         }
     }
@@ -821,6 +859,29 @@ mod tests {
         assert!(!queued(&low));
         assert!(queued(&other_key), "another key is never served");
         assert!(!list.cancel(other_key));
+        assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_waiter_queued_again_after_a_spent_notification_keeps_its_place() {
+        let list = WaitList::new();
+        let first = list.register(5, 0, Signal::Thread(Parked::current()));
+        let second = list.register(5, 0, Signal::Thread(Parked::current()));
+        let queued = |t: &Ticket| list.lock().position(t.id);
+        list.notify_one(5);
+        assert_eq!(queued(&first), None, "the first queued is served");
+        // Its attempt failed (another thread took the item): it queues again...
+        let first = list.register_again(first, 0, Signal::Thread(Parked::current()));
+        assert_eq!(
+            (queued(&first), queued(&second)),
+            (Some(0), Some(1)),
+            "... ahead of the waiter that came after it"
+        );
+        let third = list.register(5, 0, Signal::Thread(Parked::current()));
+        list.notify_one(5);
+        assert_eq!(queued(&first), None, "and is served first again");
+        assert_eq!((queued(&second), queued(&third)), (Some(0), Some(1)));
+        assert!(!list.cancel(second) && !list.cancel(third));
         assert_eq!(list.waiters.load(Ordering::Relaxed), 0);
     }
 

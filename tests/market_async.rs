@@ -325,3 +325,140 @@ fn a_notified_future_whose_attempt_unwinds_passes_the_wake_up_on() {
     drop((fa, fb));
     assert_eq!(b.items().len(), 1);
 }
+
+/// A waker whose `wake` panics (user code).
+struct PanicsOnWake;
+
+impl Wake for PanicsOnWake {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker that panics");
+    }
+}
+
+/// Waits until `done` says so, for at most `limit`; whether it did.
+fn within(limit: std::time::Duration, done: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while !done() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
+fn close_reaches_every_waiter_even_when_a_waker_panics() {
+    use std::time::Duration;
+    let market = Market::<u32>::new(1).unwrap();
+    // Queued first on the product's list: a future whose waker panics.
+    let mut a = market.new_cart();
+    let mut fa = a.add_async(&5);
+    let panicky = Waker::from(Arc::new(PanicsOnWake));
+    assert!(poll_once(&mut fa, &panicky).is_pending());
+    // Queued after it on the same list: a thread with a time-out; on another list: a producer
+    // waiting for room.
+    let mut b = market.new_cart();
+    // Without the fix, a waiter with a deadline whose entry was removed but never signalled
+    // finds it gone at the deadline and waits for the signal for ever.
+    let cart_wait = thread::spawn(move || b.add_wait(&5, Duration::from_secs(3)));
+    let mut p = market.register_producer();
+    p.publish(1).unwrap();
+    let producer_wait = thread::spawn(move || p.publish_wait(2, Duration::MAX));
+    thread::sleep(Duration::from_millis(100));
+    let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| market.close()));
+    assert!(closed.is_err(), "the waker's panic comes out of close");
+    assert!(
+        within(Duration::from_secs(10), || cart_wait.is_finished()
+            && producer_wait.is_finished()),
+        "every waiter heard of the close"
+    );
+    assert_eq!(cart_wait.join().unwrap(), Err(WaitError::Closed));
+    assert_eq!(
+        producer_wait.join().unwrap(),
+        Err(PublishWaitError::Closed(2))
+    );
+    drop(fa);
+}
+
+#[test]
+fn a_producer_waker_that_panics_in_a_reservation_loses_no_item() {
+    let market = Market::<u32>::new(1).unwrap();
+    let mut p = market.register_producer();
+    p.publish(1).unwrap();
+    let mut c = market.new_cart();
+    let panicky = Waker::from(Arc::new(PanicsOnWake));
+    let mut publishing = p.publish_async(2);
+    assert!(poll_once(&mut publishing, &panicky).is_pending());
+    // The reservation frees room and wakes the producer's task, whose waker panics.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.add(&1)));
+    assert!(r.is_err(), "the waker's panic comes out of add");
+    drop(publishing);
+    let on_sale: usize = market.stats().on_sale.iter().map(|x| x.1).sum();
+    assert_eq!(
+        (c.items(), on_sale),
+        (&[1][..], 0),
+        "the item is in the cart"
+    );
+    assert_eq!(c.place_order(), vec![1]);
+}
+
+/// A waker whose `clone` panics (user code); waking it does nothing.
+fn waker_whose_clone_panics() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn clone(_: *const ()) -> RawWaker {
+        panic!("a waker whose clone panics")
+    }
+    fn nothing(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, nothing, nothing, nothing);
+    // SAFETY: the functions of the table ignore the data pointer, and none dereferences it.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[test]
+fn a_future_polled_with_a_waker_whose_clone_panics_leaves_no_registration_behind() {
+    let market = Market::<u32>::new(1).unwrap();
+    let mut p = market.register_producer();
+    let mut a = market.new_cart();
+    let (_, first) = waker();
+    let mut fa = a.add_async(&5);
+    assert!(poll_once(&mut fa, &first).is_pending());
+    // A poll with another waker clones it into the registration: the clone unwinds.
+    let bad = waker_whose_clone_panics();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut fa, &bad)));
+    assert!(r.is_err());
+    drop(fa);
+    // The dropped future's registration is gone: the next publish wakes a live waiter.
+    let mut b = market.new_cart();
+    let (wb, b_waker) = waker();
+    let mut fb = b.add_async(&5);
+    assert!(poll_once(&mut fb, &b_waker).is_pending());
+    p.publish(5).unwrap();
+    assert_eq!(wb.wakes.load(SeqCst), 1, "the publish woke the live future");
+    assert_eq!(poll_once(&mut fb, &b_waker), Poll::Ready(Ok(())));
+}
+
+#[test]
+fn a_woken_future_that_lost_the_item_keeps_its_place_in_the_queue() {
+    let market = Market::<u32>::new(2).unwrap();
+    let mut p = market.register_producer();
+    let (mut a, mut b, mut c) = (market.new_cart(), market.new_cart(), market.new_cart());
+    let (wa, a_waker) = waker();
+    let (wb, b_waker) = waker();
+    let mut fa = a.add_async(&5);
+    assert!(poll_once(&mut fa, &a_waker).is_pending()); // A waits first,
+    let mut fb = b.add_async(&5);
+    assert!(poll_once(&mut fb, &b_waker).is_pending()); // then B.
+    p.publish(5).unwrap();
+    assert_eq!(wa.wakes.load(SeqCst), 1, "the first waiter is woken");
+    assert!(c.add(&5), "a cart that does not wait takes the item first");
+    assert!(poll_once(&mut fa, &a_waker).is_pending(), "A finds nothing");
+    p.publish(5).unwrap();
+    assert_eq!(
+        (wa.wakes.load(SeqCst), wb.wakes.load(SeqCst)),
+        (2, 0),
+        "A, which has waited longest, is served before B"
+    );
+    assert_eq!(poll_once(&mut fa, &a_waker), Poll::Ready(Ok(())));
+    drop(fb);
+}

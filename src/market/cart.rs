@@ -105,7 +105,10 @@ impl<T> Cart<T> {
 
     /// Like [`add`](Cart::add), but waits up to `timeout` for an equal item to be put on
     /// sale, sleeping (after a short spin) without polling. Only a publish or a return of an
-    /// equal item wakes the waiting thread, and one such item wakes one waiting cart.
+    /// equal item wakes the waiting thread, and one such item wakes one waiting cart. Waiters
+    /// are told apart by the product's hash: `T`'s `Hash` must feed every field that `Eq`
+    /// compares, or a publish may wake the waiter of another product with the same hash and
+    /// leave this one asleep until its time-out.
     ///
     /// # Errors
     ///

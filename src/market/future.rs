@@ -11,6 +11,10 @@
 //! * [`PublishFuture`]: the item is on sale once `poll` answered `Ready(Ok(()))`; before that
 //!   it is held by the future, and [`PublishFuture::cancel`] hands it back. Dropping the future
 //!   unpublished drops the item, once.
+//!
+//! Leaking a pending future instead of dropping it (`mem::forget`) leaves its registration
+//! queued: the next notification under its key goes to it and is lost with it, as a leaked
+//! lock guard keeps its lock.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -39,28 +43,40 @@ trait Waiting {
 /// If an attempt unwinds (a panicking `Eq`), a registration is cancelled and a notification
 /// passed on before the panic goes on, so that no other waiter loses a wake-up.
 fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -> Poll<F::Output> {
-    let mut notified = false;
+    // The ticket of a notification this poll received, if any.
+    let mut notified = None;
     if let Some(ticket) = f.ticket().take() {
-        if !f.list().poll(&ticket, cx.waker()) {
-            *f.ticket() = Some(ticket);
-            return Poll::Pending;
+        // Cloning the waker (user code) may unwind: the ticket must then stay in the future,
+        // whose drop ends the registration.
+        match catch_unwind(AssertUnwindSafe(|| f.list().poll(&ticket, cx.waker()))) {
+            Ok(false) => {
+                *f.ticket() = Some(ticket);
+                return Poll::Pending;
+            }
+            // Notified: the registration is over.
+            Ok(true) => notified = Some(ticket),
+            Err(panic) => {
+                *f.ticket() = Some(ticket);
+                resume_unwind(panic)
+            }
         }
-        // Notified: the registration is over.
-        notified = true;
     }
     match catch_unwind(AssertUnwindSafe(|| f.attempt())) {
         Ok(Some(done)) => return Poll::Ready(done),
         Ok(None) => {}
         Err(panic) => {
-            if notified {
+            if notified.is_some() {
                 f.list().pass_on_unused(key);
             }
             resume_unwind(panic)
         }
     }
-    let ticket = f
-        .list()
-        .register(key, rank, Signal::Task(cx.waker().clone()));
+    let signal = Signal::Task(cx.waker().clone());
+    // A spent notification queues the future again in its old place (its seniority).
+    let ticket = match notified {
+        None => f.list().register(key, rank, signal),
+        Some(spent) => f.list().register_again(spent, rank, signal),
+    };
     // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
     // below sees every publish (or freed room) whose notifier did not see our registration.
     fence(Ordering::SeqCst);

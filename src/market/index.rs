@@ -168,14 +168,18 @@ impl<T> Segment<T> {
     ///
     /// The caller's `claim(i)` succeeded and it has not settled the slot since.
     unsafe fn settle(&self, i: usize, eq: &mut impl FnMut(&T) -> bool) -> Option<Item<T>> {
-        /// Puts the item back on sale if `eq` panics.
+        /// Puts the item back on sale if `eq` rejects it or panics.
         struct PutBack<'a, T>(&'a Segment<T>, usize);
         impl<T> Drop for PutBack<'_, T> {
             fn drop(&mut self) {
-                // ORDERING: Release pairs with the Acquire of the next claim.
+                // ORDERING: SeqCst. The Release half pairs with the Acquire of the next claim.
+                // SeqCst because when `eq` panics this is the state change of the wait
+                // handshake (`crate::wait`) that the unwinding reservation's notification
+                // completes (`Inner::reserve_hashed`): a waiter that saw the slot claimed and
+                // went to sleep is woken.
                 self.0
                     .word
-                    .fetch_xor(ready(self.1) | claimed(self.1), Ordering::Release);
+                    .fetch_xor(ready(self.1) | claimed(self.1), Ordering::SeqCst);
             }
         }
         let put_back = PutBack(self, i);

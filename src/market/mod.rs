@@ -709,15 +709,24 @@ impl<T> Inner<T> {
         // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
         // fields until it returns; `eq` (user code) gets no access to them.
         let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
+        /// If `eq` (user code) unwinds, the index puts the item it had claimed back on sale. A
+        /// waiter may have seen that item claimed and gone to sleep (waiters do not wait for
+        /// claimed items): the unwinding wakes one waiter of the product.
+        struct NotifyOnUnwind<'a, T>(&'a Inner<T>, u64);
+        impl<T> Drop for NotifyOnUnwind<'_, T> {
+            fn drop(&mut self) {
+                self.0.product_waits.notify(self.1);
+            }
+        }
+        let unwinding = NotifyOnUnwind(self, hash);
         let taken = self
             .index
             .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending);
+        core::mem::forget(unwinding);
         let Some(taken) = taken else {
             return false;
         };
-        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
-        // The index counted the take; wake the producer if it waits for room.
-        unsafe { &*taken.count }.notify_room();
+        let count = taken.count;
         cart.local.with_mut(|l| {
             // SAFETY: the caller holds the cart's entry.
             let l = unsafe { &mut *l };
@@ -726,6 +735,10 @@ impl<T> Inner<T> {
             // Relaxed: a statistic.
             cart.len.store(l.items.len(), Ordering::Relaxed);
         });
+        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
+        // The index counted the take; wake the producer if it waits for room (after the item
+        // is in the cart: the waker is user code and may unwind).
+        unsafe { &*count }.notify_room();
         true
     }
 

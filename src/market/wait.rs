@@ -15,16 +15,21 @@
 //!   of every list; a waiter reads `closed` in its attempt, after the fence, so it either sees
 //!   it or is woken.
 //!
-//! Two different products whose 64-bit hashes are equal share a key: a publish of one may then
-//! wake a waiter for the other, which finds nothing and waits again, while the waiter for the
-//! published product keeps waiting until its own time-out or the next publish. The hasher is
-//! seeded per market, so this needs a 64-bit collision.
+//! Waits need a `Hash` that tells apart the products waited for: two different products whose
+//! 64-bit hashes are equal share a key, and then a publish of one may wake a waiter for the
+//! other, which finds nothing and waits again, while the waiter for the published product
+//! sleeps on until its own time-out or the next notification under that key; likewise a
+//! reservation of one that claims an item of the other and puts it back wakes nobody. That
+//! takes a 64-bit collision of the market's seeded hasher when `Hash` feeds it every field
+//! that `Eq` compares, but happens for every pair of such products when `Hash` leaves fields
+//! out (legal for a `HashMap`, where it only costs speed).
 
 use core::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use super::{CartShared, Inner, Market, ProducerShared};
-use crate::sync::Ordering;
+use crate::sync::{fence, Ordering};
 use crate::wait::{Spin, WaitList};
 use crate::Full;
 
@@ -58,12 +63,6 @@ impl ProductWaits {
     #[inline]
     pub(crate) fn notify(&self, hash: u64) {
         self.list(hash).notify_one(hash);
-    }
-
-    fn notify_all(&self) {
-        for list in self.lists.iter() {
-            list.notify_all();
-        }
     }
 }
 
@@ -197,9 +196,23 @@ impl<T> Market<T> {
         if inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        inner.product_waits.notify_all();
-        for (_, producer) in inner.producers.iter() {
-            producer.value.counts.room.notify_all();
+        // ORDERING: SeqCst fence: the registry walk below reads which producers exist with
+        // Relaxed/Acquire loads; the fence orders them after the swap, so that a producer
+        // registered since, whose wait's fence preceded the swap (and so read `closed` as
+        // false), is found (C++20 [atomics.order] p4 covers loads after a SeqCst fence only).
+        fence(Ordering::SeqCst);
+        // Every list hears of the close even if a task's waker panics (user code): the first
+        // panic goes on once all are notified.
+        let mut panic = None;
+        let lists = inner.product_waits.lists.iter();
+        let rooms = inner.producers.iter().map(|(_, p)| &p.value.counts.room);
+        for list in lists.chain(rooms) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| list.notify_all())) {
+                panic.get_or_insert(p);
+            }
+        }
+        if let Some(panic) = panic {
+            resume_unwind(panic);
         }
     }
 
@@ -599,6 +612,69 @@ mod tests {
             assert_eq!(p.publish_wait(4, LONG), Ok(()));
             assert_eq!(p.publish_wait(5, LONG), Err(PublishWaitError::Closed(5)));
         });
+    }
+
+    /// A reservation whose `Eq` panics puts the item it had claimed back on sale; a cart that
+    /// saw the item claimed (and so went to sleep) is woken for it.
+    #[test]
+    fn an_eq_that_panics_in_a_reservation_wakes_a_waiter_that_saw_the_item_claimed() {
+        use std::sync::atomic::AtomicBool;
+        static IN_EQ: AtomicBool = AtomicBool::new(false);
+        static GO: AtomicBool = AtomicBool::new(false);
+        /// Equal by `key`; a comparison with a `touchy` one waits for `GO`, then panics.
+        #[derive(Debug)]
+        struct Touchy {
+            key: u32,
+            touchy: bool,
+        }
+        impl PartialEq for Touchy {
+            fn eq(&self, other: &Self) -> bool {
+                if self.touchy || other.touchy {
+                    IN_EQ.store(true, Relaxed);
+                    while !GO.load(Relaxed) {
+                        thread::yield_now();
+                    }
+                    panic!("an Eq that panics");
+                }
+                self.key == other.key
+            }
+        }
+        impl Eq for Touchy {}
+        impl core::hash::Hash for Touchy {
+            fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+                self.key.hash(h);
+            }
+        }
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        let plain = |key| Touchy { key, touchy: false };
+        p.publish(plain(7)).unwrap();
+        thread::scope(|s| {
+            let mut b = market.new_cart();
+            let claimer = s.spawn(move || {
+                let touchy = Touchy {
+                    key: 7,
+                    touchy: true,
+                };
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.add(&touchy)))
+            });
+            // The claimer holds the only item while its `Eq` runs.
+            while !IN_EQ.load(Relaxed) {
+                thread::yield_now();
+            }
+            let mut a = market.new_cart();
+            let waiter = s.spawn(move || a.add_wait(&plain(7), Duration::from_secs(2)));
+            while queued(&market) < 1 {
+                thread::yield_now();
+            }
+            GO.store(true, Relaxed);
+            assert!(
+                claimer.join().unwrap().is_err(),
+                "the claimer's Eq panicked"
+            );
+            assert_eq!(waiter.join().unwrap(), Ok(()));
+        });
+        assert_eq!(woken(&market), 1, "the waiter was woken, not timed out");
     }
 
     #[test]
