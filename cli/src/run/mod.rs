@@ -3,13 +3,15 @@
 //! The whole input is read and checked before anything runs, so bad input (exit code 2) never
 //! leaves partial output. Exit codes: 0 done (and, with `--expect`, the output matched), 1 the
 //! output differs from `--expect`, 2 bad input or options, 3 the scenario stalled, 70 an
-//! internal failure (a thread that could not start or died).
+//! internal failure (a thread that could not start or died), 74 the output or the log could
+//! not be written (a closed pipe on stdout, as with `| head`, is not a failure: the run goes
+//! on without printing).
 
 mod log;
 mod threads;
 
-use std::fs;
-use std::io::{IsTerminal, Write};
+use std::fs::File;
+use std::io::{ErrorKind, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,7 +35,8 @@ pub enum WaitMode {
 /// Options of `ringmarket run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario file (`.in` or the generator's `.json`); without one, a built-in demo runs.
+    /// Scenario file (`.in` or the generator's `.json`, at most 64 MiB); without one, a
+    /// built-in demo runs.
     pub file: Option<PathBuf>,
     /// How waiting producers and consumers wait.
     #[arg(long, value_enum, default_value_t = WaitMode::Park)]
@@ -46,12 +49,13 @@ pub struct RunArgs {
         allow_negative_numbers = true
     )]
     pub time_scale: f64,
-    /// Check the output against FILE (a `.ref.out`, or a `.json` with `expected_cart`s) the way
-    /// the assignment's checker does; a mismatch prints a short diff and exits with 1.
+    /// Check the output against FILE (a `.ref.out`, or a `.json` with `expected_cart`s, at most
+    /// 64 MiB and 10,000,000 expected items) the way the assignment's checker does; a mismatch
+    /// prints a short diff and exits with 1.
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
     /// Log every market call (on entry with its arguments, on exit with its result, UTC
-    /// timestamps) to FILE, rotated by size.
+    /// timestamps) to FILE, rotated by size; FILE must be a regular file if it exists.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// Size in bytes past which the log file is rotated.
@@ -60,8 +64,8 @@ pub struct RunArgs {
     /// Number of rotated log files kept.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub log_backups: usize,
-    /// Seconds without any successful market operation after which the run counts as stalled
-    /// [default: 5 + 3 x the scenario's longest scaled wait].
+    /// Seconds (above 0, below 1e9) without any successful market operation after which the
+    /// run counts as stalled [default: 5 + 3 x the scenario's longest scaled wait].
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub stall_after: Option<f64>,
     /// Hide the progress bar.
@@ -81,10 +85,32 @@ pub(crate) struct Plan {
     pub progress: bool,
 }
 
+/// The largest scenario or `--expect` file read, in bytes (64 MiB): the generator's largest
+/// usual scenarios are a few MiB; the cap keeps an endless input (`/dev/zero`) from filling
+/// the memory.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Reads a whole text file of at most [`MAX_INPUT_BYTES`]; the error is the message to print.
+fn read_text(path: &Path) -> Result<String, String> {
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let file = File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "cannot read {}: larger than the limit of {} MiB",
+            path.display(),
+            MAX_INPUT_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| cannot(std::io::Error::from(ErrorKind::InvalidData)))
+}
+
 /// Reads and checks a scenario file; the error is the message to print.
 fn load(path: &Path) -> Result<Scenario, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_text(path)?;
     Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -97,7 +123,7 @@ fn load_expected(path: &Path) -> Result<String, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(lines.join("\n"))
     } else {
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        read_text(path)
     }
 }
 
@@ -106,7 +132,12 @@ fn positive_seconds(x: f64, what: &str) -> Result<Duration, String> {
         Ok(Duration::from_secs_f64(x))
     } else {
         Err(format!(
-            "{what} must be a number of seconds above 0, got {x}"
+            "{what} must be a number of seconds above 0 and below 1e9 (about 31 years), got {}",
+            if x.abs() < 1e9 {
+                format!("{x}")
+            } else {
+                format!("{x:e}")
+            }
         ))
     }
 }
@@ -158,7 +189,24 @@ pub fn main(args: RunArgs) -> u8 {
         }
     }
     let outcome = threads::run(&plan, expected.is_some());
-    let _ = std::io::stdout().flush();
+    let flushed = std::io::stdout().flush();
+    let code = report(outcome, expected, args.stats);
+    if let Some(e) = log::failure() {
+        // A log write failed (the first failure; later ones were not reported one by one).
+        eprintln!("ringmarket run: error: writing the log: {e}");
+        return if code == 0 { 74 } else { code };
+    }
+    match flushed {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe && code == 0 => {
+            eprintln!("ringmarket run: error: writing to stdout: {e}");
+            74
+        }
+        _ => code,
+    }
+}
+
+/// Prints how the run ended and returns the exit code.
+fn report(outcome: threads::Outcome, expected: Option<String>, stats: bool) -> u8 {
     match outcome {
         threads::Outcome::Stalled(report) => {
             eprintln!("ringmarket run: {report}");
@@ -168,8 +216,12 @@ pub fn main(args: RunArgs) -> u8 {
             eprintln!("ringmarket run: internal error: {why}");
             70
         }
+        threads::Outcome::Output(e) => {
+            eprintln!("ringmarket run: error: writing to stdout: {e}");
+            74
+        }
         threads::Outcome::Done(summary) => {
-            if args.stats {
+            if stats {
                 eprintln!("ringmarket run: {summary}");
             }
             if let Some(expected) = expected {

@@ -173,6 +173,9 @@ pub enum Outcome {
     Stalled(String),
     /// A thread could not be started or ended without finishing its work.
     Failed(String),
+    /// Writing the output to stdout failed (other than by a closed pipe): the run was
+    /// abandoned.
+    Output(std::io::Error),
 }
 
 /// The totals of a finished run.
@@ -514,6 +517,13 @@ fn stall_report(
     out
 }
 
+/// A thread's name for a producer or consumer name: the name itself, with each NUL (which a
+/// thread name cannot hold, and a scenario name may) written `\0`. Only the thread (as the log
+/// shows it) gets this form; the output prints the name as it is.
+fn thread_name(name: &str) -> String {
+    name.replace('\0', "\\0")
+}
+
 /// Runs the scenario to its end (or to a stall).
 pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
     let started = Instant::now();
@@ -555,7 +565,7 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
         producer_slots.push(Arc::clone(&slot));
         let ctx = Arc::clone(&ctx);
         let spawned = thread::Builder::new()
-            .name(ctx.scenario.producers[i].name.clone())
+            .name(thread_name(&ctx.scenario.producers[i].name))
             .spawn(move || producer_thread(&ctx, i, handle, &slot));
         match spawned {
             Ok(h) => producer_threads.push(h),
@@ -568,7 +578,7 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
         consumer_slots.push(Arc::clone(&slot));
         let (ctx, market, tx) = (Arc::clone(&ctx), market.clone(), tx.clone());
         let spawned = thread::Builder::new()
-            .name(ctx.scenario.consumers[i].name.clone())
+            .name(thread_name(&ctx.scenario.consumers[i].name))
             .spawn(move || consumer_thread(&ctx, &market, i, &slot, &tx));
         if let Err(e) = spawned {
             return Outcome::Failed(format!("cannot start a consumer thread: {e}"));
@@ -589,15 +599,29 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
     };
     let (mut seen, mut since) = (0, Instant::now());
     let stdout = std::io::stdout();
+    let mut pipe_closed = false;
     while remaining > 0 {
         match rx.recv_timeout(tick) {
             Ok(Msg::Cart(lines)) => {
                 carts += 1;
-                bar.suspend(|| {
-                    use std::io::Write as _;
-                    // A closed stdout (`| head`) is not this program's failure.
-                    let _ = stdout.lock().write_all(lines.as_bytes());
-                });
+                if !pipe_closed {
+                    let written = bar.suspend(|| {
+                        use std::io::Write as _;
+                        stdout.lock().write_all(lines.as_bytes())
+                    });
+                    match written {
+                        Ok(()) => {}
+                        // A closed stdout (`| head`) is not this program's failure: the run
+                        // goes on without printing.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => pipe_closed = true,
+                        Err(e) => {
+                            bar.finish_and_clear();
+                            // Ends every thread's wait; the process ends with the report.
+                            market.close();
+                            return Outcome::Output(e);
+                        }
+                    }
+                }
                 bar.inc(1);
                 if keep_output {
                     output.push_str(&lines);

@@ -17,6 +17,10 @@ use serde_json::{Map, Number, Value};
 /// The largest per-producer queue a scenario may ask for.
 pub const MAX_QUEUE_SIZE: u64 = u32::MAX as u64;
 
+/// The most output lines the `expected_cart`s of a scenario may promise, over all its carts
+/// (ten million, about a gigabyte of text to compare): more is refused rather than built.
+pub const MAX_EXPECTED_LINES: u64 = 10_000_000;
+
 /// A scenario that failed to parse or to validate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScenarioError {
@@ -715,19 +719,46 @@ impl Scenario {
     ///
     /// # Errors
     ///
-    /// Names the first cart without an `expected_cart`.
+    /// Names the first cart without an `expected_cart`, the first whose expected counts add
+    /// up to more units than the cart adds, or the cart where the expected lines pass
+    /// [`MAX_EXPECTED_LINES`].
     pub fn expected_lines(&self) -> Result<Vec<String>, ScenarioError> {
-        let mut lines = Vec::new();
+        // Counted first, so that no line is made for an expectation that is refused.
+        let mut total: u64 = 0;
         for (i, c) in self.consumers.iter().enumerate() {
             for (j, cart) in c.carts.iter().enumerate() {
-                let expected = cart.expected.as_ref().ok_or_else(|| {
-                    Path::root()
-                        .key("consumers")
-                        .index(i)
-                        .key("carts")
-                        .index(j)
-                        .err("this cart has no `expected_cart` to check against")
-                })?;
+                let path = Path::root().key("consumers").index(i).key("carts").index(j);
+                let expected = cart
+                    .expected
+                    .as_ref()
+                    .ok_or_else(|| path.err("this cart has no `expected_cart` to check against"))?;
+                let added = cart
+                    .ops
+                    .iter()
+                    .filter(|op| op.kind == OpKind::Add)
+                    .fold(0u64, |sum, op| sum.saturating_add(op.quantity));
+                let wanted = expected
+                    .iter()
+                    .fold(0u64, |sum, &(_, n)| sum.saturating_add(n));
+                if wanted > added {
+                    return Err(path.key("expected_cart").err(format!(
+                        "the expected counts add up to {wanted} units, but the cart adds only {added}"
+                    )));
+                }
+                total = total.saturating_add(wanted);
+                if total > MAX_EXPECTED_LINES {
+                    return Err(path.key("expected_cart").err(format!(
+                        "more than {MAX_EXPECTED_LINES} expected units up to this cart, the most that is checked"
+                    )));
+                }
+            }
+        }
+        let mut lines = Vec::with_capacity(total as usize);
+        for c in &self.consumers {
+            for cart in &c.carts {
+                let Some(expected) = &cart.expected else {
+                    continue;
+                };
                 for &(product, n) in expected {
                     for _ in 0..n {
                         lines.push(format!("{} bought {}", c.name, self.products[product].repr));

@@ -1,0 +1,243 @@
+//! `run` on hostile input and surroundings: odd names, failing stdout and log, out-of-range
+//! options, oversized expectations and endless files. Each gets a clear message and an exit
+//! code, never a panic, an unbounded allocation or a silent success.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{ringmarket, scenario, stderr};
+use serde_json::{json, Value};
+
+fn base() -> Value {
+    json!({
+        "products": {
+            "id1": {"product_type": "Coffee", "name": "Indonezia", "acidity": 5.05, "roast_level": "MEDIUM", "price": 1},
+            "id2": {"product_type": "Tea", "name": "Linden", "type": "Herbal", "price": 9}
+        },
+        "producers": [
+            {"name": "prod1", "products": [["id2", 2, 0.0], ["id1", 1, 0.0]], "republish_wait_time": 0.0}
+        ],
+        "consumers": [
+            {"name": "cons1", "retry_wait_time": 0.0, "carts": [
+                [{"type": "add", "product": "id2", "quantity": 1},
+                 {"type": "add", "product": "id1", "quantity": 3},
+                 {"type": "remove", "product": "id1", "quantity": 1}]
+            ]}
+        ],
+        "marketplace": {"queue_size_per_producer": 15}
+    })
+}
+
+/// Writes `v` as `dir/name` and returns the path.
+fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let file = dir.join(name);
+    std::fs::write(&file, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    file
+}
+
+/// Checks a refusal: exit 2, nothing on stdout, no panic, and `wanted` in the message.
+fn assert_refused(out: &std::process::Output, wanted: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
+    assert!(out.stdout.is_empty(), "stdout must stay empty");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in wanted {
+        assert!(err.contains(w), "stderr should contain {w:?}: {err}");
+    }
+}
+
+#[test]
+fn a_nul_in_a_name_runs_and_prints_the_name_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = base();
+    v["consumers"][0]["name"] = json!("a\u{0}b");
+    v["producers"][0]["name"] = json!("p\u{0}q");
+    let file = write(dir.path(), "nul.in", &v);
+    let out = ringmarket(&["run", "-q", file.to_str().unwrap(), "--time-scale", "0"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("a\u{0}b bought ").count(), 3, "{text:?}");
+}
+
+#[test]
+fn a_failing_stdout_is_an_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("no /dev/full here: nothing to check");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(["run", "-q", "--time-scale", "0"])
+        .arg(scenario("zero_waits.json"))
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(74), "exit code; stderr: {err}");
+    assert_eq!(
+        err.matches("error: writing to stdout:").count(),
+        1,
+        "one message: {err}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_on_stdout_is_not_an_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(["run", "-q", "--time-scale", "0"])
+        .arg(scenario("zero_waits.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads: every write meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn stall_after_out_of_range_names_the_real_range() {
+    for bad in ["1e300", "1e9", "0", "-1", "inf"] {
+        let out = ringmarket(&["run", "--stall-after", bad]);
+        assert_refused(&out, &["--stall-after", "above 0 and below 1e9"]);
+        assert!(!stderr(&out).contains("0000000000"), "{}", stderr(&out));
+    }
+    // Just inside the range still runs.
+    let out = ringmarket(&[
+        "run",
+        "-q",
+        "--time-scale",
+        "0",
+        "--stall-after",
+        "999999999",
+        scenario("zero_waits.json").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_log_path_that_is_not_a_regular_file_is_refused() {
+    for device in ["/dev/null", "/dev/full"] {
+        if !Path::new(device).exists() {
+            continue;
+        }
+        let out = ringmarket(&["run", "-q", "--time-scale", "0", "--log", device]);
+        assert_refused(&out, &[device, "not a regular file"]);
+    }
+    // A folder too, with a message that says so rather than a failure to open.
+    let dir = tempfile::tempdir().unwrap();
+    let out = ringmarket(&[
+        "run",
+        "-q",
+        "--time-scale",
+        "0",
+        "--log",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_refused(&out, &["not a regular file"]);
+}
+
+/// A log that stops taking writes mid-run (here: past the file size limit, as a full disk):
+/// one message at the end and a failing exit, not one complaint per event and success.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_log_write_failure_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("market.log");
+    // SIGXFSZ ignored, so that writing past the limit fails with EFBIG instead of killing.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(["run", "-q", "--time-scale", "0", "--log"])
+        .arg(&log)
+        .arg(scenario("zero_waits.json"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(74), "exit code; stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one message: {err}");
+    assert!(err.contains("writing the log"), "{err}");
+    // The run itself finished: every cart was printed.
+    assert!(!out.stdout.is_empty());
+}
+
+#[test]
+fn an_expected_count_above_what_the_cart_adds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "s.in", &base());
+    let mut v = base();
+    v["consumers"][0]["carts"][0] = json!({
+        "ops": v["consumers"][0]["carts"][0].clone(),
+        "expected_cart": {"id2": 1, "id1": 1_000_000_000_000u64}
+    });
+    let expect = write(dir.path(), "x.json", &v);
+    let out = ringmarket(&[
+        "run",
+        "-q",
+        "--time-scale",
+        "0",
+        file.to_str().unwrap(),
+        "--expect",
+        expect.to_str().unwrap(),
+    ]);
+    assert_refused(
+        &out,
+        &[
+            "at consumers[0].carts[0].expected_cart",
+            "1000000000001 units",
+            "adds only 4",
+        ],
+    );
+}
+
+#[test]
+fn more_expected_lines_than_the_cap_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "s.in", &base());
+    let mut v = base();
+    // Consistent with the cart (it adds that many), but past the cap of ten million.
+    v["consumers"][0]["carts"][0] = json!({
+        "ops": [{"type": "add", "product": "id2", "quantity": 20_000_000}],
+        "expected_cart": {"id2": 20_000_000}
+    });
+    let expect = write(dir.path(), "x.json", &v);
+    let out = ringmarket(&[
+        "run",
+        "-q",
+        "--time-scale",
+        "0",
+        file.to_str().unwrap(),
+        "--expect",
+        expect.to_str().unwrap(),
+    ]);
+    assert_refused(
+        &out,
+        &["at consumers[0].carts[0].expected_cart", "10000000"],
+    );
+}
+
+#[test]
+fn endless_input_is_refused_at_the_size_cap() {
+    if !Path::new("/dev/zero").exists() {
+        return;
+    }
+    let out = ringmarket(&["run", "-q", "/dev/zero"]);
+    assert_refused(&out, &["/dev/zero", "64 MiB"]);
+    let out = ringmarket(&[
+        "run",
+        "-q",
+        "--time-scale",
+        "0",
+        scenario("zero_waits.json").to_str().unwrap(),
+        "--expect",
+        "/dev/zero",
+    ]);
+    assert_refused(&out, &["/dev/zero", "64 MiB"]);
+}
