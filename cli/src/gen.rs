@@ -27,7 +27,7 @@
 //! minus its removes.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -36,6 +36,27 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use crate::scenario::check;
+use crate::staged::StagedFiles;
+
+/// The most products, and the most mixed producers (`--products`, `--mixed-producers`).
+pub const MAX_PRODUCERS: u64 = 100_000;
+/// The most consumers (`--consumers`).
+pub const MAX_CONSUMERS: u64 = 100_000;
+/// The most carts per consumer and operations per cart (`--carts`, `--ops`).
+pub const MAX_PER_LEVEL: u64 = 1_000;
+/// The most units per operation or producer entry (`--max-quantity`).
+pub const MAX_QUANTITY: u64 = 1_000_000;
+/// The most cart operations a scenario may have: `--consumers` x `--carts` x `--ops`. The
+/// whole scenario and its expected output are built in memory, so the sizes are bounded.
+pub const MAX_OPERATIONS: u64 = 500_000;
+/// The most units the expected output may list: `--consumers` x `--carts` x `--ops` x
+/// `--max-quantity` (one line per unit bought).
+pub const MAX_UNITS: u64 = 10_000_000;
+
+/// A parser of a size from `min` to `max`.
+fn sized(min: u64, max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min..=max)
+}
 
 /// Options of `ringmarket gen`.
 #[derive(Debug, Args)]
@@ -47,23 +68,26 @@ pub struct GenArgs {
     /// Seed of the random generator: the same seed and sizes give the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of distinct products.
-    #[arg(long, default_value_t = 10)]
+    /// Number of distinct products: 1 to 100000.
+    #[arg(long, default_value_t = 10, value_parser = sized(1, MAX_PRODUCERS))]
     pub products: usize,
-    /// Number of producers besides the one dedicated producer each product gets.
-    #[arg(long, default_value_t = 5)]
+    /// Number of producers besides the one dedicated producer each product gets: 0 to 100000.
+    #[arg(long, default_value_t = 5, value_parser = sized(0, MAX_PRODUCERS))]
     pub mixed_producers: usize,
-    /// Number of consumers.
-    #[arg(long, default_value_t = 20)]
+    /// Number of consumers: 0 to 100000.
+    #[arg(long, default_value_t = 20, value_parser = sized(0, MAX_CONSUMERS))]
     pub consumers: usize,
-    /// Most carts per consumer (each gets 1 to this many).
-    #[arg(long, default_value_t = 4)]
+    /// Most carts per consumer (each gets 1 to this many): 1 to 1000. Consumers x carts x
+    /// ops must be at most 500000.
+    #[arg(long, default_value_t = 4, value_parser = sized(1, MAX_PER_LEVEL))]
     pub carts: usize,
-    /// Most operations per cart (each gets 1 to this many).
-    #[arg(long, default_value_t = 5)]
+    /// Most operations per cart (each gets 1 to this many): 1 to 1000. Consumers x carts x ops
+    /// must be at most 500000.
+    #[arg(long, default_value_t = 5, value_parser = sized(1, MAX_PER_LEVEL))]
     pub ops: usize,
-    /// Most units per operation or producer entry.
-    #[arg(long, default_value_t = 5)]
+    /// Most units per operation or producer entry: 1 to 1000000. Consumers x carts x ops x
+    /// this (the most units the expected output can list) must be at most 10000000.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=MAX_QUANTITY))]
     pub max_quantity: u64,
     /// Queue size per producer.
     #[arg(long, default_value_t = 20)]
@@ -108,6 +132,22 @@ impl GenArgs {
     fn check(&self) -> Result<(), String> {
         if self.products == 0 {
             return Err("--products must be at least 1".into());
+        }
+        // Each factor is bounded by its parser; the products are bounded here (in u128, which
+        // no four of them can overflow).
+        let operations = self.consumers as u128 * self.carts as u128 * self.ops as u128;
+        if operations > u128::from(MAX_OPERATIONS) {
+            return Err(format!(
+                "--consumers x --carts x --ops is {operations}, more than the most \
+                 operations a scenario may have ({MAX_OPERATIONS})"
+            ));
+        }
+        let units = operations * u128::from(self.max_quantity);
+        if units > u128::from(MAX_UNITS) {
+            return Err(format!(
+                "--consumers x --carts x --ops x --max-quantity is {units}, more than the most \
+                 units the expected output may list ({MAX_UNITS})"
+            ));
         }
         if self.carts == 0 || self.ops == 0 || self.max_quantity == 0 || self.queue_size == 0 {
             return Err(
@@ -319,11 +359,22 @@ pub fn main(args: GenArgs) -> u8 {
     if !args.no_ref {
         files.push((with_ext(".ref.out"), ref_out));
     }
+    // All three are written to temporaries first and replace the old files together, so a
+    // failure leaves the old set as it was (and no mismatched or truncated file).
+    let mut staged = StagedFiles::new();
     for (path, contents) in files {
-        if let Err(e) = fs::write(&path, contents) {
+        let written = staged.create(&path).and_then(|mut file| {
+            file.write_all(contents.as_bytes())?;
+            file.sync_all()
+        });
+        if let Err(e) = written {
             eprintln!("ringmarket gen: cannot write {}: {e}", path.display());
             return 2;
         }
+    }
+    if let Err(e) = staged.commit() {
+        eprintln!("ringmarket gen: {e}");
+        return 2;
     }
     0
 }

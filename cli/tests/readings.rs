@@ -395,3 +395,157 @@ fn bad_arguments_are_refused_clearly() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_buffer_too_large_to_allocate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for queue in ["ring", "mutex"] {
+        for buffer in ["1048577", "1000000000", "4294967295"] {
+            let out = ringmarket(&[
+                "readings", "run", "--out", d, "--queue", queue, "--buffer", buffer,
+            ]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{queue} {buffer}: {err}");
+            assert!(
+                err.contains("--buffer") && err.contains("1048576"),
+                "{queue} {buffer}: {err}"
+            );
+            assert!(!err.contains("memory allocation"), "{err}");
+        }
+    }
+    assert!(consumer_files(dir.path()).is_empty());
+    // The bound itself is accepted.
+    run(
+        dir.path(),
+        &[
+            "--buffer",
+            "1048576",
+            "--producers",
+            "1",
+            "--per-producer",
+            "10",
+        ],
+    );
+    check_exactly_once(dir.path(), 1, 10, 3);
+}
+
+#[test]
+fn a_summary_that_cannot_be_printed_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "readings",
+        "run",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--seed",
+        "1",
+        "--per-producer",
+        "100",
+    ];
+    // A full device: a clear error and a non-zero exit.
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(args)
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: writing to stdout"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A reader that has gone (`| true`): quiet, and the run's own result.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    assert!(err.is_empty(), "{err}");
+    check_exactly_once(dir.path(), 7, 100, 3);
+}
+
+/// The names and contents of the files in `dir`.
+fn snapshot(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&path).ok())
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_run_leaves_the_old_files_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let small = ["--producers", "2", "--per-producer", "50"];
+    let mut args = vec!["--seed", "1"];
+    args.extend(small);
+    run(dir.path(), &args);
+    // A later consumer's file is a folder: nothing may be replaced.
+    fs::create_dir(dir.path().join("consumer-3.rdg")).unwrap();
+    let before = snapshot(dir.path());
+    assert_eq!(before.len(), 4);
+    let mut args = vec![
+        "readings",
+        "run",
+        "--out",
+        d,
+        "--seed",
+        "2",
+        "--consumers",
+        "4",
+    ];
+    args.extend(small);
+    let out = ringmarket(&args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("consumer-3.rdg"), "{err}");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "old files changed, or temporaries left"
+    );
+
+    fs::remove_dir(dir.path().join("consumer-3.rdg")).unwrap();
+    let before = snapshot(dir.path());
+    assert_eq!(before.len(), 3);
+
+    // Too many open files, after some consumer files were opened.
+    let script = format!(
+        "ulimit -n 24 && exec '{}' readings run --out '{d}' --seed 2 --consumers 100",
+        env!("CARGO_BIN_EXE_ringmarket")
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("open files"), "{err}");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "old files changed, or temporaries left"
+    );
+
+    // A run that succeeds replaces them, and leaves no temporary behind.
+    let mut args = vec!["--seed", "2"];
+    args.extend(small);
+    run(dir.path(), &args);
+    let after = snapshot(dir.path());
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["consumer-0.rdg", "consumer-1.rdg", "consumer-2.rdg"]
+    );
+    assert_ne!(after["consumer-0.rdg"], before["consumer-0.rdg"]);
+    check_exactly_once(dir.path(), 2, 50, 3);
+}

@@ -2,7 +2,7 @@
 //! take them out and each writes what it takes to its own file.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
@@ -15,12 +15,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::format::{RecordWriter, EXTENSION};
 use super::queue::{bounded, QueueKind, Received, Receiver, Sender};
 use super::reading::{Generator, Reading};
+use crate::staged::StagedFiles;
+
+/// The largest `--buffer`: a buffer is allocated whole up front (tens of bytes per reading),
+/// so a bound keeps a typo from asking for gigabytes.
+pub const MAX_BUFFER: u32 = 1 << 20;
 
 /// Options of `ringmarket readings run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Folder for the consumer files `consumer-N.rdg` (created if missing; files of the same
-    /// names are replaced).
+    /// Folder for the consumer files `consumer-N.rdg` (created if missing). Each consumer
+    /// writes a temporary file there; files of the same names are replaced only once every
+    /// consumer has finished its file, so a run that fails leaves them as they were.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Number of producer threads.
@@ -32,8 +38,12 @@ pub struct RunArgs {
     /// Number of consumer threads, each writing its own file.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub consumers: u16,
-    /// Capacity of the shared buffer, in readings.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Capacity of the shared buffer, in readings: 1 to 1048576 (2^20).
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_BUFFER))
+    )]
     pub buffer: u32,
     /// Seed of the random readings: the same seed gives the same readings (timestamps included,
     /// starting at 2026-01-01T00:00:00Z). Without it, a random seed and the current time.
@@ -79,12 +89,16 @@ struct ConsumerReport {
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    // Each consumer writes a temporary file beside its target; they replace the targets only
+    // once every consumer has finished its file, so a failed run leaves the old files intact.
+    let mut staged = StagedFiles::new();
     let files = (0..args.consumers)
         .map(|i| {
             let path = consumer_file(&args.out, i);
-            File::create(&path)
+            staged
+                .create(&path)
                 .map(|file| (path.clone(), file))
-                .with_context(|| format!("cannot create {}", path.display()))
+                .context("cannot create an output file")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
@@ -162,21 +176,44 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The files replace the old ones only if every consumer finished its file (a consumer
+    // that stopped idle still wrote a complete file of what it took).
+    if !failed {
+        staged.commit()?;
+    }
+    // Dropping `staged` (on failure) removes the temporaries.
     let secs = elapsed.as_secs_f64();
-    println!(
-        "{written} readings written by {} consumers ({}) in {secs:.3} s: {:.0} readings/s, into {}",
+    let summary = format!(
+        "{written} readings written by {} consumers ({}) in {secs:.3} s: {:.0} readings/s, into {}\n",
         args.consumers,
         counts.join(", "),
         written as f64 / secs.max(1e-9),
         args.out.display(),
     );
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(summary.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        if e.kind() != ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("writing to stdout"));
+        }
+    }
     if idle > 0 {
         eprintln!(
             "{idle} consumer(s) stopped after waiting {:?} for a reading",
             args.idle_timeout
         );
     }
-    if written != total || failed {
+    if failed {
+        eprintln!(
+            "error: {written} of {total} readings written ({sent} accepted into the buffer); \
+             no output file was replaced"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if written != total {
         eprintln!("error: {written} of {total} readings written ({sent} accepted into the buffer)");
         return Ok(ExitCode::FAILURE);
     }
