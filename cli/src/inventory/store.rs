@@ -220,32 +220,35 @@ impl Store {
     /// When the directory or database cannot be created or opened (another server holding it
     /// open included).
     pub fn open(dir: &Path, seed: &[Item]) -> Result<(Store, Writer, Opened), StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let path: PathBuf = dir.join("inventory.redb");
-        let db = Database::create(&path)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        let mut seeded = false;
-        let txn = db.begin_write()?;
-        {
-            let mut names = txn.open_table(NAMES)?;
-            let mut units = txn.open_table(UNITS)?;
-            txn.open_table(LOGINS)?;
-            if names.is_empty()? {
-                for item in seed {
-                    names.insert(item.upc, item.name.as_str())?;
-                    units.insert(item.upc, item.units)?;
-                }
-                seeded = true;
-            }
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError(format!(
+                "cannot use {} as the data directory: it exists and is not a directory",
+                dir.display()
+            )));
         }
-        txn.commit()?;
-        let read = db.begin_read()?;
-        let opened = Opened {
-            items: read.open_table(NAMES)?.len()? as usize,
-            logins: read.open_table(LOGINS)?.len()? as usize,
-            seeded,
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path: PathBuf = dir.join("inventory.redb");
+        // redb answers some damaged files (a truncated one, for instance) with a panic rather
+        // than an error: catch it and report the file as damaged.
+        let (db, opened) = match catch_quietly(|| open_database(&path, seed)) {
+            Ok(result) => result?,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unreadable".into());
+                return Err(StoreError(format!(
+                    "cannot open {}: damaged ({what})",
+                    path.display()
+                )));
+            }
         };
-        drop(read);
         let db = Arc::new(db);
         let (tx, rx) = mpmc::channel(QUEUE).map_err(|e| StoreError(e.to_string()))?;
         let writer_db = Arc::clone(&db);
@@ -366,6 +369,56 @@ impl Store {
     }
 }
 
+/// Opens (or creates) the database at `path` and seeds it with `seed` if it is new.
+fn open_database(path: &Path, seed: &[Item]) -> Result<(Database, Opened), StoreError> {
+    let db = Database::create(path)
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    let mut seeded = false;
+    let txn = db.begin_write()?;
+    {
+        let mut names = txn.open_table(NAMES)?;
+        let mut units = txn.open_table(UNITS)?;
+        txn.open_table(LOGINS)?;
+        if names.is_empty()? {
+            for item in seed {
+                names.insert(item.upc, item.name.as_str())?;
+                units.insert(item.upc, item.units)?;
+            }
+            seeded = true;
+        }
+    }
+    txn.commit()?;
+    let read = db.begin_read()?;
+    let opened = Opened {
+        items: read.open_table(NAMES)?.len()? as usize,
+        logins: read.open_table(LOGINS)?.len()? as usize,
+        seeded,
+    };
+    drop(read);
+    Ok((db, opened))
+}
+
+/// Runs `f`, catching a panic in it without printing the panic message for this thread (panics
+/// on other threads meanwhile are reported as usual).
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let previous = Arc::new(std::panic::take_hook());
+    let me = std::thread::current().id();
+    let others = Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            others(info);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    // Dropping the quiet hook drops its clone of `previous`.
+    drop(std::panic::take_hook());
+    match Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    result
+}
+
 enum Reply {
     Buy(
         oneshot::Sender<Result<Purchase, StoreError>>,
@@ -401,7 +454,8 @@ fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
             // Not committed: nothing in the batch happened.
             Err(e) => {
                 for op in batch.drain(..) {
-                    let err = || StoreError(format!("storage failure: {e}"));
+                    // The server's log adds the "storage failure" prefix.
+                    let err = || StoreError(e.0.clone());
                     match op {
                         Op::Buy { reply, .. } => drop(reply.send(Err(err()))),
                         Op::Login { reply, .. } | Op::Logout { reply, .. } => {
