@@ -408,6 +408,9 @@ fn open_database(path: &Path, seed: &[Item]) -> Result<(Database, Opened), Store
 /// Runs `f`, catching a panic in it without printing the panic message for this thread (panics
 /// on other threads meanwhile are reported as usual).
 fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    // One at a time: each call restores the hook it found, which must not be another call's.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let previous = Arc::new(std::panic::take_hook());
     let me = std::thread::current().id();
     let others = Arc::clone(&previous);
