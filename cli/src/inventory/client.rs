@@ -127,10 +127,46 @@ pub fn table(items: &[Item]) -> String {
     out
 }
 
+/// Checks that `addr` has the form `HOST:PORT` (a name or an IP address, `[...]` around an
+/// IPv6 address, and a port from 1 to 65535); whether the host resolves is learnt on connecting.
+///
+/// # Errors
+///
+/// A message saying what is wrong with the address.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::client::parse_addr;
+///
+/// assert!(parse_addr("127.0.0.1:7878").is_ok());
+/// assert!(parse_addr("[::1]:7878").is_ok());
+/// assert!(parse_addr("nonsense").is_err());
+/// assert!(parse_addr("127.0.0.1:").is_err());
+/// ```
+pub fn parse_addr(addr: &str) -> Result<String, String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr:?} is not HOST:PORT"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(format!("{addr:?} has no valid port (1 to 65535)")),
+    }
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{addr:?} has no valid host"));
+    }
+    Ok(addr.to_owned())
+}
+
 /// A connection to the server.
 struct Connection {
     stream: TcpStream,
     buf: Vec<u8>,
+    timeout: Duration,
 }
 
 impl Connection {
@@ -148,6 +184,7 @@ impl Connection {
                     return Ok(Connection {
                         stream,
                         buf: Vec::new(),
+                        timeout,
                     });
                 }
                 Err(e) => last = format!("cannot reach the server at {addr}: {e}"),
@@ -156,10 +193,22 @@ impl Connection {
         Err(last)
     }
 
+    /// Describes a failed read or write: a time-out as such, anything else as a lost
+    /// connection.
+    fn failure(&self, e: &io::Error) -> String {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                "no answer from the server within {} ms",
+                self.timeout.as_millis()
+            ),
+            _ => format!("connection lost: {e}"),
+        }
+    }
+
     fn call(&mut self, request: &Request) -> Result<Response, String> {
-        self.stream
-            .write_all(request.encode().as_bytes())
-            .map_err(|e| format!("connection lost: {e}"))?;
+        if let Err(e) = self.stream.write_all(request.encode().as_bytes()) {
+            return Err(self.failure(&e));
+        }
         let mut chunk = [0u8; 4096];
         loop {
             match Response::decode(&self.buf, 1 << 20) {
@@ -173,7 +222,7 @@ impl Connection {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err("the server closed the connection".into()),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => return Err(format!("connection lost: {e}")),
+                Err(e) => return Err(self.failure(&e)),
             }
         }
     }
@@ -190,6 +239,8 @@ pub struct Client {
     login: Option<(String, Token)>,
     /// Read passwords from the terminal without echo (when standard input is a terminal).
     hide_passwords: bool,
+    /// Whether the last save of the local inventory failed (it is retried before quitting).
+    unsaved: bool,
 }
 
 const MENU: &str = "\
@@ -215,6 +266,7 @@ impl Client {
             conn: None,
             login: None,
             hide_passwords: false,
+            unsaved: false,
         })
     }
 
@@ -266,7 +318,9 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// Only when writing to `out` fails; server errors are shown and the menu goes on.
+    /// When writing to `out` fails, or when the local inventory could not be saved after a
+    /// purchase and retrying at the end fails too; server errors are shown and the menu goes
+    /// on.
     pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "ringmarket client: server {}", self.addr)?;
         loop {
@@ -287,6 +341,20 @@ impl Client {
         }
         if self.login.is_some() {
             self.do_logout(out)?;
+        }
+        if self.unsaved {
+            if let Err(e) = self.local.save(&self.local_path) {
+                writeln!(out, "bye")?;
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "could not save the local inventory to {}: {e}; the purchases made \
+                         since its last save are not recorded in it",
+                        self.local_path.display()
+                    ),
+                ));
+            }
+            self.unsaved = false;
         }
         writeln!(out, "bye")?;
         Ok(())
@@ -370,7 +438,9 @@ impl Client {
                 writeln!(out, "bought {quantity} x {name} (UPC {upc}); {left} left")?;
                 if let Some((user, _)) = &self.login {
                     self.local.add(user, upc, &name, u64::from(quantity));
+                    self.unsaved = false;
                     if let Err(e) = self.local.save(&self.local_path) {
+                        self.unsaved = true;
                         writeln!(
                             out,
                             "could not save the local inventory to {}: {e}",

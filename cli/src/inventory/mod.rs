@@ -17,6 +17,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// The most connections `serve --max-connections` accepts (each open one holds a file
+/// descriptor, so the operating system's limit usually bites well before this).
+pub const MAX_CONNECTIONS: u64 = 1_000_000;
+
 /// Arguments of `ringmarket serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -33,8 +37,9 @@ pub struct ServeArgs {
     /// the built-in inventory. Ignored when the data directory already holds an inventory.
     #[arg(long)]
     pub inventory: Option<PathBuf>,
-    /// Connections served at once.
-    #[arg(long, default_value_t = 1024)]
+    /// Connections served at once (1 to 1000000).
+    #[arg(long, default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS))]
     pub max_connections: usize,
     /// Largest request frame in bytes, newline included.
     #[arg(long, default_value_t = protocol::DEFAULT_MAX_FRAME)]
@@ -62,8 +67,8 @@ pub struct ServeArgs {
 /// Arguments of `ringmarket client`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Address of the server.
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// Address of the server (`HOST:PORT`).
+    #[arg(long, default_value = "127.0.0.1:7878", value_parser = client::parse_addr)]
     pub addr: String,
     /// File of the local inventory (what was bought through this client), kept across runs.
     #[arg(long, default_value = "ringmarket-local.json")]
@@ -74,7 +79,7 @@ pub struct ClientArgs {
 }
 
 /// Runs `ringmarket client` on standard input and output; exits with status 1 when the local
-/// inventory cannot be read.
+/// inventory cannot be read, or cannot be saved after a purchase.
 pub fn client_command(args: ClientArgs) {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let result = client::Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
@@ -92,7 +97,9 @@ pub fn client_command(args: ClientArgs) {
 /// Runs `ringmarket serve`; exits the process with status 1 on a start-up error.
 pub fn serve_command(args: ServeArgs) {
     if let Err(e) = serve_inner(args) {
-        eprintln!("ringmarket serve: {e}");
+        if !e.is::<QuietError>() {
+            eprintln!("ringmarket serve: {e}");
+        }
         std::process::exit(1);
     }
 }
@@ -105,11 +112,10 @@ fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         if password.is_empty() {
             return Err("no password on standard input".into());
         }
-        println!("{}", users::hash_password(password));
-        return Ok(());
+        return print_line(&users::hash_password(password));
     }
-    if args.max_frame < 16 || args.max_connections == 0 {
-        return Err("--max-frame must be at least 16 and --max-connections at least 1".into());
+    if args.max_frame < 16 {
+        return Err("--max-frame must be at least 16".into());
     }
     let users = match &args.users {
         Some(path) => users::Users::from_file(path)?,
@@ -123,18 +129,6 @@ fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("{}: {e}", path.display()))?,
         None => store::default_inventory(),
     };
-    let (store, writer, opened) = store::Store::open(&args.data, &seed)?;
-    eprintln!(
-        "ringmarket serve: {} users, {} items ({}), {} login(s) restored",
-        users.len(),
-        opened.items,
-        if opened.seeded {
-            "new store"
-        } else {
-            "restored"
-        },
-        opened.logins
-    );
     let limits = server::Limits {
         max_connections: args.max_connections,
         max_frame: args.max_frame,
@@ -147,21 +141,76 @@ fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-        println!("ringmarket serve: listening on {}", listener.local_addr()?);
-        std::io::stdout().flush()?;
-        server::serve(listener, store, users, limits, shutdown_signal()).await;
-        Ok::<_, Box<dyn std::error::Error>>(())
-    })?;
+    // Listen first: a server that cannot listen leaves no data directory behind.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&args.addr))
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local_addr = listener.local_addr()?;
+    let (store, writer, opened) = store::Store::open(&args.data, &seed)?;
+    eprintln!(
+        "ringmarket serve: {} users, {} items ({}), {} login(s) restored",
+        users.len(),
+        opened.items,
+        if opened.seeded {
+            "new store"
+        } else {
+            "restored"
+        },
+        opened.logins
+    );
+    let announced = match print_line(&format!("ringmarket serve: listening on {local_addr}")) {
+        Ok(()) => Ok(()),
+        // Nobody reads the address: serve all the same.
+        Err(e) if e.is::<QuietError>() => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = announced {
+        drop(store);
+        drop(listener);
+        drop(runtime);
+        writer.join();
+        return Err(e);
+    }
+    runtime.block_on(server::serve(
+        listener,
+        store,
+        users,
+        limits,
+        shutdown_signal(),
+    ));
     drop(runtime);
     // Every `Store` clone is gone: the writer drains its queue and stops.
     writer.join();
     eprintln!("ringmarket serve: shut down cleanly");
     Ok(())
 }
+
+/// Writes `line` and a newline to standard output and flushes it.
+///
+/// # Errors
+///
+/// A message when standard output cannot be written (a full disk, for instance); an empty
+/// message when the reader has gone (a broken pipe), which is not worth reporting.
+fn print_line(line: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(QuietError.into()),
+        Err(e) => Err(format!("cannot write to standard output: {e}").into()),
+    }
+}
+
+/// An error already reported, or not worth reporting: exit non-zero without a message.
+#[derive(Debug)]
+struct QuietError;
+
+impl std::fmt::Display for QuietError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output is closed")
+    }
+}
+
+impl std::error::Error for QuietError {}
 
 /// Completes at the first SIGINT or SIGTERM.
 async fn shutdown_signal() {

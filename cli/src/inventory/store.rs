@@ -14,8 +14,8 @@
 //! read transactions, which see the last commit.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use blake2::{Blake2b, Digest};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -183,7 +183,7 @@ struct Queued {
 /// The open store: cheap to clone, shared by all connections.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<Db>,
     ops: mpmc::Producer<Queued>,
     /// One permit per free ring slot.
     slots: Arc<Semaphore>,
@@ -220,33 +220,39 @@ impl Store {
     /// When the directory or database cannot be created or opened (another server holding it
     /// open included).
     pub fn open(dir: &Path, seed: &[Item]) -> Result<(Store, Writer, Opened), StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let path: PathBuf = dir.join("inventory.redb");
-        let db = Database::create(&path)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        let mut seeded = false;
-        let txn = db.begin_write()?;
-        {
-            let mut names = txn.open_table(NAMES)?;
-            let mut units = txn.open_table(UNITS)?;
-            txn.open_table(LOGINS)?;
-            if names.is_empty()? {
-                for item in seed {
-                    names.insert(item.upc, item.name.as_str())?;
-                    units.insert(item.upc, item.units)?;
-                }
-                seeded = true;
-            }
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError(format!(
+                "cannot use {} as the data directory: it exists and is not a directory",
+                dir.display()
+            )));
         }
-        txn.commit()?;
-        let read = db.begin_read()?;
-        let opened = Opened {
-            items: read.open_table(NAMES)?.len()? as usize,
-            logins: read.open_table(LOGINS)?.len()? as usize,
-            seeded,
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path: PathBuf = dir.join("inventory.redb");
+        // redb answers some damaged files (a truncated one, for instance) with a panic rather
+        // than an error: catch it and report the file as damaged.
+        let (db, opened) = match catch_quietly(|| open_database(&path, seed)) {
+            Ok(result) => result?,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unreadable".into());
+                return Err(StoreError(format!(
+                    "cannot open {}: damaged ({what})",
+                    path.display()
+                )));
+            }
         };
-        drop(read);
-        let db = Arc::new(db);
+        let db = Arc::new(Db {
+            path,
+            current: RwLock::new(Some(Arc::new(db))),
+        });
         let (tx, rx) = mpmc::channel(QUEUE).map_err(|e| StoreError(e.to_string()))?;
         let writer_db = Arc::clone(&db);
         let handle = std::thread::Builder::new()
@@ -267,7 +273,9 @@ impl Store {
     ///
     /// On a storage failure.
     pub fn inventory(&self, token: &Token) -> Result<Option<Vec<Item>>, StoreError> {
-        let read = self.db.begin_read()?;
+        // Held until the read is done, so that a reopening waits for it.
+        let db = self.db.get()?;
+        let read = db.begin_read()?;
         if read
             .open_table(LOGINS)?
             .get(token_key(token).as_slice())?
@@ -297,7 +305,9 @@ impl Store {
     ///
     /// On a storage failure.
     pub fn session_user(&self, token: &Token) -> Result<Option<String>, StoreError> {
-        let read = self.db.begin_read()?;
+        // Held until the read is done, so that a reopening waits for it.
+        let db = self.db.get()?;
+        let read = db.begin_read()?;
         let logins = read.open_table(LOGINS)?;
         let user = logins
             .get(token_key(token).as_slice())?
@@ -366,6 +376,59 @@ impl Store {
     }
 }
 
+/// Opens (or creates) the database at `path` and seeds it with `seed` if it is new.
+fn open_database(path: &Path, seed: &[Item]) -> Result<(Database, Opened), StoreError> {
+    let db = Database::create(path)
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    let mut seeded = false;
+    let txn = db.begin_write()?;
+    {
+        let mut names = txn.open_table(NAMES)?;
+        let mut units = txn.open_table(UNITS)?;
+        txn.open_table(LOGINS)?;
+        if names.is_empty()? {
+            for item in seed {
+                names.insert(item.upc, item.name.as_str())?;
+                units.insert(item.upc, item.units)?;
+            }
+            seeded = true;
+        }
+    }
+    txn.commit()?;
+    let read = db.begin_read()?;
+    let opened = Opened {
+        items: read.open_table(NAMES)?.len()? as usize,
+        logins: read.open_table(LOGINS)?.len()? as usize,
+        seeded,
+    };
+    drop(read);
+    Ok((db, opened))
+}
+
+/// Runs `f`, catching a panic in it without printing the panic message for this thread (panics
+/// on other threads meanwhile are reported as usual).
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    // One at a time: each call restores the hook it found, which must not be another call's.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let previous = Arc::new(std::panic::take_hook());
+    let me = std::thread::current().id();
+    let others = Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            others(info);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    // Dropping the quiet hook drops its clone of `previous`.
+    drop(std::panic::take_hook());
+    match Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    result
+}
+
 enum Reply {
     Buy(
         oneshot::Sender<Result<Purchase, StoreError>>,
@@ -377,7 +440,81 @@ enum Reply {
     ),
 }
 
-fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
+/// The open database, closed and opened again after a failed write: redb refuses every later
+/// transaction after an I/O error (a full disk, say) until the database is reopened.
+struct Db {
+    path: PathBuf,
+    /// `None` while a reopening failed; the next write tries again.
+    current: RwLock<Option<Arc<Database>>>,
+}
+
+/// How long reopening waits for the read transactions under way on the old handle.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
+impl Db {
+    /// The current handle; readers keep it only for one read transaction.
+    fn get(&self) -> Result<Arc<Database>, StoreError> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                StoreError(format!(
+                    "{} is closed after a storage failure (it is reopened with the next write)",
+                    self.path.display()
+                ))
+            })
+    }
+
+    /// Closes the database and opens it again. Only the writer thread calls this.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let old = self
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut old) = old {
+            // redb allows one handle per file: wait for the readers to let go of the old one.
+            let start = Instant::now();
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => break drop(db),
+                    Err(shared) if start.elapsed() < REOPEN_WAIT => {
+                        old = shared;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(shared) => {
+                        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+                            Some(shared);
+                        return Err(StoreError("readers kept the database busy".into()));
+                    }
+                }
+            }
+        }
+        let db = match catch_quietly(|| Database::create(&self.path)) {
+            Ok(db) => db?,
+            Err(_) => return Err(StoreError(format!("{} is damaged", self.path.display()))),
+        };
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(db));
+        Ok(())
+    }
+
+    /// Applies `batch` (see [`apply`]), first reopening the database if a previous reopening
+    /// failed.
+    fn apply(&self, batch: &mut Vec<Op>) -> Result<Vec<Reply>, StoreError> {
+        let db = match self.get() {
+            Ok(db) => db,
+            Err(_) => {
+                self.reopen()?;
+                eprintln!("ringmarket serve: reopened the database");
+                self.get()?
+            }
+        };
+        apply(&db, batch)
+    }
+}
+
+fn writer_loop(db: &Db, rx: mpmc::Consumer<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Ends once every `Store` clone is gone and the ring is drained.
     while let Ok(first) = rx.pop_wait() {
@@ -388,7 +525,7 @@ fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
                 Err(_) => break,
             }
         }
-        match apply(db, &mut batch) {
+        match db.apply(&mut batch) {
             // Committed: every answer stands.
             Ok(replies) => {
                 for reply in replies {
@@ -401,13 +538,20 @@ fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
             // Not committed: nothing in the batch happened.
             Err(e) => {
                 for op in batch.drain(..) {
-                    let err = || StoreError(format!("storage failure: {e}"));
+                    // The server's log adds the "storage failure" prefix.
+                    let err = || StoreError(e.0.clone());
                     match op {
                         Op::Buy { reply, .. } => drop(reply.send(Err(err()))),
                         Op::Login { reply, .. } | Op::Logout { reply, .. } => {
                             drop(reply.send(Err(err())))
                         }
                     }
+                }
+                // A fresh handle sees the last commit and clears redb's memory of the
+                // failure; if the disk is still full, the next write tries again.
+                match db.reopen() {
+                    Ok(()) => eprintln!("ringmarket serve: reopened the database"),
+                    Err(e) => eprintln!("ringmarket serve: cannot reopen the database: {e}"),
                 }
             }
         }

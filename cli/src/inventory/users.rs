@@ -2,7 +2,7 @@
 //!
 //! A users file has one user a line, `<user> <PHC string>`, blank lines and `#` comments
 //! allowed. Only Argon2id hashes with at least the OWASP minimum parameters (m = 19 MiB, t = 2,
-//! p = 1) are accepted; `ringmarket serve --print-hash` makes one from a password read on
+//! p = 1) and at most m = 1 GiB, t = 64, p = 64 and a 64-byte output are accepted; `ringmarket serve --print-hash` makes one from a password read on
 //! standard input.
 
 use std::collections::HashMap;
@@ -18,6 +18,15 @@ use super::protocol::valid_user;
 pub const MIN_M_COST: u32 = 19 * 1024;
 /// OWASP's minimum Argon2id time cost.
 pub const MIN_T_COST: u32 = 2;
+
+/// The largest Argon2id memory cost accepted, in KiB (1 GiB): a login allocates this much.
+pub const MAX_M_COST: u32 = 1024 * 1024;
+/// The largest Argon2id time cost (passes over the memory) accepted.
+pub const MAX_T_COST: u32 = 64;
+/// The largest Argon2id parallelism (lanes) accepted.
+pub const MAX_P_COST: u32 = 64;
+/// The longest Argon2id output accepted, in bytes.
+pub const MAX_OUTPUT_LEN: usize = 64;
 
 /// The built-in demo users: precomputed Argon2id hashes (the passwords are in the README).
 const DEMO: &[(&str, &str)] = &[
@@ -100,6 +109,39 @@ fn check_phc(phc: &str) -> Result<(), String> {
             params.t_cost()
         ));
     }
+    let too_big = |what: &str, value: String, max: String| {
+        Err(format!(
+            "{what} {value} is above the maximum {max} (a login would take too much memory or time)"
+        ))
+    };
+    if params.m_cost() > MAX_M_COST {
+        return too_big(
+            "memory cost",
+            format!("m={}", params.m_cost()),
+            format!("m={MAX_M_COST} (1 GiB)"),
+        );
+    }
+    if params.t_cost() > MAX_T_COST {
+        return too_big(
+            "time cost",
+            format!("t={}", params.t_cost()),
+            format!("t={MAX_T_COST}"),
+        );
+    }
+    if params.p_cost() > MAX_P_COST {
+        return too_big(
+            "parallelism",
+            format!("p={}", params.p_cost()),
+            format!("p={MAX_P_COST}"),
+        );
+    }
+    if let Some(len) = params.output_len().filter(|&len| len > MAX_OUTPUT_LEN) {
+        return too_big(
+            "output length",
+            format!("{len} bytes"),
+            format!("{MAX_OUTPUT_LEN} bytes"),
+        );
+    }
     if hash.hash.is_none() || hash.salt.is_none() {
         return Err("no salt or no hash".into());
     }
@@ -109,8 +151,11 @@ fn check_phc(phc: &str) -> Result<(), String> {
 impl Users {
     /// The built-in demo users.
     pub fn demo() -> Users {
-        Users::from_pairs(DEMO.iter().map(|&(u, h)| (u.to_owned(), h.to_owned())))
-            .expect("the demo hashes are valid")
+        Users::from_pairs(
+            DEMO.iter()
+                .map(|&(u, h)| (None, u.to_owned(), h.to_owned())),
+        )
+        .expect("the demo hashes are valid")
     }
 
     /// Reads a users file.
@@ -141,20 +186,24 @@ impl Users {
             let (user, phc) = line
                 .split_once(char::is_whitespace)
                 .ok_or_else(|| UsersError(format!("line {}: expected `<user> <hash>`", n + 1)))?;
-            pairs.push((user.to_owned(), phc.trim().to_owned()));
+            pairs.push((Some(n + 1), user.to_owned(), phc.trim().to_owned()));
         }
         Users::from_pairs(pairs)
     }
 
-    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Users, UsersError> {
+    /// Builds the set from `(line, user, PHC string)` triples; errors name the line if known.
+    fn from_pairs(
+        pairs: impl IntoIterator<Item = (Option<usize>, String, String)>,
+    ) -> Result<Users, UsersError> {
         let mut hashes = HashMap::new();
-        for (user, phc) in pairs {
+        for (line, user, phc) in pairs {
+            let at = line.map_or_else(String::new, |n| format!("line {n}: "));
             if !valid_user(&user) {
-                return Err(UsersError(format!("invalid user id {user:?}")));
+                return Err(UsersError(format!("{at}invalid user id {user:?}")));
             }
-            check_phc(&phc).map_err(|e| UsersError(format!("user {user}: {e}")))?;
+            check_phc(&phc).map_err(|e| UsersError(format!("{at}user {user}: {e}")))?;
             if hashes.insert(user.clone(), phc).is_some() {
-                return Err(UsersError(format!("user {user} appears twice")));
+                return Err(UsersError(format!("{at}user {user} appears twice")));
             }
         }
         if hashes.is_empty() {
