@@ -14,8 +14,8 @@
 //! read transactions, which see the last commit.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use blake2::{Blake2b, Digest};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -183,7 +183,7 @@ struct Queued {
 /// The open store: cheap to clone, shared by all connections.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Db>,
+    db: Arc<Database>,
     ops: mpmc::Producer<Queued>,
     /// One permit per free ring slot.
     slots: Arc<Semaphore>,
@@ -249,10 +249,7 @@ impl Store {
                 )));
             }
         };
-        let db = Arc::new(Db {
-            path,
-            current: RwLock::new(Some(Arc::new(db))),
-        });
+        let db = Arc::new(db);
         let (tx, rx) = mpmc::channel(QUEUE).map_err(|e| StoreError(e.to_string()))?;
         let writer_db = Arc::clone(&db);
         let handle = std::thread::Builder::new()
@@ -273,9 +270,7 @@ impl Store {
     ///
     /// On a storage failure.
     pub fn inventory(&self, token: &Token) -> Result<Option<Vec<Item>>, StoreError> {
-        // Held until the read is done, so that a reopening waits for it.
-        let db = self.db.get()?;
-        let read = db.begin_read()?;
+        let read = self.db.begin_read()?;
         if read
             .open_table(LOGINS)?
             .get(token_key(token).as_slice())?
@@ -305,9 +300,7 @@ impl Store {
     ///
     /// On a storage failure.
     pub fn session_user(&self, token: &Token) -> Result<Option<String>, StoreError> {
-        // Held until the read is done, so that a reopening waits for it.
-        let db = self.db.get()?;
-        let read = db.begin_read()?;
+        let read = self.db.begin_read()?;
         let logins = read.open_table(LOGINS)?;
         let user = logins
             .get(token_key(token).as_slice())?
@@ -440,81 +433,7 @@ enum Reply {
     ),
 }
 
-/// The open database, closed and opened again after a failed write: redb refuses every later
-/// transaction after an I/O error (a full disk, say) until the database is reopened.
-struct Db {
-    path: PathBuf,
-    /// `None` while a reopening failed; the next write tries again.
-    current: RwLock<Option<Arc<Database>>>,
-}
-
-/// How long reopening waits for the read transactions under way on the old handle.
-const REOPEN_WAIT: Duration = Duration::from_secs(5);
-
-impl Db {
-    /// The current handle; readers keep it only for one read transaction.
-    fn get(&self) -> Result<Arc<Database>, StoreError> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| {
-                StoreError(format!(
-                    "{} is closed after a storage failure (it is reopened with the next write)",
-                    self.path.display()
-                ))
-            })
-    }
-
-    /// Closes the database and opens it again. Only the writer thread calls this.
-    fn reopen(&self) -> Result<(), StoreError> {
-        let old = self
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(mut old) = old {
-            // redb allows one handle per file: wait for the readers to let go of the old one.
-            let start = Instant::now();
-            loop {
-                match Arc::try_unwrap(old) {
-                    Ok(db) => break drop(db),
-                    Err(shared) if start.elapsed() < REOPEN_WAIT => {
-                        old = shared;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(shared) => {
-                        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
-                            Some(shared);
-                        return Err(StoreError("readers kept the database busy".into()));
-                    }
-                }
-            }
-        }
-        let db = match catch_quietly(|| Database::create(&self.path)) {
-            Ok(db) => db?,
-            Err(_) => return Err(StoreError(format!("{} is damaged", self.path.display()))),
-        };
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(db));
-        Ok(())
-    }
-
-    /// Applies `batch` (see [`apply`]), first reopening the database if a previous reopening
-    /// failed.
-    fn apply(&self, batch: &mut Vec<Op>) -> Result<Vec<Reply>, StoreError> {
-        let db = match self.get() {
-            Ok(db) => db,
-            Err(_) => {
-                self.reopen()?;
-                eprintln!("ringmarket serve: reopened the database");
-                self.get()?
-            }
-        };
-        apply(&db, batch)
-    }
-}
-
-fn writer_loop(db: &Db, rx: mpmc::Consumer<Queued>) {
+fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Ends once every `Store` clone is gone and the ring is drained.
     while let Ok(first) = rx.pop_wait() {
@@ -525,7 +444,7 @@ fn writer_loop(db: &Db, rx: mpmc::Consumer<Queued>) {
                 Err(_) => break,
             }
         }
-        match db.apply(&mut batch) {
+        match apply(db, &mut batch) {
             // Committed: every answer stands.
             Ok(replies) => {
                 for reply in replies {
@@ -546,12 +465,6 @@ fn writer_loop(db: &Db, rx: mpmc::Consumer<Queued>) {
                             drop(reply.send(Err(err())))
                         }
                     }
-                }
-                // A fresh handle sees the last commit and clears redb's memory of the
-                // failure; if the disk is still full, the next write tries again.
-                match db.reopen() {
-                    Ok(()) => eprintln!("ringmarket serve: reopened the database"),
-                    Err(e) => eprintln!("ringmarket serve: cannot reopen the database: {e}"),
                 }
             }
         }

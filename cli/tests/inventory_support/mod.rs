@@ -28,26 +28,18 @@ impl Server {
 
     /// As [`Server::start`]; `capture_stderr` pipes the server's log for the test to read.
     pub fn start_with(data: &Path, extra: &[&str], capture_stderr: bool) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket"));
-        command
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(if capture_stderr {
                 Stdio::piped()
             } else {
                 Stdio::null()
-            });
-        Server::spawn(command)
-    }
-
-    /// Starts `command`, a server whose first line on standard output names its address
-    /// (standard input and output are set here; standard error is the caller's choice).
-    pub fn spawn(mut command: Command) -> Server {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            })
             .spawn()
             .expect("start the server");
         let mut line = String::new();
