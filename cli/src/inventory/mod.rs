@@ -146,6 +146,10 @@ fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .block_on(tokio::net::TcpListener::bind(&args.addr))
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let local_addr = listener.local_addr()?;
+    let shutdown = {
+        let _context = runtime.enter();
+        shutdown_signal().map_err(|e| format!("cannot catch SIGINT and SIGTERM: {e}"))?
+    };
     let (store, writer, opened) = store::Store::open(&args.data, &seed)?;
     eprintln!(
         "ringmarket serve: {} users, {} items ({}), {} login(s) restored",
@@ -171,13 +175,7 @@ fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         writer.join();
         return Err(e);
     }
-    runtime.block_on(server::serve(
-        listener,
-        store,
-        users,
-        limits,
-        shutdown_signal(),
-    ));
+    runtime.block_on(server::serve(listener, store, users, limits, shutdown));
     drop(runtime);
     // Every `Store` clone is gone: the writer drains its queue and stops.
     writer.join();
@@ -212,26 +210,29 @@ impl std::fmt::Display for QuietError {
 
 impl std::error::Error for QuietError {}
 
-/// Completes at the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Catches SIGINT and SIGTERM from now on; the future completes at the first one. Called
+/// before the server announces its address, so that a signal sent as soon as the address is
+/// known shuts the server down cleanly instead of killing it (a handler installed only when
+/// the future is first polled would come too late). Needs the runtime's context.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
+    let wait = {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
         }
-    }
+    };
     #[cfg(not(unix))]
-    {
+    let wait = async {
         let _ = tokio::signal::ctrl_c().await;
-    }
-    eprintln!("ringmarket serve: shutting down");
+    };
+    Ok(async move {
+        wait.await;
+        eprintln!("ringmarket serve: shutting down");
+    })
 }
