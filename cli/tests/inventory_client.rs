@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use inventory_support::{units_of, Server, ALICE};
+use ringmarket_cli::inventory::client::LocalInventory;
 
 fn run_client(addr: std::net::SocketAddr, local: &Path, script: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
@@ -117,4 +118,114 @@ fn an_unreachable_server_is_reported_not_fatal() {
     let out = run_client(addr, &dir.path().join("local.json"), "2\n1\nalice\nx\nq\n");
     assert!(out.contains("error: cannot reach the server"), "{out}");
     assert!(out.ends_with("bye\n"), "{out}");
+}
+
+/// A client process whose menu is fed a piece at a time.
+struct LiveClient {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl LiveClient {
+    /// Starts a client and waits for its banner, printed once it has read its local
+    /// inventory.
+    fn start(addr: std::net::SocketAddr, local: &Path) -> LiveClient {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+            .args(["client", "--addr", &addr.to_string(), "--local"])
+            .arg(local)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the client");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        stdout.read_line(&mut banner).unwrap();
+        assert!(banner.starts_with("ringmarket client"), "{banner}");
+        LiveClient { child, stdout }
+    }
+
+    /// Feeds the rest of the menu input and returns the rest of the output.
+    fn finish(mut self, script: &str) -> String {
+        use std::io::Read;
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(script.as_bytes()).unwrap();
+        drop(stdin);
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).unwrap();
+        assert!(self.child.wait().unwrap().success(), "{out}");
+        out
+    }
+}
+
+#[test]
+fn clients_sharing_a_local_inventory_keep_each_others_purchases() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--login-backoff-ms", "0"]);
+    let local = dir.path().join("shared.json");
+
+    // Both clients have read the (missing) file before either buys.
+    let alice = LiveClient::start(server.addr, &local);
+    let bob = LiveClient::start(server.addr, &local);
+    let out = alice.finish("1\nalice\nwonderland\n4\n1001\n1\nq\n");
+    assert!(out.contains("bought 1 x Blue widget"), "{out}");
+    let out = bob.finish("1\nbob\nbuilder\n4\n1001\n2\n3\nq\n");
+    assert!(out.contains("bought 2 x Blue widget"), "{out}");
+
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 1, "{saved:?}");
+    assert_eq!(saved.users["bob"][&1001].units, 2, "{saved:?}");
+    // Only the inventory is left in the directory: no lock or temporary file.
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data", "shared.json"]);
+
+    // The same user buying through two clients: the units add up.
+    let first = LiveClient::start(server.addr, &local);
+    let second = LiveClient::start(server.addr, &local);
+    first.finish("1\nalice\nwonderland\n4\n1001\n3\nq\n");
+    let out = second.finish("1\nalice\nwonderland\n4\n1001\n4\n3\nq\n");
+    assert!(
+        out.contains("local inventory of alice:\n UPC  Units  Name\n1001      8  Blue widget\n"),
+        "{out}"
+    );
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 8, "{saved:?}");
+    assert_eq!(saved.users["bob"][&1001].units, 2, "{saved:?}");
+}
+
+#[test]
+fn concurrent_saves_to_one_local_inventory_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.json");
+    let threads = 4;
+    let saves = if cfg!(miri) { 2 } else { 25 };
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let path = &path;
+            s.spawn(move || {
+                for i in 0..saves {
+                    // Each save adds what one purchase bought: one unit for the thread's own
+                    // user and `t + 1` units to an item every thread buys.
+                    let mut bought = LocalInventory::default();
+                    bought.add(&format!("user{t}"), 1000 + i, "Own item", 1);
+                    bought.add("shared", 7, "Seven", t + 1);
+                    bought.add_to_file(path).unwrap();
+                }
+            });
+        }
+    });
+    let saved = LocalInventory::load(&path).unwrap();
+    for t in 0..threads {
+        let own = &saved.users[&format!("user{t}")];
+        assert_eq!(own.len() as u64, saves, "{own:?}");
+        assert!(own.values().all(|item| item.units == 1), "{own:?}");
+    }
+    let total: u64 = (1..=threads).sum::<u64>() * saves;
+    assert_eq!(saved.users["shared"][&7].units, total);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
