@@ -229,3 +229,73 @@ fn concurrent_saves_to_one_local_inventory_lose_nothing() {
     assert_eq!(saved.users["shared"][&7].units, total);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// A fake server on 127.0.0.1 that logs anyone in and answers every `BUY` with `buy_answer`
+/// (a whole frame); it serves one connection at a time until the test process ends.
+fn fake_server(buy_answer: &'static str) -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut writer = stream.try_clone().unwrap();
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let mut words = line.split(' ');
+                let answer = match words.next().unwrap_or("") {
+                    "HELLO" => "OK HELLO 1\n".to_owned(),
+                    "LOGIN" => format!(
+                        "OK LOGIN {} 0123456789abcdef0123456789abcdef\n",
+                        words.next().unwrap_or("")
+                    ),
+                    "RESUME" => "OK RESUME alice\n".to_owned(),
+                    "BUY" => buy_answer.to_owned(),
+                    "LOGOUT" => "OK LOGOUT alice\n".to_owned(),
+                    _ => "ERR bad-request what\n".to_owned(),
+                };
+                if writer.write_all(answer.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_purchase_answer_that_does_not_match_the_request_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    for answer in [
+        "OK BOUGHT 1001 1000000 5 Blue widget\n",
+        "OK BOUGHT 1002 1 5 Red widget\n",
+    ] {
+        let addr = fake_server(answer);
+        let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\n3\nq\n");
+        assert!(out.contains("logged in as alice"), "{out}");
+        assert!(
+            out.contains("error: protocol error: asked to buy 1 x UPC 1001"),
+            "{out}"
+        );
+        assert!(!out.contains("quantity: bought"), "{out}");
+        assert!(
+            out.contains("local inventory of alice: nothing bought yet"),
+            "{out}"
+        );
+        assert!(
+            !local.exists(),
+            "{}",
+            std::fs::read_to_string(&local).unwrap()
+        );
+    }
+    // A matching answer is recorded (the fake server works).
+    let addr = fake_server("OK BOUGHT 1001 1 5 Blue widget\n");
+    let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\nq\n");
+    assert!(
+        out.contains("bought 1 x Blue widget (UPC 1001); 5 left"),
+        "{out}"
+    );
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 1, "{saved:?}");
+}

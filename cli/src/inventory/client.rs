@@ -551,6 +551,21 @@ impl Client {
         };
         match self.call(&Request::Buy { upc, quantity }) {
             Ok(Response::Bought {
+                upc: got_upc,
+                quantity: got_quantity,
+                ..
+            }) if got_upc != upc || got_quantity != quantity => {
+                // The answer does not match the request: the server is not speaking the
+                // protocol, so nothing it says about this purchase is recorded.
+                self.conn = None;
+                writeln!(
+                    out,
+                    "error: protocol error: asked to buy {quantity} x UPC {upc}, the server \
+                     answered that {got_quantity} x UPC {got_upc} were bought; nothing was \
+                     recorded: check the server inventory"
+                )
+            }
+            Ok(Response::Bought {
                 upc,
                 quantity,
                 left,
