@@ -299,3 +299,17 @@ fn a_purchase_answer_that_does_not_match_the_request_is_not_recorded() {
     let saved = LocalInventory::load(&local).unwrap();
     assert_eq!(saved.users["alice"][&1001].units, 1, "{saved:?}");
 }
+
+#[test]
+fn an_unknown_error_code_is_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    let addr = fake_server("ERR out-of-season not sold in winter\n");
+    let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\nq\n");
+    assert!(
+        out.contains("quantity: refused (out-of-season): not sold in winter\n"),
+        "{out}"
+    );
+    assert!(!out.contains("bad response"), "{out}");
+    assert!(!local.exists());
+}

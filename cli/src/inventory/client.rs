@@ -628,6 +628,10 @@ impl Client {
 fn show_failure(out: &mut dyn Write, result: Result<Response, String>) -> io::Result<()> {
     match result {
         Ok(Response::Error { code, message }) => writeln!(out, "refused ({code}): {message}"),
+        // A code from a later version of the protocol: a refusal all the same.
+        Ok(Response::OtherError { code, message }) => {
+            writeln!(out, "refused ({code}): {message}")
+        }
         Ok(other) => writeln!(out, "unexpected response: {other:?}"),
         Err(e) => writeln!(out, "error: {e}"),
     }
