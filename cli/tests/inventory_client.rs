@@ -313,3 +313,43 @@ fn an_unknown_error_code_is_a_refusal() {
     assert!(!out.contains("bad response"), "{out}");
     assert!(!local.exists());
 }
+
+#[test]
+fn a_save_waits_for_the_lock_and_clears_one_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.json");
+    let lock = dir.path().join("shared.json.lock");
+    let mut bought = LocalInventory::default();
+    bought.add("alice", 1001, "Blue widget", 1);
+
+    // Another client holds the lock for a moment: the save waits, then adds its units.
+    std::fs::write(&lock, "1\n").unwrap();
+    let saved = std::thread::scope(|s| {
+        let save = s.spawn(|| bought.add_to_file(&path));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!path.exists(), "saved while the lock was held");
+        std::fs::remove_file(&lock).unwrap();
+        save.join().unwrap().unwrap()
+    });
+    assert_eq!(saved.users["alice"][&1001].units, 1);
+
+    // A lock file far older than any save is left from a client that stopped mid-save.
+    let file = std::fs::File::create(&lock).unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(file);
+    let saved = bought.add_to_file(&path).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 2);
+    assert!(!lock.exists());
+    assert_eq!(LocalInventory::load(&path).unwrap(), saved);
+
+    // A file that is not a local inventory is left as it is, and so is no lock.
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = bought.add_to_file(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("is not a local inventory"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
+    assert!(!lock.exists());
+}

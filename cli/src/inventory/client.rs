@@ -94,7 +94,7 @@ impl LocalInventory {
     /// # Errors
     ///
     /// When the lock cannot be taken in time, or the file cannot be read, is not a local
-    /// inventory, or cannot be written; the file is then unchanged.
+    /// inventory, or cannot be replaced; the file is then unchanged.
     ///
     /// # Examples
     ///
@@ -120,7 +120,14 @@ impl LocalInventory {
                 merged.add(user, upc, &item.name, item.units);
             }
         }
-        merged.save(path)?;
+        if let Err(e) = merged.save(path) {
+            // Once the new file is in place its purchases are recorded, even when syncing the
+            // directory failed afterwards: reporting them as unsaved would add them twice on
+            // the next save.
+            if LocalInventory::load(path).ok().as_ref() != Some(&merged) {
+                return Err(e);
+            }
+        }
         Ok(merged)
     }
 
