@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use inventory_support::{units_of, Server, ALICE};
+use ringmarket_cli::inventory::client::LocalInventory;
 
 fn run_client(addr: std::net::SocketAddr, local: &Path, script: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
@@ -117,4 +118,238 @@ fn an_unreachable_server_is_reported_not_fatal() {
     let out = run_client(addr, &dir.path().join("local.json"), "2\n1\nalice\nx\nq\n");
     assert!(out.contains("error: cannot reach the server"), "{out}");
     assert!(out.ends_with("bye\n"), "{out}");
+}
+
+/// A client process whose menu is fed a piece at a time.
+struct LiveClient {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl LiveClient {
+    /// Starts a client and waits for its banner, printed once it has read its local
+    /// inventory.
+    fn start(addr: std::net::SocketAddr, local: &Path) -> LiveClient {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+            .args(["client", "--addr", &addr.to_string(), "--local"])
+            .arg(local)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the client");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        stdout.read_line(&mut banner).unwrap();
+        assert!(banner.starts_with("ringmarket client"), "{banner}");
+        LiveClient { child, stdout }
+    }
+
+    /// Feeds the rest of the menu input and returns the rest of the output.
+    fn finish(mut self, script: &str) -> String {
+        use std::io::Read;
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(script.as_bytes()).unwrap();
+        drop(stdin);
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).unwrap();
+        assert!(self.child.wait().unwrap().success(), "{out}");
+        out
+    }
+}
+
+#[test]
+fn clients_sharing_a_local_inventory_keep_each_others_purchases() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--login-backoff-ms", "0"]);
+    let local = dir.path().join("shared.json");
+
+    // Both clients have read the (missing) file before either buys.
+    let alice = LiveClient::start(server.addr, &local);
+    let bob = LiveClient::start(server.addr, &local);
+    let out = alice.finish("1\nalice\nwonderland\n4\n1001\n1\nq\n");
+    assert!(out.contains("bought 1 x Blue widget"), "{out}");
+    let out = bob.finish("1\nbob\nbuilder\n4\n1001\n2\n3\nq\n");
+    assert!(out.contains("bought 2 x Blue widget"), "{out}");
+
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 1, "{saved:?}");
+    assert_eq!(saved.users["bob"][&1001].units, 2, "{saved:?}");
+    // Only the inventory is left in the directory: no lock or temporary file.
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data", "shared.json"]);
+
+    // The same user buying through two clients: the units add up.
+    let first = LiveClient::start(server.addr, &local);
+    let second = LiveClient::start(server.addr, &local);
+    first.finish("1\nalice\nwonderland\n4\n1001\n3\nq\n");
+    let out = second.finish("1\nalice\nwonderland\n4\n1001\n4\n3\nq\n");
+    assert!(
+        out.contains("local inventory of alice:\n UPC  Units  Name\n1001      8  Blue widget\n"),
+        "{out}"
+    );
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 8, "{saved:?}");
+    assert_eq!(saved.users["bob"][&1001].units, 2, "{saved:?}");
+}
+
+#[test]
+fn concurrent_saves_to_one_local_inventory_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.json");
+    let threads = 4;
+    let saves = if cfg!(miri) { 2 } else { 25 };
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let path = &path;
+            s.spawn(move || {
+                for i in 0..saves {
+                    // Each save adds what one purchase bought: one unit for the thread's own
+                    // user and `t + 1` units to an item every thread buys.
+                    let mut bought = LocalInventory::default();
+                    bought.add(&format!("user{t}"), 1000 + i, "Own item", 1);
+                    bought.add("shared", 7, "Seven", t + 1);
+                    bought.add_to_file(path).unwrap();
+                }
+            });
+        }
+    });
+    let saved = LocalInventory::load(&path).unwrap();
+    for t in 0..threads {
+        let own = &saved.users[&format!("user{t}")];
+        assert_eq!(own.len() as u64, saves, "{own:?}");
+        assert!(own.values().all(|item| item.units == 1), "{own:?}");
+    }
+    let total: u64 = (1..=threads).sum::<u64>() * saves;
+    assert_eq!(saved.users["shared"][&7].units, total);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// A fake server on 127.0.0.1 that logs anyone in and answers every `BUY` with `buy_answer`
+/// (a whole frame); it serves one connection at a time until the test process ends.
+fn fake_server(buy_answer: &'static str) -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut writer = stream.try_clone().unwrap();
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let mut words = line.split(' ');
+                let answer = match words.next().unwrap_or("") {
+                    "HELLO" => "OK HELLO 1\n".to_owned(),
+                    "LOGIN" => format!(
+                        "OK LOGIN {} 0123456789abcdef0123456789abcdef\n",
+                        words.next().unwrap_or("")
+                    ),
+                    "RESUME" => "OK RESUME alice\n".to_owned(),
+                    "BUY" => buy_answer.to_owned(),
+                    "LOGOUT" => "OK LOGOUT alice\n".to_owned(),
+                    _ => "ERR bad-request what\n".to_owned(),
+                };
+                if writer.write_all(answer.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_purchase_answer_that_does_not_match_the_request_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    for answer in [
+        "OK BOUGHT 1001 1000000 5 Blue widget\n",
+        "OK BOUGHT 1002 1 5 Red widget\n",
+    ] {
+        let addr = fake_server(answer);
+        let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\n3\nq\n");
+        assert!(out.contains("logged in as alice"), "{out}");
+        assert!(
+            out.contains("error: protocol error: asked to buy 1 x UPC 1001"),
+            "{out}"
+        );
+        assert!(!out.contains("quantity: bought"), "{out}");
+        assert!(
+            out.contains("local inventory of alice: nothing bought yet"),
+            "{out}"
+        );
+        assert!(
+            !local.exists(),
+            "{}",
+            std::fs::read_to_string(&local).unwrap()
+        );
+    }
+    // A matching answer is recorded (the fake server works).
+    let addr = fake_server("OK BOUGHT 1001 1 5 Blue widget\n");
+    let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\nq\n");
+    assert!(
+        out.contains("bought 1 x Blue widget (UPC 1001); 5 left"),
+        "{out}"
+    );
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 1, "{saved:?}");
+}
+
+#[test]
+fn an_unknown_error_code_is_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    let addr = fake_server("ERR out-of-season not sold in winter\n");
+    let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\nq\n");
+    assert!(
+        out.contains("quantity: refused (out-of-season): not sold in winter\n"),
+        "{out}"
+    );
+    assert!(!out.contains("bad response"), "{out}");
+    assert!(!local.exists());
+}
+
+#[test]
+fn a_save_waits_for_the_lock_and_clears_one_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.json");
+    let lock = dir.path().join("shared.json.lock");
+    let mut bought = LocalInventory::default();
+    bought.add("alice", 1001, "Blue widget", 1);
+
+    // Another client holds the lock for a moment: the save waits, then adds its units.
+    std::fs::write(&lock, "1\n").unwrap();
+    let saved = std::thread::scope(|s| {
+        let save = s.spawn(|| bought.add_to_file(&path));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!path.exists(), "saved while the lock was held");
+        std::fs::remove_file(&lock).unwrap();
+        save.join().unwrap().unwrap()
+    });
+    assert_eq!(saved.users["alice"][&1001].units, 1);
+
+    // A lock file far older than any save is left from a client that stopped mid-save.
+    let file = std::fs::File::create(&lock).unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(file);
+    let saved = bought.add_to_file(&path).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 2);
+    assert!(!lock.exists());
+    assert_eq!(LocalInventory::load(&path).unwrap(), saved);
+
+    // A file that is not a local inventory is left as it is, and so is no lock.
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = bought.add_to_file(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("is not a local inventory"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
+    assert!(!lock.exists());
 }

@@ -3,12 +3,15 @@
 //! The client reads its choices line by line, so a script can be piped into it. The local
 //! inventory (per user: UPC, name, units bought) lives in a JSON file that is rewritten
 //! atomically (temporary file, fsync, rename, fsync of the directory) after every purchase.
+//! Several clients may share the file: each save takes a lock, re-reads the file and adds
+//! the units this client bought since its last save to what is there (see
+//! [`LocalInventory::add_to_file`]).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +81,56 @@ impl LocalInventory {
         result
     }
 
+    /// Adds this inventory's units to the inventory in the file at `path`, and returns what the
+    /// file holds afterwards: `self` holds purchases not yet recorded, and they are added per
+    /// user and UPC to the units already in the file (an item new to the file keeps the name
+    /// in `self`). Clients sharing one file therefore never lose each other's purchases.
+    ///
+    /// The read, merge and write happen under an exclusive lock, the file `PATH.lock` created
+    /// next to it (waited for up to [`LOCK_WAIT`]; a lock file older than [`LOCK_STALE`] is
+    /// left from a client that stopped while saving and is removed), and the new file replaces
+    /// the old one atomically as with [`LocalInventory::save`].
+    ///
+    /// # Errors
+    ///
+    /// When the lock cannot be taken in time, or the file cannot be read, is not a local
+    /// inventory, or cannot be replaced; the file is then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket_cli::inventory::client::LocalInventory;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("local.json");
+    /// let (mut mine, mut theirs) = (LocalInventory::default(), LocalInventory::default());
+    /// mine.add("alice", 1001, "Blue widget", 1);
+    /// theirs.add("bob", 1001, "Blue widget", 2);
+    /// mine.add_to_file(&path).unwrap();
+    /// let all = theirs.add_to_file(&path).unwrap();
+    /// assert_eq!(all.users["alice"][&1001].units, 1);
+    /// assert_eq!(all.users["bob"][&1001].units, 2);
+    /// ```
+    pub fn add_to_file(&self, path: &Path) -> io::Result<LocalInventory> {
+        let _lock = FileLock::acquire(path)?;
+        let mut merged = LocalInventory::load(path)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        for (user, items) in &self.users {
+            for (&upc, item) in items {
+                merged.add(user, upc, &item.name, item.units);
+            }
+        }
+        if let Err(e) = merged.save(path) {
+            // Once the new file is in place its purchases are recorded, even when syncing the
+            // directory failed afterwards: reporting them as unsaved would add them twice on
+            // the next save.
+            if LocalInventory::load(path).ok().as_ref() != Some(&merged) {
+                return Err(e);
+            }
+        }
+        Ok(merged)
+    }
+
     /// Adds `units` of an item to `user`'s inventory.
     pub fn add(&mut self, user: &str, upc: u64, name: &str, units: u64) {
         let item = self
@@ -90,6 +143,77 @@ impl LocalInventory {
                 units: 0,
             });
         item.units = item.units.saturating_add(units);
+    }
+}
+
+/// How long a save waits for another client's lock on the local inventory.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Age after which a lock file on the local inventory is taken to be left over from a client
+/// that stopped while saving (a save holds it for milliseconds).
+pub const LOCK_STALE: Duration = Duration::from_secs(30);
+
+/// An exclusive lock on a local inventory file: the file `PATH.lock`, created with
+/// `create_new` and removed on drop.
+struct FileLock {
+    path: PathBuf,
+}
+
+impl FileLock {
+    fn acquire(target: &Path) -> io::Result<FileLock> {
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = target.with_file_name(name);
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    // The holder's process id, for whoever finds the lock left behind.
+                    let _ = writeln!(file, "{}", std::process::id());
+                    return Ok(FileLock { path });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot create the lock file {}: {e}", path.display()),
+                    ))
+                }
+            }
+            let stale = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > LOCK_STALE);
+            if stale {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if start.elapsed() >= LOCK_WAIT {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "{} is locked by another client ({} exists; remove it if no client \
+                         is saving)",
+                        target.display(),
+                        path.display()
+                    ),
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -233,7 +357,10 @@ pub struct Client {
     addr: String,
     timeout: Duration,
     local_path: PathBuf,
+    /// The local inventory as last read or written, plus the purchases made since.
     local: LocalInventory,
+    /// The purchases made since the last successful save, to be added to the file.
+    pending: LocalInventory,
     conn: Option<Connection>,
     /// The logged-in user and the token that resumes the login after a reconnection.
     login: Option<(String, Token)>,
@@ -263,6 +390,7 @@ impl Client {
             timeout,
             local: LocalInventory::load(local_path)?,
             local_path: local_path.to_owned(),
+            pending: LocalInventory::default(),
             conn: None,
             login: None,
             hide_passwords: false,
@@ -343,7 +471,7 @@ impl Client {
             self.do_logout(out)?;
         }
         if self.unsaved {
-            if let Err(e) = self.local.save(&self.local_path) {
+            if let Err(e) = self.save() {
                 writeln!(out, "bye")?;
                 return Err(io::Error::new(
                     e.kind(),
@@ -430,6 +558,21 @@ impl Client {
         };
         match self.call(&Request::Buy { upc, quantity }) {
             Ok(Response::Bought {
+                upc: got_upc,
+                quantity: got_quantity,
+                ..
+            }) if got_upc != upc || got_quantity != quantity => {
+                // The answer does not match the request: the server is not speaking the
+                // protocol, so nothing it says about this purchase is recorded.
+                self.conn = None;
+                writeln!(
+                    out,
+                    "error: protocol error: asked to buy {quantity} x UPC {upc}, the server \
+                     answered that {got_quantity} x UPC {got_upc} were bought; nothing was \
+                     recorded: check the server inventory"
+                )
+            }
+            Ok(Response::Bought {
                 upc,
                 quantity,
                 left,
@@ -438,9 +581,8 @@ impl Client {
                 writeln!(out, "bought {quantity} x {name} (UPC {upc}); {left} left")?;
                 if let Some((user, _)) = &self.login {
                     self.local.add(user, upc, &name, u64::from(quantity));
-                    self.unsaved = false;
-                    if let Err(e) = self.local.save(&self.local_path) {
-                        self.unsaved = true;
+                    self.pending.add(user, upc, &name, u64::from(quantity));
+                    if let Err(e) = self.save() {
                         writeln!(
                             out,
                             "could not save the local inventory to {}: {e}",
@@ -455,6 +597,23 @@ impl Client {
                 "{e}; the purchase may or may not have happened: check the server inventory"
             ),
             other => show_failure(out, other),
+        }
+    }
+
+    /// Adds the purchases not yet saved to the local inventory file; on success the client's
+    /// view becomes the file's content (other clients' purchases included).
+    fn save(&mut self) -> io::Result<()> {
+        match self.pending.add_to_file(&self.local_path) {
+            Ok(merged) => {
+                self.local = merged;
+                self.pending = LocalInventory::default();
+                self.unsaved = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.unsaved = true;
+                Err(e)
+            }
         }
     }
 
@@ -476,6 +635,10 @@ impl Client {
 fn show_failure(out: &mut dyn Write, result: Result<Response, String>) -> io::Result<()> {
     match result {
         Ok(Response::Error { code, message }) => writeln!(out, "refused ({code}): {message}"),
+        // A code from a later version of the protocol: a refusal all the same.
+        Ok(Response::OtherError { code, message }) => {
+            writeln!(out, "refused ({code}): {message}")
+        }
         Ok(other) => writeln!(out, "unexpected response: {other:?}"),
         Err(e) => writeln!(out, "error: {e}"),
     }

@@ -70,7 +70,8 @@ pub struct ClientArgs {
     /// Address of the server (`HOST:PORT`).
     #[arg(long, default_value = "127.0.0.1:7878", value_parser = client::parse_addr)]
     pub addr: String,
-    /// File of the local inventory (what was bought through this client), kept across runs.
+    /// File of the local inventory (what was bought through this client), kept across runs;
+    /// clients sharing it add their purchases under a lock (`FILE.lock`), never overwriting.
     #[arg(long, default_value = "ringmarket-local.json")]
     pub local: PathBuf,
     /// Milliseconds to wait for the server before giving up on a request.

@@ -520,6 +520,14 @@ pub enum Response {
         /// What went wrong, for people (may be empty).
         message: String,
     },
+    /// `ERR <code> <message>` with a code this version does not know (a later version may add
+    /// codes): a refusal all the same, as the protocol asks clients to treat it.
+    OtherError {
+        /// The code word as sent (one word, never one of [`ErrorCode::ALL`]).
+        code: String,
+        /// What went wrong, for people (may be empty).
+        message: String,
+    },
 }
 
 impl Response {
@@ -575,6 +583,12 @@ impl Response {
             Response::Bye => "OK QUIT\n".to_owned(),
             Response::Error { code, message } if message.is_empty() => format!("ERR {code}\n"),
             Response::Error { code, message } => format!("ERR {code} {}\n", clean(message)),
+            Response::OtherError { code, message } if message.is_empty() => {
+                format!("ERR {}\n", clean(code))
+            }
+            Response::OtherError { code, message } => {
+                format!("ERR {} {}\n", clean(code), clean(message))
+            }
         }
     }
 
@@ -593,8 +607,15 @@ impl Response {
         let (status, rest) = head.split_once(' ').ok_or(ParseError::Missing("status"))?;
         if status == "ERR" {
             let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
-            let code = ErrorCode::parse(code).ok_or(ParseError::Invalid("error code"))?;
-            return Ok(Some((Response::error(code, message), used)));
+            let response = match ErrorCode::parse(code) {
+                Some(code) => Response::error(code, message),
+                None if code.is_empty() => return Err(ParseError::Missing("error code")),
+                None => Response::OtherError {
+                    code: code.to_owned(),
+                    message: message.to_owned(),
+                },
+            };
+            return Ok(Some((response, used)));
         }
         if status != "OK" {
             return Err(ParseError::Invalid("status"));
@@ -785,7 +806,17 @@ mod tests {
                 .into_iter()
                 .map(|code| Response::error(code, "why not")),
         )
-        .chain([Response::error(ErrorCode::Internal, "")]);
+        .chain([
+            Response::error(ErrorCode::Internal, ""),
+            Response::OtherError {
+                code: "out-of-season".into(),
+                message: "not sold in winter".into(),
+            },
+            Response::OtherError {
+                code: "x".into(),
+                message: String::new(),
+            },
+        ]);
         for response in responses {
             let wire = response.encode();
             let decoded = Response::decode(wire.as_bytes(), 1024).unwrap().unwrap();
@@ -839,11 +870,25 @@ mod tests {
     }
 
     #[test]
+    fn unknown_error_codes_are_refusals() {
+        assert_eq!(
+            Response::decode(b"ERR no-such-code not in this version\n", 1024),
+            Ok(Some((
+                Response::OtherError {
+                    code: "no-such-code".into(),
+                    message: "not in this version".into(),
+                },
+                37
+            )))
+        );
+    }
+
+    #[test]
     fn bad_responses_are_refused() {
         for wire in [
             &b"OK\n"[..],
             b"MAYBE HELLO 1\n",
-            b"ERR no-such-code x\n",
+            b"ERR  no code\n",
             b"OK INVENTORY 1\nNOTITEM 1 1 x\n",
             b"OK INVENTORY 9999999\n",
             b"OK BOUGHT 1 2\n",
