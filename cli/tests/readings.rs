@@ -546,6 +546,8 @@ fn a_failed_run_leaves_the_old_files_intact() {
         after.keys().collect::<Vec<_>>(),
         ["consumer-0.rdg", "consumer-1.rdg", "consumer-2.rdg"]
     );
-    assert_ne!(after["consumer-0.rdg"], before["consumer-0.rdg"]);
+    // Which consumer got which readings depends on the threads (one may get none in both
+    // runs): compare the set of files, and check that they hold the new run's readings.
+    assert_ne!(after, before);
     check_exactly_once(dir.path(), 2, 50, 3);
 }
