@@ -2,28 +2,8 @@
 
 mod common;
 
-use common::{ringmarket, stderr};
+use common::{ringmarket, small_scenario, stderr};
 use serde_json::{json, Value};
-
-fn valid() -> Value {
-    json!({
-        "products": {
-            "id1": {"product_type": "Coffee", "name": "Indonezia", "acidity": 5.05, "roast_level": "MEDIUM", "price": 1},
-            "id2": {"product_type": "Tea", "name": "Linden", "type": "Herbal", "price": 9}
-        },
-        "producers": [
-            {"name": "prod1", "products": [["id2", 2, 0.0], ["id1", 1, 0.0]], "republish_wait_time": 0.0}
-        ],
-        "consumers": [
-            {"name": "cons1", "retry_wait_time": 0.0, "carts": [
-                [{"type": "add", "product": "id2", "quantity": 1},
-                 {"type": "add", "product": "id1", "quantity": 3},
-                 {"type": "remove", "product": "id1", "quantity": 1}]
-            ]}
-        ],
-        "marketplace": {"queue_size_per_producer": 15}
-    })
-}
 
 /// Runs `text` as a scenario and checks the refusal: exit 2, empty stdout, and a message
 /// containing each of `wanted`.
@@ -52,7 +32,7 @@ fn refused(text: &str, wanted: &[&str]) {
 }
 
 fn edited(edit: impl FnOnce(&mut Value)) -> String {
-    let mut v = valid();
+    let mut v = small_scenario();
     edit(&mut v);
     serde_json::to_string_pretty(&v).unwrap()
 }

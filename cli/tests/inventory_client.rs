@@ -9,12 +9,19 @@ use std::process::{Command, Stdio};
 use inventory_support::{units_of, Server, ALICE};
 use ringmarket_cli::inventory::client::LocalInventory;
 
-fn run_client(addr: std::net::SocketAddr, local: &Path, script: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+/// `ringmarket client` against `addr` with the local inventory `local`, stdin and stdout piped.
+fn client(addr: std::net::SocketAddr, local: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket"));
+    command
         .args(["client", "--addr", &addr.to_string(), "--local"])
         .arg(local)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
+fn run_client(addr: std::net::SocketAddr, local: &Path, script: &str) -> String {
+    let mut child = client(addr, local)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the client");
@@ -131,11 +138,7 @@ impl LiveClient {
     /// inventory.
     fn start(addr: std::net::SocketAddr, local: &Path) -> LiveClient {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
-            .args(["client", "--addr", &addr.to_string(), "--local"])
-            .arg(local)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+        let mut child = client(addr, local)
             .stderr(Stdio::null())
             .spawn()
             .expect("start the client");

@@ -7,28 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{ringmarket, scenario, stderr};
+use common::{ringmarket, scenario, small_scenario, stderr};
 use serde_json::{json, Value};
-
-fn base() -> Value {
-    json!({
-        "products": {
-            "id1": {"product_type": "Coffee", "name": "Indonezia", "acidity": 5.05, "roast_level": "MEDIUM", "price": 1},
-            "id2": {"product_type": "Tea", "name": "Linden", "type": "Herbal", "price": 9}
-        },
-        "producers": [
-            {"name": "prod1", "products": [["id2", 2, 0.0], ["id1", 1, 0.0]], "republish_wait_time": 0.0}
-        ],
-        "consumers": [
-            {"name": "cons1", "retry_wait_time": 0.0, "carts": [
-                [{"type": "add", "product": "id2", "quantity": 1},
-                 {"type": "add", "product": "id1", "quantity": 3},
-                 {"type": "remove", "product": "id1", "quantity": 1}]
-            ]}
-        ],
-        "marketplace": {"queue_size_per_producer": 15}
-    })
-}
 
 /// Writes `v` as `dir/name` and returns the path.
 fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
@@ -51,7 +31,7 @@ fn assert_refused(out: &std::process::Output, wanted: &[&str]) {
 #[test]
 fn a_nul_in_a_name_runs_and_prints_the_name_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let mut v = base();
+    let mut v = small_scenario();
     v["consumers"][0]["name"] = json!("a\u{0}b");
     v["producers"][0]["name"] = json!("p\u{0}q");
     let file = write(dir.path(), "nul.in", &v);
@@ -168,17 +148,12 @@ fn a_log_write_failure_is_reported_once() {
     assert!(!out.stdout.is_empty());
 }
 
-#[test]
-fn an_expected_count_above_what_the_cart_adds_is_refused() {
+/// Runs the small scenario with `expected` (the scenario with `expected_cart`s) as `--expect`.
+fn run_expecting(expected: &Value) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "s.in", &base());
-    let mut v = base();
-    v["consumers"][0]["carts"][0] = json!({
-        "ops": v["consumers"][0]["carts"][0].clone(),
-        "expected_cart": {"id2": 1, "id1": 1_000_000_000_000u64}
-    });
-    let expect = write(dir.path(), "x.json", &v);
-    let out = ringmarket(&[
+    let file = write(dir.path(), "s.in", &small_scenario());
+    let expect = write(dir.path(), "x.json", expected);
+    ringmarket(&[
         "run",
         "-q",
         "--time-scale",
@@ -186,7 +161,17 @@ fn an_expected_count_above_what_the_cart_adds_is_refused() {
         file.to_str().unwrap(),
         "--expect",
         expect.to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn an_expected_count_above_what_the_cart_adds_is_refused() {
+    let mut v = small_scenario();
+    v["consumers"][0]["carts"][0] = json!({
+        "ops": v["consumers"][0]["carts"][0].clone(),
+        "expected_cart": {"id2": 1, "id1": 1_000_000_000_000u64}
+    });
+    let out = run_expecting(&v);
     assert_refused(
         &out,
         &[
@@ -199,24 +184,13 @@ fn an_expected_count_above_what_the_cart_adds_is_refused() {
 
 #[test]
 fn more_expected_lines_than_the_cap_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "s.in", &base());
-    let mut v = base();
+    let mut v = small_scenario();
     // Consistent with the cart (it adds that many), but past the cap of ten million.
     v["consumers"][0]["carts"][0] = json!({
         "ops": [{"type": "add", "product": "id2", "quantity": 20_000_000}],
         "expected_cart": {"id2": 20_000_000}
     });
-    let expect = write(dir.path(), "x.json", &v);
-    let out = ringmarket(&[
-        "run",
-        "-q",
-        "--time-scale",
-        "0",
-        file.to_str().unwrap(),
-        "--expect",
-        expect.to_str().unwrap(),
-    ]);
+    let out = run_expecting(&v);
     assert_refused(
         &out,
         &["at consumers[0].carts[0].expected_cart", "10000000"],

@@ -36,6 +36,28 @@ pub fn normalize(text: &str) -> Vec<String> {
     items
 }
 
+/// A small valid scenario (two products, one producer, one consumer with one cart), as JSON
+/// for tests to vary.
+pub fn small_scenario() -> serde_json::Value {
+    serde_json::json!({
+        "products": {
+            "id1": {"product_type": "Coffee", "name": "Indonezia", "acidity": 5.05, "roast_level": "MEDIUM", "price": 1},
+            "id2": {"product_type": "Tea", "name": "Linden", "type": "Herbal", "price": 9}
+        },
+        "producers": [
+            {"name": "prod1", "products": [["id2", 2, 0.0], ["id1", 1, 0.0]], "republish_wait_time": 0.0}
+        ],
+        "consumers": [
+            {"name": "cons1", "retry_wait_time": 0.0, "carts": [
+                [{"type": "add", "product": "id2", "quantity": 1},
+                 {"type": "add", "product": "id1", "quantity": 3},
+                 {"type": "remove", "product": "id1", "quantity": 1}]
+            ]}
+        ],
+        "marketplace": {"queue_size_per_producer": 15}
+    })
+}
+
 /// This package's own scenarios.
 pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
