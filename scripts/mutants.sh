@@ -9,7 +9,9 @@
 # Header lines of a patch, before the diff:
 #   # what the bug is
 #   # detect: loom FILE [FILTER]        loom model(s) of loom-tests/tests/FILE.rs
-#   # detect: test PACKAGE TEST [FILTER] an integration test (debug build)
+#   # detect: test PACKAGE TEST [FILTER] an integration test (debug build); PACKAGE+FEATURE
+#                                       builds it with that feature (ringmarket+async)
+#   # detect: lib PACKAGE [FILTER]       the package's unit tests (debug build)
 #   # detect: lincheck TEST             a lincheck stress test (debug build, default size)
 #   # detect: miri TEST [FILTER]        a library integration test under Miri
 #   # detect: tsan TEST [FILTER]        a library integration test under ThreadSanitizer
@@ -70,9 +72,15 @@ detect() {
         cargo test -p loom-tests --release --test "$file" -- --test-threads=2 $filter)
       ;;
     test)
-      local pkg="$1" test="$2" filter="${3:-}"
-      build=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p "$pkg" --test "$test" --no-run)
-      run=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p "$pkg" --test "$test" -- $filter)
+      local pkg="${1%%+*}" test="$2" filter="${3:-}" features=()
+      if [[ "$1" == *+* ]]; then features=(--features "${1#*+}"); fi
+      build=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p "$pkg" "${features[@]}" --test "$test" --no-run)
+      run=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p "$pkg" "${features[@]}" --test "$test" -- $filter)
+      ;;
+    lib)
+      local pkg="$1" filter="${2:-}"
+      build=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p "$pkg" --lib --no-run)
+      run=(env CARGO_TARGET_DIR="$dir/target-debug" cargo test -p "$pkg" --lib -- $filter)
       ;;
     lincheck)
       local test="$1"

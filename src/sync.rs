@@ -30,6 +30,11 @@ pub(crate) use std::{
     thread, thread_local,
 };
 
+/// Whether this thread is unwinding from a panic. std's under loom too: loom runs its
+/// threads on one OS thread, but a panic unwinds on whichever runs it, and the question is
+/// whether a second panic there would abort the process.
+pub(crate) use std::thread::panicking;
+
 /// `std::cell::UnsafeCell` behind loom's closure API.
 ///
 /// Under loom every access through `with`/`with_mut` is tracked, so a read racing with a write

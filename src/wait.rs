@@ -77,8 +77,8 @@ use std::time::{Duration, Instant};
 #[cfg(not(loom))]
 use crate::sync::thread_local;
 use crate::sync::{
-    fence, hint, loom_seq_cst_fence, thread, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard,
-    Ordering,
+    fence, hint, loom_seq_cst_fence, panicking, thread, Arc, AtomicBool, AtomicUsize, Mutex,
+    MutexGuard, Ordering,
 };
 
 /// Exponential spinning, then yielding, for the short waits of a lock-free retry loop.
@@ -276,6 +276,8 @@ pub(crate) enum Signal {
 }
 
 impl Signal {
+    /// Signals the owner; called without the list's lock (a waker is user code, which may
+    /// re-enter the list).
     fn wake(self) {
         match self {
             Signal::Thread(parked) => {
@@ -283,7 +285,36 @@ impl Signal {
                 parked.notified.store(true, Ordering::Release);
                 parked.thread.unpark();
             }
-            Signal::Task(waker) => waker.wake(),
+            Signal::Task(waker) => run_user_code(|| waker.wake()),
+        }
+    }
+}
+
+/// Runs `f`, a waker's `wake` or `drop` (user code), which never runs under a list's lock
+/// (docs/DESIGN.md, "Wakers are user code"). A panic in `f` goes on to the caller, except
+/// while this thread is already unwinding (a notified future dropped by a panic passes its
+/// notification on from its `drop`): a second panic would abort the process, so it is caught
+/// and dropped, and the first panic goes on.
+fn run_user_code(f: impl FnOnce()) {
+    if panicking() {
+        drop(catch_unwind(AssertUnwindSafe(f)));
+    } else {
+        f();
+    }
+}
+
+/// Drops `x` (an entry or a signal holding a waker) outside the list's lock; see
+/// [`run_user_code`].
+fn drop_outside_lock<X>(x: X) {
+    run_user_code(|| drop(x));
+}
+
+/// Resumes the first panic of a waker (`panic`), unless this thread is already unwinding,
+/// where a second panic would abort the process (see [`run_user_code`]).
+fn resume_waker_panic(panic: Option<Box<dyn std::any::Any + Send>>) {
+    if let Some(panic) = panic {
+        if !panicking() {
+            resume_unwind(panic);
         }
     }
 }
@@ -368,7 +399,24 @@ impl WaitList {
         rank: u32,
         timeout: Option<Duration>,
         spin: Spin,
+        attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        self.wait_until_passing(key, rank, timeout, spin, attempt, || false)
+    }
+
+    /// [`wait_until`](Self::wait_until) for waiters whose key several kinds of waiter share:
+    /// `mismatched()`, asked after each attempt that follows a notification, says whether the
+    /// attempt found something under the key that was not for this waiter (an item of another
+    /// product with the same hash); the notification is then passed forward
+    /// ([`pass_forward`](Self::pass_forward)).
+    pub(crate) fn wait_until_passing<R>(
+        &self,
+        key: u64,
+        rank: u32,
+        timeout: Option<Duration>,
+        spin: Spin,
         mut attempt: impl FnMut() -> Option<R>,
+        mut mismatched: impl FnMut() -> bool,
     ) -> Option<R> {
         // The first try costs no clock read: most waits end here.
         if let Some(done) = attempt() {
@@ -432,7 +480,11 @@ impl WaitList {
             // Notified (and no longer queued): try at once; if another thread took what the
             // notifier offered, queue again in the same place, which loses nothing (module
             // docs). If the attempt unwinds, the notification goes to the next waiter.
-            match catch_unwind(AssertUnwindSafe(&mut attempt)) {
+            let done = catch_unwind(AssertUnwindSafe(&mut attempt));
+            if done.is_ok() && mismatched() {
+                self.pass_forward(&ticket, rank);
+            }
+            match done {
                 Ok(Some(done)) => return Some(done),
                 Ok(None) => spent = Some(ticket),
                 Err(panic) => {
@@ -440,6 +492,21 @@ impl WaitList {
                     resume_unwind(panic)
                 }
             }
+        }
+    }
+
+    /// Passes a notification on to the next waiter under the ticket's key *behind* the
+    /// ticket's owner in serving order (a lower rank, or the same rank and queued later), if
+    /// any: for a notified waiter whose attempt found, under its key, what another kind of
+    /// waiter wants. Strictly forward, so that a chain of such passes ends at the back of the
+    /// queue (docs/DESIGN.md, "Waits").
+    pub(crate) fn pass_forward(&self, ticket: &Ticket, rank: u32) {
+        let mut queue = self.lock();
+        let behind = |e: &Entry| e.rank < rank || (e.rank == rank && e.id > ticket.id);
+        let next = self.take_best(&mut queue, ticket.key, behind);
+        drop(queue);
+        if let Some(signal) = next {
+            signal.wake();
         }
     }
 
@@ -514,11 +581,14 @@ impl WaitList {
         let mut queue = self.lock();
         match queue.position(ticket.id) {
             Some(at) => {
-                queue.entries.remove(at);
+                let entry = queue.entries.remove(at);
                 // Relaxed: under the lock, which orders it with every other change of the
                 // count except the notifiers' fast-path load, which an over-count only sends
                 // to the lock.
                 self.waiters.fetch_sub(1, Ordering::Relaxed);
+                drop(queue);
+                // Its waker's drop may re-enter this list: after unlocking.
+                drop_outside_lock(entry);
                 false
             }
             None => {
@@ -550,9 +620,11 @@ impl WaitList {
                             }
                             return true;
                         };
-                        queue.entries.remove(at);
+                        let entry = queue.entries.remove(at);
                         // Relaxed: as in `cancel`.
                         self.waiters.fetch_sub(1, Ordering::Relaxed);
+                        drop(queue);
+                        drop_outside_lock(entry);
                         return false;
                     }
                     park_timeout(deadline - now);
@@ -566,15 +638,28 @@ impl WaitList {
     /// `false`.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn poll(&self, ticket: &Ticket, waker: &Waker) -> bool {
-        let mut queue = self.lock();
+        let queue = self.lock();
         let Some(at) = queue.position(ticket.id) else {
             return true;
         };
-        match &mut queue.entries[at].signal {
-            Signal::Task(old) if old.will_wake(waker) => {}
-            signal => *signal = Signal::Task(waker.clone()),
+        if matches!(&queue.entries[at].signal, Signal::Task(old) if old.will_wake(waker)) {
+            return false;
         }
-        false
+        drop(queue);
+        // Cloning the new waker and dropping the old one are user code, which may re-enter
+        // this list: neither runs under the lock. Meanwhile a notifier may take the entry.
+        let new = Signal::Task(waker.clone());
+        let mut queue = self.lock();
+        let (notified, unused) = match queue.position(ticket.id) {
+            Some(at) => (
+                false,
+                core::mem::replace(&mut queue.entries[at].signal, new),
+            ),
+            None => (true, new),
+        };
+        drop(queue);
+        drop_outside_lock(unused);
+        notified
     }
 
     /// Whether any waiter may be queued or about to be. The notifiers' fast path.
@@ -612,9 +697,19 @@ impl WaitList {
     /// Removes the entry under `key` to serve next (the highest rank; of those, the first
     /// queued) and returns how to wake its owner.
     fn take_next(&self, queue: &mut Queue, key: u64) -> Option<Signal> {
+        self.take_best(queue, key, |_| true)
+    }
+
+    /// As [`take_next`](Self::take_next), among the entries that `eligible` accepts.
+    fn take_best(
+        &self,
+        queue: &mut Queue,
+        key: u64,
+        eligible: impl Fn(&Entry) -> bool,
+    ) -> Option<Signal> {
         let mut best: Option<(usize, u32)> = None;
         for (at, e) in queue.entries.iter().enumerate() {
-            if e.key == key && !matches!(best, Some((_, rank)) if rank >= e.rank) {
+            if e.key == key && eligible(e) && !matches!(best, Some((_, rank)) if rank >= e.rank) {
                 best = Some((at, e.rank));
             }
         }
@@ -631,25 +726,7 @@ impl WaitList {
     /// (closing).
     #[inline]
     pub(crate) fn notify_all(&self) {
-        if self.has_waiters() {
-            let mut queue = self.lock();
-            let all = core::mem::take(&mut queue.entries);
-            // Relaxed: as in `cancel`.
-            self.waiters.fetch_sub(all.len(), Ordering::Relaxed);
-            #[cfg(all(test, not(loom)))]
-            self.woken.fetch_add(all.len(), Ordering::Relaxed);
-            drop(queue);
-            // A waker that panics must not leave the entries after it removed but unsignalled.
-            let mut panic = None;
-            for entry in all {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| entry.signal.wake())) {
-                    panic.get_or_insert(p);
-                }
-            }
-            if let Some(p) = panic {
-                resume_unwind(p);
-            }
-        }
+        notify_all_of([self]);
     }
 
     /// How many waiters are queued (a snapshot).
@@ -657,6 +734,31 @@ impl WaitList {
     pub(crate) fn queued(&self) -> usize {
         self.lock().entries.len()
     }
+}
+
+/// Wakes every waiter queued on each of `lists` (as [`WaitList::notify_all`] each). A task's
+/// waker that panics (user code) does not stop the others: every list is still notified, and
+/// the first panic goes on afterwards (unless this thread is already unwinding).
+pub(crate) fn notify_all_of<'a>(lists: impl IntoIterator<Item = &'a WaitList>) {
+    let mut panic = None;
+    for list in lists {
+        if !list.has_waiters() {
+            continue;
+        }
+        let mut queue = list.lock();
+        let all = core::mem::take(&mut queue.entries);
+        // Relaxed: as in `cancel`.
+        list.waiters.fetch_sub(all.len(), Ordering::Relaxed);
+        #[cfg(all(test, not(loom)))]
+        list.woken.fetch_add(all.len(), Ordering::Relaxed);
+        drop(queue);
+        for entry in all {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| entry.signal.wake())) {
+                panic.get_or_insert(p);
+            }
+        }
+    }
+    resume_waker_panic(panic);
 }
 
 /// Parks for at most `timeout`; under loom, which models no time, until unparked (a model's

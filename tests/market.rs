@@ -158,3 +158,24 @@ fn unknown_ids_are_typed_errors() {
         assert_eq!(m.stats().on_sale, vec![]);
     });
 }
+
+#[test]
+fn orders_of_dropped_carts_stay_counted() {
+    let market = Market::<u32>::new(4).unwrap();
+    let mut producer = market.register_producer();
+    for x in 0..3 {
+        producer.publish(x).unwrap();
+    }
+    let mut cart = market.new_cart();
+    assert!(cart.add(&0) && cart.add(&1));
+    assert_eq!(cart.place_order(), [0, 1]);
+    drop(cart);
+    assert_eq!(market.stats().ordered, 2, "the dropped cart's order");
+    // A new cart reuses the vacated entry; its orders add to the total.
+    let mut cart = market.new_cart();
+    assert!(cart.add(&2));
+    assert_eq!(cart.place_order(), [2]);
+    assert_eq!(market.stats().ordered, 3);
+    drop(cart);
+    assert_eq!(market.stats().ordered, 3);
+}

@@ -285,3 +285,35 @@ fn zero_sized_values_with_drop_are_dropped_once() {
     drop(ring);
     assert_eq!(ZST_DROPS.load(Ordering::Relaxed), 3);
 }
+
+/// Keeps `value` without ever dropping it, as `mem::forget` does, but reachable from a static so
+/// that Miri's leak check does not report the leak that forgetting a handle means.
+fn forget<T: Send + 'static>(value: T) {
+    static FORGOTTEN: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>> =
+        std::sync::Mutex::new(Vec::new());
+    FORGOTTEN.lock().unwrap().push(Box::new(value));
+}
+
+#[test]
+fn forgetting_channel_handles_leaves_the_channel_sound_and_open() {
+    // The channel has no guards or iterators: its only `Drop`s count handles out. Forgetting a
+    // handle leaks the channel and keeps it open (or connected); it must not do more.
+    let (tx, rx) = channel::<String>(2).unwrap();
+    forget(tx.clone());
+    forget(rx.clone());
+    for round in 0..5 {
+        tx.push(format!("a{round}")).unwrap();
+        tx.push(format!("b{round}")).unwrap();
+        assert!(matches!(tx.push(String::new()), Err(PushError::Full(_))));
+        assert_eq!(rx.pop().as_deref(), Ok(&*format!("a{round}")));
+        assert_eq!(rx.pop().as_deref(), Ok(&*format!("b{round}")));
+    }
+    drop(tx);
+    // A forgotten producer never leaves: empty for now, never closed.
+    assert_eq!(rx.pop(), Err(PopError::Empty));
+    assert!(!rx.is_closed());
+    let rx2 = rx.clone();
+    drop(rx);
+    assert_eq!(rx2.pop(), Err(PopError::Empty));
+    drop(rx2);
+}

@@ -438,3 +438,26 @@ fn uncommitted_chunks_change_nothing() {
     unsafe { chunk.commit(1) };
     assert_eq!(c.read_chunk(2).into_iter().collect::<Vec<_>>(), [2, 3]);
 }
+
+#[test]
+fn a_ring_of_zero_sized_items_at_max_capacity_is_made_at_once() {
+    // Making the ring must not touch every slot: at `MAX_CAPACITY` (about 2^62) that would
+    // never end. The watchdog's minute is a bound on a hang, not a timing: the work is a
+    // handful of instructions.
+    let (done, made) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let (mut p, mut c) = spsc::ring::<()>(spsc::MAX_CAPACITY);
+        assert_eq!(p.capacity(), spsc::MAX_CAPACITY);
+        for _ in 0..3 {
+            p.push(()).unwrap();
+        }
+        assert_eq!(c.len(), 3);
+        p.write_chunk(2).unwrap().fill_from_iter([(), ()]);
+        assert_eq!(c.read_chunk(10).into_iter().count(), 5);
+        assert_eq!(c.pop(), Err(Empty));
+        assert!(!p.is_full());
+        done.send(()).unwrap();
+    });
+    made.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("spsc::ring::<()>(MAX_CAPACITY) did not return (or panicked)");
+}

@@ -362,3 +362,68 @@ fn stale_id_races_re_registration() {
     });
     assert!(n > 1);
 }
+
+/// Products 7 and 8 share the one bucket with different hashes. A reservation of 7 checks the
+/// hash of the slot holding 7; before its claim the slot is emptied and refilled with 8. The
+/// claim must not land on 8 unnoticed: a waiter for 8 that sees the slot claimed must still
+/// get 8 (formerly it slept, and the put-back woke nobody: a deadlock here).
+#[test]
+fn a_slot_refilled_with_another_product_between_filter_and_claim() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut p = m.register_producer();
+        p.publish(7).unwrap();
+        let mut r = m.new_cart();
+        let mut t = m.new_cart();
+        let mut w = m.new_cart();
+        let reserver = thread::spawn(move || {
+            r.add(&7);
+            r
+        });
+        let refiller = thread::spawn(move || {
+            t.add(&7);
+            p.publish(8).unwrap();
+            (t, p)
+        });
+        let waiter = thread::spawn(move || {
+            assert_eq!(w.add_wait(&8, FOREVER), Ok(()));
+            w
+        });
+        let mut r = reserver.join().unwrap();
+        let (mut t, _p) = refiller.join().unwrap();
+        let mut w = waiter.join().unwrap();
+        assert_eq!(w.place_order(), vec![8]);
+        let mut sevens = r.place_order();
+        sevens.extend(t.place_order());
+        assert_eq!(sevens, vec![7]);
+    });
+    assert!(n > 1);
+}
+
+/// With a constant `Hash` every product shares one wait key: a publish of 1 may wake the
+/// waiter of 2 first. It must pass the notification on, and the waiter of 1 must get its item
+/// (formerly the waiter of 2 kept it, a deadlock here).
+#[test]
+fn waiters_of_colliding_products_each_get_theirs() {
+    let n = explore(|| {
+        let m = Market::with_buckets(2, 1).unwrap();
+        let mut p = m.register_producer();
+        let mut a = m.new_cart();
+        let mut b = m.new_cart();
+        let ta = thread::spawn(move || {
+            assert_eq!(a.add_wait(&Colliding(1), FOREVER), Ok(()));
+            a
+        });
+        let tb = thread::spawn(move || {
+            assert_eq!(b.add_wait(&Colliding(2), FOREVER), Ok(()));
+            b
+        });
+        p.publish(Colliding(1)).unwrap();
+        p.publish(Colliding(2)).unwrap();
+        let mut a = ta.join().unwrap();
+        let mut b = tb.join().unwrap();
+        assert_eq!(a.place_order(), vec![Colliding(1)]);
+        assert_eq!(b.place_order(), vec![Colliding(2)]);
+    });
+    assert!(n > 1);
+}

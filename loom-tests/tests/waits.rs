@@ -205,3 +205,60 @@ fn close_racing_waiters_ends_their_waits() {
     });
     assert!(n > 1);
 }
+
+/// The last other handles dropped racing a cart and a producer going to sleep: neither is left
+/// asleep; each waiter's handle is then the market's last, so nothing could end its wait, and
+/// it ends with `Closed` (the producer gets its item back).
+#[test]
+fn the_last_other_handle_dropped_racing_a_waiter_ends_its_wait() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut c = m.new_cart();
+        let cart = thread::spawn(move || c.add_wait(&4, FOREVER));
+        drop(m);
+        assert_eq!(cart.join().unwrap(), Err(WaitError::Closed));
+    });
+    assert!(n > 1);
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        p.publish(1).unwrap();
+        let producer = thread::spawn(move || p.publish_wait(2, FOREVER));
+        drop(m);
+        assert_eq!(producer.join().unwrap(), Err(PublishWaitError::Closed(2)));
+    });
+    assert!(n > 1);
+}
+
+/// A task's waker that closes the market when it is dropped.
+struct CloseOnDrop(Market<u32>);
+
+impl Wake for CloseOnDrop {
+    fn wake(self: StdArc<Self>) {}
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// A dropped future's waker, dropped by the cancellation, closes the market, which notifies
+/// the list the future was queued on, where a thread waits for the same product: the waker is
+/// dropped after the list's lock is released (a drop under it deadlocks), and the thread is
+/// told of the close.
+#[test]
+fn a_waker_dropped_by_a_cancellation_may_use_the_same_list() {
+    let n = explore(|| {
+        let m = market(1);
+        let (mut c1, mut c2) = (m.new_cart(), m.new_cart());
+        let other = thread::spawn(move || c2.add_wait(&9, FOREVER));
+        let closer = Waker::from(StdArc::new(CloseOnDrop(m.clone())));
+        let mut f = c1.add_async(&9);
+        assert!(poll(&mut f, &closer).is_pending());
+        drop(closer);
+        drop(f);
+        assert_eq!(other.join().unwrap(), Err(WaitError::Closed));
+    });
+    assert!(n > 1);
+}

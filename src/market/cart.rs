@@ -4,8 +4,8 @@ use core::ptr::NonNull;
 use std::time::Duration;
 
 use super::ids::Registered;
-use super::{CartId, CartShared, Inner, Market, WaitError};
-use crate::sync::Arc;
+use super::wait::Handle;
+use super::{CartId, CartShared, Market, WaitError};
 
 /// Owns one cart of a [`Market`]. `Send` but not `Clone` or `Sync`; reusable after every
 /// order. Dropping it drops the items still in it and retires its id.
@@ -26,8 +26,35 @@ use crate::sync::Arc;
 /// assert_eq!(cart.place_order(), vec!["milk", "eggs"]);
 /// assert!(cart.add(&"milk")); // the returned one was back on sale
 /// ```
+///
+/// # Variance and threads
+///
+/// Invariant in `T` (as [`Market`]): a cart of `&'static str` cannot take shorter-lived
+/// strings back as returns.
+///
+/// ```compile_fail
+/// use ringmarket::market::Cart;
+///
+/// fn shorten<'a>(cart: Cart<&'static str>) -> Cart<&'a str> {
+///     cart
+/// }
+/// ```
+///
+/// Not `Sync`, and not `Send` when `T` is not:
+///
+/// ```compile_fail
+/// fn shared<S: Sync>(_: S) {}
+/// let market = ringmarket::Market::<u8>::new(1).unwrap();
+/// shared(market.new_cart());
+/// ```
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// let market = ringmarket::Market::<std::rc::Rc<u8>>::new(1).unwrap();
+/// send(market.new_cart());
+/// ```
 pub struct Cart<T> {
-    pub(super) inner: Arc<Inner<T>>,
+    pub(super) inner: Handle<T>,
     /// Held (`HELD`) by this handle for its whole life.
     entry: NonNull<Registered<CartShared<T>>>,
     id: CartId,
@@ -40,7 +67,7 @@ pub struct Cart<T> {
 unsafe impl<T: Send> Send for Cart<T> {}
 
 impl<T> Cart<T> {
-    pub(crate) fn new(inner: Arc<Inner<T>>, entry: &Registered<CartShared<T>>, id: CartId) -> Self {
+    pub(crate) fn new(inner: Handle<T>, entry: &Registered<CartShared<T>>, id: CartId) -> Self {
         Self {
             entry: NonNull::from(entry),
             inner,
@@ -88,6 +115,10 @@ impl<T> Cart<T> {
     /// sale. Never a spurious `false`: if an equal item stays on sale during the whole call,
     /// the call takes one. The producer the item came from may publish again at once.
     ///
+    /// To decide, it may wait for another cart's reservation that is comparing an item of the
+    /// same hash (its `Eq`) to finish. A reservation made from inside `T`'s `Eq` (an `Eq`
+    /// that calls into a market) does not wait: it answers `false` where it would.
+    ///
     /// # Examples
     ///
     /// ```
@@ -106,13 +137,16 @@ impl<T> Cart<T> {
     /// Like [`add`](Cart::add), but waits up to `timeout` for an equal item to be put on
     /// sale, sleeping (after a short spin) without polling. Only a publish or a return of an
     /// equal item wakes the waiting thread, and one such item wakes one waiting cart. Waiters
-    /// are told apart by the product's hash: `T`'s `Hash` must feed every field that `Eq`
-    /// compares, or a publish may wake the waiter of another product with the same hash and
-    /// leave this one asleep until its time-out.
+    /// are told apart by the product's hash; any `Hash` std allows works: when products share
+    /// a hash (a `Hash` that leaves out a field `Eq` compares, or a collision), a waiter woken
+    /// for an item that is not its product passes the wake-up on, so waits get slower, never
+    /// stuck.
     ///
     /// # Errors
     ///
-    /// [`WaitError::TimedOut`] when `timeout` passed without an equal item on sale;
+    /// [`WaitError::TimedOut`] when `timeout` passed without an equal item on sale (or with
+    /// one still being compared by another cart's `Eq` at the deadline: the wait does not
+    /// outlast its time-out for another thread's `Eq`);
     /// [`WaitError::Closed`] when the market is or gets [closed](Market::close) while none is.
     /// The cart is unchanged then.
     ///
@@ -203,7 +237,7 @@ impl<T> Cart<T> {
     /// The market this cart shops in.
     pub fn market(&self) -> Market<T> {
         Market {
-            inner: Arc::clone(&self.inner),
+            inner: self.inner.clone(),
         }
     }
 }

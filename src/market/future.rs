@@ -34,6 +34,11 @@ trait Waiting {
     fn ticket(&mut self) -> &mut Option<Ticket>;
     /// One try; `None` when it must wait.
     fn attempt(&mut self) -> Option<Self::Output>;
+    /// Whether the last attempt found, under the key, what another kind of waiter wants
+    /// (`WaitList::wait_until_passing`).
+    fn mismatched(&mut self) -> bool {
+        false
+    }
 }
 
 /// One poll of a waiting future: after a notification (or on the first poll) try; if that
@@ -61,7 +66,13 @@ fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -
             }
         }
     }
-    match catch_unwind(AssertUnwindSafe(|| f.attempt())) {
+    let done = catch_unwind(AssertUnwindSafe(|| f.attempt()));
+    if let Some(ticket) = &notified {
+        if done.is_ok() && f.mismatched() {
+            f.list().pass_forward(ticket, rank);
+        }
+    }
+    match done {
         Ok(Some(done)) => return Poll::Ready(done),
         Ok(None) => {}
         Err(panic) => {
@@ -168,6 +179,16 @@ impl<T> Producer<T> {
 }
 
 /// Resolves once an equal item is in the cart; see [`Cart::add_async`].
+///
+/// Invariant in `T`, as the cart it borrows:
+///
+/// ```compile_fail
+/// use ringmarket::market::AddFuture;
+///
+/// fn shorten<'f, 'a>(future: AddFuture<'f, &'static str>) -> AddFuture<'f, &'a str> {
+///     future
+/// }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct AddFuture<'a, T> {
     cart: &'a mut Cart<T>,
@@ -195,10 +216,15 @@ impl<T> Waiting for AddFuture<'_, T> {
         let done = unsafe {
             self.cart
                 .inner
-                .try_reserve(self.cart.shared(), self.item, self.hash)
+                .try_reserve(self.cart.shared(), self.item, self.hash, None)
         };
         self.done = done.is_some();
         done
+    }
+
+    fn mismatched(&mut self) -> bool {
+        // SAFETY: as in `attempt`.
+        unsafe { self.cart.inner.collided(self.cart.shared()) }
     }
 }
 
@@ -232,6 +258,16 @@ impl<T> core::fmt::Debug for AddFuture<'_, T> {
 }
 
 /// Resolves once the item is on sale; see [`Producer::publish_async`].
+///
+/// Invariant in `T`, as the producer it borrows:
+///
+/// ```compile_fail
+/// use ringmarket::market::PublishFuture;
+///
+/// fn shorten<'f, 'a>(future: PublishFuture<'f, &'static str>) -> PublishFuture<'f, &'a str> {
+///     future
+/// }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct PublishFuture<'a, T> {
     producer: &'a mut Producer<T>,

@@ -8,7 +8,8 @@
 //! Vacated entries are reused (a lock-free stack of free entries), so the registry's storage
 //! is bounded by the largest number of entries alive at once. An id is the entry's slot and
 //! its *generation*, bumped every time the entry is vacated: a stale id names an old
-//! generation and is refused as unknown, never mistaken for the entry's new owner.
+//! generation and is refused as unknown, never mistaken for the entry's new owner. An entry
+//! whose generation would wrap is never reused (see `docs/DESIGN.md`, "Registry").
 
 use core::fmt;
 
@@ -17,8 +18,16 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 /// Bits of an id's number that hold the registry slot; the generation is above them.
 const SLOT_BITS: u32 = usize::BITS / 2;
 const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
-/// Generations wrap at this many (they are compared modulo it).
-const GEN_MASK: u64 = (1 << (usize::BITS - SLOT_BITS)) - 1;
+/// Bits of a generation: the rest of an id's number, shrunk under `cfg(test)` and `cfg(loom)`
+/// so that tests and models reach the last generation of an entry.
+const GEN_BITS: u32 = if cfg!(any(test, loom)) {
+    2
+} else {
+    usize::BITS - SLOT_BITS
+};
+/// The last generation of an entry: vacating it in this generation spends it (`SPENT`), so
+/// that no (slot, generation) pair is ever handed out twice.
+const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
 
 /// The number of the id of registry slot `slot` in generation `generation`.
 fn id_number(slot: usize, generation: u64) -> usize {
@@ -219,6 +228,8 @@ pub(crate) const HELD: u8 = 3;
 /// The owning handle was dropped; the id is no longer usable, and the entry waits until
 /// nothing refers to it any more (see [`Registry::recycle`]).
 pub(crate) const RETIRED: u8 = 4;
+/// Vacated in its last generation: never handed out again (its storage stays allocated).
+const SPENT: u8 = 5;
 
 const STATE_BITS: u32 = 8;
 
@@ -233,11 +244,13 @@ const fn word(generation: u64, state: u8) -> u64 {
 #[repr(align(128))]
 pub(crate) struct Registered<E> {
     /// `generation << 8 | state`, state `VACANT -> (IDLE <-> BUSY) | (HELD -> RETIRED) ->
-    /// VACANT` (with the generation bumped). Whoever moved it to `BUSY` or `HELD`
+    /// VACANT` (with the generation bumped), or `SPENT` instead of `VACANT` after the last
+    /// generation. Whoever moved it to `BUSY` or `HELD`
     /// has exclusive use of the `UnsafeCell`s inside `value` until it moves it on.
     pub(crate) state: AtomicU64,
-    /// The next free entry's slot + 1 (0: none) while this one is on the free stack.
-    next_free: AtomicUsize,
+    /// The free stack's top word below this entry (see [`Registry::free`]) while this one is
+    /// on the free stack.
+    next_free: AtomicU64,
     /// This entry's slot (fixed).
     slot: usize,
     pub(crate) value: E,
@@ -261,8 +274,10 @@ pub(crate) struct Registry<E> {
     chunks: [AtomicPtr<Registered<E>>; CHUNKS],
     /// How many slots were ever handed out.
     next: AtomicUsize,
-    /// The free stack: `tag << 32 | (slot + 1)` of its top (0 in the low half: empty); the
-    /// tag, bumped by every push and pop, makes a stale compare-exchange fail (ABA).
+    /// The free stack: `generation << 32 | (slot + 1)` of its top entry (0 in the low half:
+    /// empty). An entry is pushed once per generation and never in its last one, so a top word
+    /// never comes back once popped, and a stale compare-exchange fails (no ABA, whatever
+    /// the time between its load and its compare-exchange).
     free: AtomicU64,
 }
 
@@ -273,7 +288,7 @@ fn locate(index: usize) -> Option<(usize, usize)> {
 }
 
 const FREE_LOW: u64 = u32::MAX as u64;
-const FREE_TAG: u64 = 1 << 32;
+const FREE_GEN_SHIFT: u32 = 32;
 
 impl<E: Default> Registry<E> {
     pub(crate) fn new() -> Self {
@@ -324,6 +339,13 @@ impl<E: Default> Registry<E> {
 
     /// Pops a vacated entry off the free stack.
     fn pop_free(&self) -> Option<(usize, &Registered<E>)> {
+        self.pop_free_with(|| {})
+    }
+
+    /// `pop_free`, calling `between` between reading the top's successor and the
+    /// compare-exchange (tests use it to hold a pop at its most fragile point).
+    #[inline(always)]
+    fn pop_free_with(&self, mut between: impl FnMut()) -> Option<(usize, &Registered<E>)> {
         // ORDERING: Acquire pairs with the Release of the push: the entry's reset (and its
         // `next_free`) happen before our use.
         let mut top = self.free.load(Ordering::Acquire);
@@ -333,14 +355,15 @@ impl<E: Default> Registry<E> {
                 return None;
             }
             let entry = self.entry(low - 1)?;
-            // Relaxed: a stale value (the entry was popped and pushed again meanwhile) makes
-            // the compare-exchange below fail, as the tag changed.
-            let next = entry.next_free.load(Ordering::Relaxed) as u64;
-            let new = (top & !FREE_LOW).wrapping_add(FREE_TAG) | next;
+            // Relaxed: a stale value means that the entry was popped (and pushed again in a
+            // later generation) since `top` was loaded; `top` can then never be the top
+            // again, and the compare-exchange below fails.
+            let next = entry.next_free.load(Ordering::Relaxed);
+            between();
             // ORDERING: Acquire as above (also on failure, for the next round).
             match self
                 .free
-                .compare_exchange_weak(top, new, Ordering::Acquire, Ordering::Acquire)
+                .compare_exchange_weak(top, next, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => return Some((entry.slot, entry)),
                 Err(current) => top = current,
@@ -358,7 +381,7 @@ impl<E: Default> Registry<E> {
         let fresh: Box<[Registered<E>]> = (0..FIRST << k)
             .map(|offset| Registered {
                 state: AtomicU64::new(word(0, VACANT)),
-                next_free: AtomicUsize::new(0),
+                next_free: AtomicU64::new(0),
                 slot: (FIRST << k) - FIRST + offset,
                 value: E::default(),
             })
@@ -437,8 +460,16 @@ impl<E> Registry<E> {
             let entry = self.entry(slot)?;
             // ORDERING: Acquire pairs with the Release in `register`.
             let w = entry.state.load(Ordering::Acquire);
-            (w as u8 != VACANT).then(|| (id_number(slot, w >> STATE_BITS), entry))
+            (!matches!(w as u8, VACANT | SPENT)).then(|| (id_number(slot, w >> STATE_BITS), entry))
         })
+    }
+
+    /// Every entry handed out so far, whatever its state (live, retired, vacant, or spent):
+    /// for statistics kept across reuse.
+    pub(crate) fn iter_all(&self) -> impl Iterator<Item = &Registered<E>> {
+        // Relaxed: a bound for the scan; entries are only read for statistics.
+        let len = self.next.load(Ordering::Relaxed);
+        (0..len).filter_map(move |slot| self.entry(slot))
     }
 
     /// Entries allocated (live, retired or free for reuse): the registry's storage.
@@ -452,8 +483,9 @@ impl<E> Registry<E> {
 
     /// Vacates `entry` if its state word is still `from` (`HELD` for a handle that leaves
     /// nothing behind, `RETIRED` for an entry whose last reference just went away), bumping
-    /// its generation, and puts it on the free stack for reuse. Returns whether this call
-    /// vacated it: at most one call vacates each generation.
+    /// its generation, and puts it on the free stack for reuse; in its last generation the
+    /// entry is spent instead and never reused. Returns whether this call vacated it: at most
+    /// one call vacates each generation.
     ///
     /// The caller makes sure that nothing refers to the entry's value any more; `reset`
     /// (called by the winner, before the entry can be handed out again) makes the value fit
@@ -461,35 +493,37 @@ impl<E> Registry<E> {
     /// closed cart is empty).
     pub(crate) fn recycle(&self, entry: &Registered<E>, from: u64, reset: impl FnOnce(&E)) -> bool {
         let generation = from >> STATE_BITS;
+        debug_assert!(generation <= GEN_MASK);
+        let vacated = if generation == GEN_MASK {
+            word(generation, SPENT)
+        } else {
+            word(generation + 1, VACANT)
+        };
         // ORDERING: Acquire so that every use of the entry by its last owner and by its last
         // referents (whose Release reached the caller) happens before the next owner's;
         // Release is provided again by the push below.
         if entry
             .state
-            .compare_exchange(
-                from,
-                word(generation.wrapping_add(1) & GEN_MASK, VACANT),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
+            .compare_exchange(from, vacated, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return false;
         }
         reset(&entry.value);
+        if generation == GEN_MASK {
+            return true;
+        }
+        let pushed = ((generation + 1) << FREE_GEN_SHIFT) | (entry.slot as u64 + 1);
         // Relaxed load: the Release compare-exchange below publishes the entry's state and
         // `next_free` to the Acquire of `pop_free`.
         let mut top = self.free.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the Release compare-exchange below.
-            entry
-                .next_free
-                .store((top & FREE_LOW) as usize, Ordering::Relaxed);
-            let new = (top & !FREE_LOW).wrapping_add(FREE_TAG) | (entry.slot as u64 + 1);
+            entry.next_free.store(top, Ordering::Relaxed);
             // ORDERING: Release, see above.
             match self
                 .free
-                .compare_exchange_weak(top, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(top, pushed, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => return true,
                 Err(current) => top = current,
@@ -616,5 +650,83 @@ mod tests {
         assert!(matches!(r.acquire(a2), Err(Refused::Busy)));
         assert_eq!(r.allocated(), FIRST);
         assert_eq!(r.iter().map(|(id, _)| id).collect::<Vec<_>>(), [a2, b2, c]);
+    }
+
+    #[test]
+    fn an_entry_is_spent_after_its_last_generation_and_its_ids_never_come_back() {
+        let r = Registry::<u8>::new();
+        let mut ids = Vec::new();
+        let mut slots = Vec::new();
+        // Every generation of one slot, then once more: the last vacate spends the entry.
+        for _ in 0..=GEN_MASK + 1 {
+            let (id, entry) = r.register(HELD);
+            ids.push(id);
+            slots.push(entry.slot());
+            assert!(r.recycle(entry, entry.retire(), |_| {}));
+        }
+        let first = slots[0];
+        assert!(slots[..=GEN_MASK as usize].iter().all(|&s| s == first));
+        assert_ne!(
+            slots[GEN_MASK as usize + 1],
+            first,
+            "a spent entry was reused"
+        );
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "an id was handed out twice: {ids:?}"
+        );
+        for &id in &ids {
+            assert!(matches!(r.acquire(id), Err(Refused::Unknown)));
+        }
+        assert_eq!(
+            r.iter().count(),
+            0,
+            "spent and vacant entries are not listed"
+        );
+        // The spent entry is never handed out, however many ids are asked for.
+        let later: Vec<usize> = (0..3 * FIRST).map(|_| r.register(IDLE).1.slot()).collect();
+        assert!(!later.contains(&first));
+    }
+
+    #[test]
+    fn a_pop_held_before_its_compare_exchange_never_hands_out_a_live_entry() {
+        let r = Registry::<u8>::new();
+        let (_, s) = r.register(HELD);
+        let (_, x) = r.register(HELD);
+        let (_, y) = r.register(HELD);
+        assert!(r.recycle(x, x.held(), |_| {}));
+        assert!(r.recycle(s, s.held(), |_| {}));
+        // The free stack is `s -> x`; `y` is live. A pop loads `s` and its successor `x`, then
+        // waits while others pop `s` and `x`, and push `y` and `s` again: the top names `s`
+        // again (with `y` below it) while `x` is live. A tag that counted pushes and pops in
+        // as many bits as a generation would be back at its old value now.
+        let mut attacked = false;
+        let mut live = Vec::new();
+        let popped = r.pop_free_with(|| {
+            if !std::mem::replace(&mut attacked, true) {
+                let (_, s2) = r.register(HELD);
+                let (_, x2) = r.register(HELD);
+                assert_eq!((s2.slot(), x2.slot()), (s.slot(), x.slot()));
+                assert!(r.recycle(y, y.retire(), |_| {}));
+                assert!(r.recycle(s2, s2.held(), |_| {}));
+                live.push(x2.slot());
+            }
+        });
+        live.push(popped.expect("the stack holds entries").0);
+        while live.len() < 4 {
+            live.push(r.register(IDLE).1.slot());
+        }
+        let mut unique = live.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            live.len(),
+            "an entry handed out twice: {live:?}"
+        );
     }
 }

@@ -9,6 +9,7 @@
 use core::hash::{Hash, Hasher};
 use core::mem::MaybeUninit;
 use core::ptr;
+use std::time::Instant;
 
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
@@ -17,14 +18,39 @@ pub(crate) const SLOTS: usize = if cfg!(loom) { 2 } else { 16 };
 const SLOT_MASK: u64 = (1 << SLOTS) - 1;
 const CLAIMED_SHIFT: u32 = 16;
 const FREED_SHIFT: u32 = 32;
-const COUNTER_SHIFT: u32 = 48;
+/// Width of a segment's fill counter, at the top of its word; shrunk under loom and in unit
+/// tests so that wrap-around is reachable (docs/DESIGN.md, "The double collect").
+pub(crate) const COUNTER_BITS: u32 = if cfg!(loom) {
+    2
+} else if cfg!(test) {
+    3
+} else {
+    16
+};
+const COUNTER_SHIFT: u32 = 64 - COUNTER_BITS;
 const COUNTER_ONE: u64 = 1 << COUNTER_SHIFT;
+/// Counter values at which the owner first bumps its bucket's `wraps`: every half range.
+const HALF_MASK: u64 = (1 << (COUNTER_BITS - 1)) - 1;
+
+/// Bumps `wraps` if the mark that takes the segment's counter from `counter` to `counter + 1`
+/// is a half point (docs/DESIGN.md, "The double collect"); the owner calls it just before the
+/// mark. Once per `2^(COUNTER_BITS - 1)` marks.
+#[inline]
+fn before_mark(counter: u64, wraps: &AtomicU64) {
+    if counter.wrapping_add(1) & HALF_MASK == 0 {
+        // ORDERING: SeqCst, ordered in the single total order before the mark that follows
+        // (program order) and after the marks that precede it; the reservations' SeqCst loads
+        // of `wraps` around their two collects see it (docs/DESIGN.md, "The double collect").
+        wraps.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// Slot `i` holds an item on sale.
 const fn ready(i: usize) -> u64 {
     1 << i
 }
-/// A reservation has claimed slot `i` and is comparing or moving its item.
+/// Slot `i` is claimed: alone, prepared by its owner (not yet on sale); together with
+/// `ready(i)`, a reservation is comparing or moving its item.
 const fn claimed(i: usize) -> u64 {
     1 << (CLAIMED_SHIFT as usize + i)
 }
@@ -42,9 +68,9 @@ pub(crate) struct Item<T> {
 
 /// A fixed group of slots of one bucket, owned by one stall at a time.
 pub(crate) struct Segment<T> {
-    /// Per slot `i`: `ready(i)`, `claimed(i)`, `freed(i)` (at most one set; none = empty),
-    /// and in the top 16 bits a counter bumped by every prepare and publish (the `stamp` of a
-    /// search).
+    /// Per slot `i`: `ready(i)`, `claimed(i)`, `ready(i) | claimed(i)` or `freed(i)` (none =
+    /// empty), and in the top `COUNTER_BITS` bits a counter bumped by every prepare and publish
+    /// (the owner's *marks*; nobody else changes it).
     word: AtomicU64,
     /// The owning stall's token; 0 while orphaned (its owner was dropped).
     owner: AtomicUsize,
@@ -82,8 +108,9 @@ impl<T> Segment<T> {
     /// # Safety
     ///
     /// The caller owns the segment and `w`, loaded with Acquire after it became the owner,
-    /// shows slot `i` free (neither ready nor claimed).
-    unsafe fn prepare(&self, i: usize, w: u64, hash: u64, item: Item<T>) {
+    /// shows slot `i` free (neither ready nor claimed); `wraps` is the bucket's. Returns the
+    /// counter after the mark, for [`publish`](Self::publish).
+    unsafe fn prepare(&self, i: usize, w: u64, hash: u64, item: Item<T>, wraps: &AtomicU64) -> u64 {
         debug_assert!(Self::free_slots(w) & ready(i) != 0);
         // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots,
         // so nobody else accesses it until `ready(i)` is published by `publish`; the Acquire
@@ -98,6 +125,9 @@ impl<T> Segment<T> {
         let delta = claimed(i)
             .wrapping_add(COUNTER_ONE)
             .wrapping_sub(w & freed(i));
+        // Only the owner changes the counter, so `w` has its current value.
+        let counter = w >> COUNTER_SHIFT;
+        before_mark(counter, wraps);
         // ORDERING: SeqCst. The Release half publishes the hash to the searches' Acquire
         // loads of `word`. SeqCst because the owner's next step is a SeqCst load (publish) or
         // read-modify-write (return) of the producer's count, its linearization point: in
@@ -105,10 +135,13 @@ impl<T> Segment<T> {
         // this mark, and it waits for the slot, or the search's earlier collect missed it and
         // its second collect sees the counter changed (docs/DESIGN.md, "Publish and return").
         self.word.fetch_add(delta, Ordering::SeqCst);
+        counter.wrapping_add(1)
     }
 
-    /// Puts the item prepared in slot `i` on sale: claimed(i) becomes ready(i).
-    fn publish(&self, i: usize) {
+    /// Puts the item prepared in slot `i` on sale: claimed(i) becomes ready(i). `counter` is
+    /// what `prepare` returned.
+    fn publish(&self, i: usize, counter: u64, wraps: &AtomicU64) {
+        before_mark(counter, wraps);
         // claimed(i) is set, so adding `ready(i) - claimed(i)` flips the two bits; the
         // counter is bumped again.
         let delta = ready(i).wrapping_sub(claimed(i)).wrapping_add(COUNTER_ONE);
@@ -121,6 +154,7 @@ impl<T> Segment<T> {
         // consistent, so this costs nothing there.
         let w = self.word.fetch_add(delta, Ordering::SeqCst);
         debug_assert!(w & claimed(i) != 0 && w & ready(i) == 0, "not prepared");
+        debug_assert_eq!(w >> COUNTER_SHIFT, counter & (u64::MAX >> COUNTER_SHIFT));
     }
 
     /// Takes the item prepared in slot `i` back out; the slot becomes empty.
@@ -138,27 +172,44 @@ impl<T> Segment<T> {
         item
     }
 
-    /// Tries to move slot `i` from ready to claimed; `w` is the caller's last view of `word`
-    /// and is kept current.
-    fn claim(&self, i: usize, w: &mut u64) -> bool {
+    /// Tries to move slot `i` from ready to ready and claimed, for an item whose hash is
+    /// `hash`; `w` is the caller's last view of `word` and is kept current.
+    ///
+    /// The caller checked `hashes[i]` against an earlier view, but the slot may have been
+    /// emptied and refilled since (the compare-exchange then retries on the new word): the
+    /// hash is checked again once the slot is ours, and an item of another hash is put back
+    /// untouched, so that a claim that succeeds holds an item of `hash` (docs/DESIGN.md,
+    /// "Waiters do not wait on claimed slots").
+    #[inline(always)]
+    fn claim(&self, i: usize, hash: u64, w: &mut u64) -> bool {
         loop {
-            if *w & ready(i) == 0 {
+            if *w & (ready(i) | claimed(i)) != ready(i) {
                 return false;
             }
-            let new = *w ^ (ready(i) | claimed(i));
-            // ORDERING: Acquire pairs with the Release of `publish` (the item is initialised)
-            // and of `settle`'s put-back (the previous claimer is done reading it).
+            let new = *w | claimed(i);
+            // ORDERING: Acquire pairs with the Release of `publish` (the item and its hash are
+            // initialised) and of `settle`'s put-back (the previous claimer is done reading).
             match self
                 .word
                 .compare_exchange_weak(*w, new, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => {
                     *w = new;
-                    return true;
+                    break;
                 }
                 Err(current) => *w = current,
             }
         }
+        // Relaxed: the claim's Acquire ordered the owner's write of this slot's hash before
+        // this load, and the owner writes it again only after the slot is emptied.
+        if self.hashes[i].load(Ordering::Relaxed) == hash {
+            return true;
+        }
+        // ORDERING: Release pairs with the next claim's Acquire (nothing was read; kept
+        // symmetric with `settle`'s put-back). Nobody sleeps on a reservation's claim, so
+        // nobody needs a notification.
+        self.word.fetch_xor(claimed(i), Ordering::Release);
+        false
     }
 
     /// With slot `i` claimed by the caller: takes the item if `eq` accepts it, otherwise puts
@@ -167,6 +218,7 @@ impl<T> Segment<T> {
     /// # Safety
     ///
     /// The caller's `claim(i)` succeeded and it has not settled the slot since.
+    #[inline(always)]
     unsafe fn settle(&self, i: usize, eq: &mut impl FnMut(&T) -> bool) -> Option<Item<T>> {
         /// Puts the item back on sale if `eq` rejects it or panics.
         struct PutBack<'a, T>(&'a Segment<T>, usize);
@@ -177,15 +229,16 @@ impl<T> Segment<T> {
                 // handshake (`crate::wait`) that the unwinding reservation's notification
                 // completes (`Inner::reserve_hashed`): a waiter that saw the slot claimed and
                 // went to sleep is woken.
-                self.0
-                    .word
-                    .fetch_xor(ready(self.1) | claimed(self.1), Ordering::SeqCst);
+                self.0.word.fetch_xor(claimed(self.1), Ordering::SeqCst);
             }
         }
         let put_back = PutBack(self, i);
-        // SAFETY: the claim gives this thread sole access to the slot, which holds an item
-        // (it was ready when claimed).
-        let equal = self.slots[i].with(|p| eq(unsafe { &(*p).assume_init_ref().value }));
+        let equal = {
+            let _inside = InsideEq::enter();
+            // SAFETY: the claim gives this thread sole access to the slot, which holds an item
+            // (it was ready when claimed).
+            self.slots[i].with(|p| eq(unsafe { &(*p).assume_init_ref().value }))
+        };
         if !equal {
             return None; // `put_back` puts it back on sale.
         }
@@ -201,7 +254,7 @@ impl<T> Segment<T> {
         // ORDERING: Release pairs with the owner's Acquire load in `Stall::prepare`: the move
         // out happens before the owner overwrites the slot.
         self.word
-            .fetch_xor(claimed(i) | freed(i), Ordering::Release);
+            .fetch_xor(ready(i) | claimed(i) | freed(i), Ordering::Release);
         Some(item)
     }
 }
@@ -209,8 +262,14 @@ impl<T> Segment<T> {
 impl<T> Segment<T> {
     /// Tries every ready slot of this segment whose hash is `hash`: takes the first item `eq`
     /// accepts, or returns a word loaded after the last try, which shows no untried ready
-    /// slot with that hash.
-    fn search(&self, hash: u64, eq: &mut impl FnMut(&T) -> bool) -> Result<Item<T>, u64> {
+    /// slot with that hash. Sets `*collided` when `eq` rejected an item of that hash.
+    #[inline(always)]
+    fn search(
+        &self,
+        hash: u64,
+        eq: &mut impl FnMut(&T) -> bool,
+        collided: &mut bool,
+    ) -> Result<Item<T>, u64> {
         // Slots claimed by us and found unequal, valid while the counter is unchanged.
         let mut skip = 0u64;
         let mut skip_counter = None;
@@ -222,7 +281,8 @@ impl<T> Segment<T> {
             if skip_counter.is_some_and(|c| c != w >> COUNTER_SHIFT) {
                 skip = 0;
             }
-            let mut candidates = w & SLOT_MASK & !skip;
+            // Ready and not claimed by another reservation.
+            let mut candidates = w & SLOT_MASK & !(w >> CLAIMED_SHIFT) & !skip;
             // Set once we touched the word: then `w` is no longer a plain snapshot of the
             // candidates, and the segment is scanned again from a fresh load.
             let mut tried = false;
@@ -235,13 +295,14 @@ impl<T> Segment<T> {
                     continue;
                 }
                 tried = true;
-                if !self.claim(i, &mut w) {
+                if !self.claim(i, hash, &mut w) {
                     continue;
                 }
                 // SAFETY: our claim of slot `i` just succeeded.
                 if let Some(item) = unsafe { self.settle(i, eq) } {
                     return Ok(item);
                 }
+                *collided = true;
                 skip |= ready(i);
                 skip_counter = Some(w >> COUNTER_SHIFT);
             }
@@ -252,19 +313,76 @@ impl<T> Segment<T> {
     }
 }
 
+#[cfg(not(loom))]
+crate::sync::thread_local! {
+    /// How many reservations' user `Eq` calls this thread is inside.
+    static INSIDE_EQ: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// Marks this thread as inside a reservation's user `Eq` while it lives (docs/DESIGN.md,
+/// "Waiting for a verdict"). Not tracked under loom, whose models never re-enter.
+struct InsideEq {
+    /// This thread's count (one look-up of the thread-local for both ends).
+    #[cfg(not(loom))]
+    count: *const core::cell::Cell<u32>,
+}
+
+impl InsideEq {
+    #[inline(always)]
+    fn enter() -> Self {
+        Self {
+            #[cfg(not(loom))]
+            count: INSIDE_EQ.with(|n| {
+                n.set(n.get() + 1);
+                n as *const _
+            }),
+        }
+    }
+
+    /// Whether this thread is inside a reservation's `Eq`: a reservation made from there
+    /// must not wait for a verdict, which may be the one this thread is computing.
+    #[inline]
+    fn entered() -> bool {
+        #[cfg(not(loom))]
+        return INSIDE_EQ.with(|n| n.get() != 0);
+        #[cfg(loom)]
+        return false;
+    }
+}
+
+impl Drop for InsideEq {
+    #[inline(always)]
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        // SAFETY: the thread-local outlives the guard, which stays on its thread (not `Send`:
+        // it holds a raw pointer).
+        let count = unsafe { &*self.count };
+        #[cfg(not(loom))]
+        count.set(count.get() - 1);
+    }
+}
+
 /// Entries in a cart's [`SearchHints`] (direct-mapped by bucket).
 const HINTS: usize = if cfg!(loom) { 1 } else { 16 };
 
-/// Per cart: for a few buckets, the segment where its last reservation succeeded.
+/// Per cart: for a few buckets, the segment where its last reservation succeeded; and the
+/// scratch state of its searches.
 pub(crate) struct SearchHints<T> {
     /// `(bucket, segment of that bucket)`; `usize::MAX` marks an empty entry.
     entries: [(usize, *mut Segment<T>); HINTS],
+    /// The first collect's counter of each segment, in list order (kept to save allocations).
+    counters: Vec<u64>,
+    /// Set when a search claimed an item of its hash that `eq` rejected (another product with
+    /// the same hash); cleared only by the caller.
+    pub(crate) collided: bool,
 }
 
 impl<T> Default for SearchHints<T> {
     fn default() -> Self {
         Self {
             entries: [(usize::MAX, ptr::null_mut()); HINTS],
+            counters: Vec::new(),
+            collided: false,
         }
     }
 }
@@ -355,6 +473,10 @@ struct Bucket<T> {
     /// prepared, decremented after its item is taken or retracted. Read by every search just
     /// before `head`, which shares its line.
     avail: AtomicUsize,
+    /// Bumped by a segment's owner before every mark that brings the segment's counter to a
+    /// multiple of half its range; a failing search reads it around its double collect
+    /// (docs/DESIGN.md, "The double collect"). Never wraps in practice (64 bits).
+    wraps: AtomicU64,
 }
 
 /// The buckets.
@@ -387,6 +509,7 @@ impl<T> Index<T> {
                 .map(|_| Bucket {
                     head: AtomicPtr::new(ptr::null_mut()),
                     avail: AtomicUsize::new(0),
+                    wraps: AtomicU64::new(0),
                 })
                 .collect(),
             mask: n - 1,
@@ -446,16 +569,23 @@ impl<T> Index<T> {
     /// the waiter's registration, so the owner's publish (`Inner::publish`,
     /// `Inner::give_back`) notifies it after the slot becomes ready: the waiter parks instead
     /// of spinning on a thread that may be descheduled.
+    ///
+    /// The wait for another reservation's verdict (its user `Eq`) ends at `deadline`, and
+    /// never starts in a reservation made from inside a reservation's `Eq`: the answer is then
+    /// `None` although that item may turn out to be on sale (docs/DESIGN.md, "Waiting for a
+    /// verdict").
     pub(crate) fn reserve(
         &self,
         hash: u64,
         mut eq: impl FnMut(&T) -> bool,
         hints: &mut SearchHints<T>,
         wait_pending: bool,
+        deadline: Option<Instant>,
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
         let bucket = &self.buckets[b].head;
         let avail = &self.buckets[b].avail;
+        let wraps = &self.buckets[b].wraps;
         if Self::empty(avail) {
             return None;
         }
@@ -463,7 +593,7 @@ impl<T> Index<T> {
         // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
         // segment of bucket `b`.
         while let Some(s) = unsafe { seg.as_ref() } {
-            if let Ok(item) = s.search(hash, &mut eq) {
+            if let Ok(item) = s.search(hash, &mut eq, &mut hints.collided) {
                 hints.set(b, seg);
                 Self::taken(avail);
                 return Some(item);
@@ -473,17 +603,23 @@ impl<T> Index<T> {
         }
         let mut step = 0;
         loop {
+            // ORDERING: SeqCst, before the first collect: see `before_mark` and
+            // docs/DESIGN.md, "The double collect".
+            let wraps_before = wraps.load(Ordering::SeqCst);
             // ORDERING: SeqCst: the Acquire half pairs with the Release of the push in
             // `adopt_or_allocate`: the newest segment (and, through the push chain, every
             // older one) is seen initialised; SeqCst so that a segment pushed before a
             // prepared slot in it is seen (see `Segment::prepare`).
             let head = bucket.load(Ordering::SeqCst);
-            let mut pending = false;
-            let mut stamp = 0u64;
+            // Claimed slots of our hash: prepared by their owner, or being compared by
+            // another reservation.
+            let mut prepared = false;
+            let mut comparing = false;
+            hints.counters.clear();
             let mut seg = head;
             // SAFETY: segments are never freed while the index lives.
             while let Some(s) = unsafe { seg.as_ref() } {
-                let w = match s.search(hash, &mut eq) {
+                let w = match s.search(hash, &mut eq, &mut hints.collided) {
                     Ok(item) => {
                         hints.set(b, seg);
                         Self::taken(avail);
@@ -496,27 +632,44 @@ impl<T> Index<T> {
                     let i = claimed_now.trailing_zeros() as usize;
                     claimed_now &= claimed_now - 1;
                     // Relaxed: a claimed slot's hash is fixed until its owner refills it.
-                    pending |= s.hashes[i].load(Ordering::Relaxed) == hash;
+                    if s.hashes[i].load(Ordering::Relaxed) == hash {
+                        if w & ready(i) == 0 {
+                            prepared = true;
+                        } else {
+                            comparing = true;
+                        }
+                    }
                 }
-                stamp = stamp.wrapping_add(w >> COUNTER_SHIFT);
+                hints.counters.push(w >> COUNTER_SHIFT);
                 // Relaxed: `next` was written before the segment was published.
                 seg = s.next.load(Ordering::Relaxed);
             }
-            if pending {
-                if !wait_pending {
-                    return None;
-                }
-                // Someone is comparing an item that may equal ours: wait for its verdict.
+            // A waiter's try does not wait for a prepared slot (its publish notifies), but does
+            // wait for another reservation's verdict, which notifies nobody.
+            if prepared && !comparing && !wait_pending {
+                return None;
+            }
+            if comparing && (InsideEq::entered() || deadline.is_some_and(|d| Instant::now() >= d)) {
+                // The verdict may be this thread's own, or come after the caller's deadline.
+                return None;
+            }
+            if prepared || comparing {
+                // Someone is comparing an item that may equal ours, or publishing one: wait.
                 crate::sync::wait_step(&mut step);
                 if Self::empty(avail) {
                     return None;
                 }
                 continue;
             }
-            // Second collect: no new segment and no fill anywhere since the first one means
-            // that, at the end of the first, nothing accepted by `eq` was on sale.
-            // ORDERING: SeqCst as above.
-            if bucket.load(Ordering::SeqCst) == head && self.stamp(head) == stamp {
+            // Second collect: no new segment, no segment's counter changed and no half point
+            // passed since the first one means that no slot was filled since, so at the end
+            // of the first, nothing accepted by `eq` was on sale (docs/DESIGN.md, "The double
+            // collect").
+            // ORDERING: SeqCst as above; `wraps` after the second collect.
+            if bucket.load(Ordering::SeqCst) == head
+                && Self::unchanged(head, &hints.counters)
+                && wraps.load(Ordering::SeqCst) == wraps_before
+            {
                 return None;
             }
         }
@@ -542,18 +695,23 @@ impl<T> Index<T> {
         avail.fetch_sub(1, Ordering::SeqCst);
     }
 
-    fn stamp(&self, head: *mut Segment<T>) -> u64 {
-        let mut stamp = 0u64;
+    /// Whether every segment from `head` on still has the counter the first collect saw
+    /// (`counters`, in list order).
+    fn unchanged(head: *mut Segment<T>, counters: &[u64]) -> bool {
         let mut seg = head;
+        let mut counters = counters.iter();
         // SAFETY: segments are never freed while the index lives.
         while let Some(s) = unsafe { seg.as_ref() } {
             // ORDERING: SeqCst, so that this load is not satisfied earlier than the loads of
             // the first collect that precede it, and is ordered with the owners' SeqCst marks.
-            stamp = stamp.wrapping_add(s.word.load(Ordering::SeqCst) >> COUNTER_SHIFT);
+            let counter = s.word.load(Ordering::SeqCst) >> COUNTER_SHIFT;
+            if counters.next() != Some(&counter) {
+                return false;
+            }
             // Relaxed: fixed after publication.
             seg = s.next.load(Ordering::Relaxed);
         }
-        stamp
+        true
     }
 
     /// An orphaned segment of bucket `b`, now owned by `token`, or a fresh one.
@@ -666,7 +824,8 @@ impl<T> Stall<T> {
             self.token = index.new_token();
         }
         let b = index.bucket(hash);
-        let avail = &index.buckets[b].avail;
+        let bucket = &index.buckets[b];
+        let avail = &bucket.avail;
         // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
         avail.fetch_add(1, Ordering::SeqCst);
         let hint = self.hints[b];
@@ -683,8 +842,13 @@ impl<T> Stall<T> {
                 self.hints[b] = seg;
                 let i = free.trailing_zeros() as usize;
                 // SAFETY: we own `s`; `w` shows the slot free.
-                unsafe { s.prepare(i, w, hash, item) };
-                return Prepared { seg: s, i, avail };
+                let counter = unsafe { s.prepare(i, w, hash, item, &bucket.wraps) };
+                return Prepared {
+                    seg: s,
+                    i,
+                    counter,
+                    bucket,
+                };
             }
             if from_head {
                 // Relaxed: only the owner uses `own_next`.
@@ -709,8 +873,13 @@ impl<T> Stall<T> {
             if free != 0 {
                 let i = free.trailing_zeros() as usize;
                 // SAFETY: we own `s`; `w` shows the slot free.
-                unsafe { s.prepare(i, w, hash, item) };
-                return Prepared { seg: s, i, avail };
+                let counter = unsafe { s.prepare(i, w, hash, item, &bucket.wraps) };
+                return Prepared {
+                    seg: s,
+                    i,
+                    counter,
+                    bucket,
+                };
             }
         }
     }
@@ -742,14 +911,16 @@ impl<T> Stall<T> {
 pub(crate) struct Prepared<'a, T> {
     seg: &'a Segment<T>,
     i: usize,
-    /// The bucket's `Index::avail`, which counts this item.
-    avail: &'a AtomicUsize,
+    /// The segment's counter after the prepare.
+    counter: u64,
+    /// The bucket, whose `avail` counts this item.
+    bucket: &'a Bucket<T>,
 }
 
 impl<T> Prepared<'_, T> {
     /// Puts the item on sale.
     pub(crate) fn publish(self) {
-        self.seg.publish(self.i);
+        self.seg.publish(self.i, self.counter, &self.bucket.wraps);
     }
 
     /// Takes the item back; it was never on sale.
@@ -757,7 +928,7 @@ impl<T> Prepared<'_, T> {
         // SAFETY: `prepare` gave this value for a slot it prepared in a segment the stall
         // owns; consuming `self` makes this the only publish or retract of it.
         let item = unsafe { self.seg.retract(self.i) };
-        Index::<T>::taken(self.avail);
+        Index::<T>::taken(&self.bucket.avail);
         item
     }
 }

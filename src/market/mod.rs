@@ -42,6 +42,7 @@ mod producer;
 mod wait;
 
 use core::hash::Hash;
+use core::marker::PhantomData;
 
 use crossbeam_utils::CachePadded;
 
@@ -53,12 +54,12 @@ pub use ids::{CartId, IdError, ProducerId, PublishError};
 pub use producer::Producer;
 pub use wait::{PublishWaitError, WaitError};
 
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::WaitList;
 use crate::{Full, ZeroCapacity};
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, SearchHints, Stall};
-use wait::ProductWaits;
+use wait::{Handle, ProductWaits};
 
 /// Buckets of the index unless told otherwise.
 const DEFAULT_BUCKETS: usize = 1024;
@@ -100,14 +101,32 @@ const DEFAULT_BUCKETS: usize = 1024;
 /// }
 /// assert_eq!(consumer.join().unwrap(), 100);
 /// ```
+///
+/// # Variance and threads
+///
+/// `Market<T>` is invariant in `T`: a market of `&'static str` cannot be used as a market of
+/// shorter-lived strings (which could then be published into it and taken out as `'static`).
+///
+/// ```compile_fail
+/// fn shorten<'a>(market: ringmarket::Market<&'static str>) -> ringmarket::Market<&'a str> {
+///     market
+/// }
+/// ```
+///
+/// It is `Send` and `Sync` when `T` is `Send`, and neither otherwise:
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// send(ringmarket::Market::<std::rc::Rc<u8>>::new(1).unwrap());
+/// ```
 pub struct Market<T> {
-    inner: Arc<Inner<T>>,
+    inner: Handle<T>,
 }
 
 impl<T> Clone for Market<T> {
     fn clone(&self) -> Self {
         Self {
-            inner: Arc::clone(&self.inner),
+            inner: self.inner.clone(),
         }
     }
 }
@@ -308,8 +327,14 @@ pub(crate) struct Inner<T> {
     product_waits: ProductWaits,
     /// Set by `Market::close`: waits end instead of sleeping.
     closed: AtomicBool,
+    /// Live handles (`Market` clones, producers, carts): see [`Handle`]. At least 1 while a
+    /// handle can read it; a wait of the last one ends instead of sleeping.
+    handles: AtomicUsize,
     producers: Registry<ProducerShared<T>>,
     carts: Registry<CartShared<T>>,
+    /// Makes `Inner<T>`, and so every handle, invariant in `T` whatever the fields above
+    /// are: handles put `T`s in and take them out (see `Market`'s "Variance and threads").
+    _invariant: PhantomData<fn(T) -> T>,
 }
 
 // SAFETY: the raw pointers inside (`Item::count`, `CartLocal::from`, the stalls' segment
@@ -365,15 +390,17 @@ impl<T: Eq + Hash> Market<T> {
             return Err(ZeroCapacity);
         }
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Handle::new(Inner {
                 capacity: queue_size_per_producer,
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
                 index: Index::new(buckets),
                 product_waits: ProductWaits::new(),
                 closed: AtomicBool::new(false),
+                handles: AtomicUsize::new(1),
                 producers: Registry::new(),
                 carts: Registry::new(),
+                _invariant: PhantomData,
             }),
         })
     }
@@ -402,7 +429,7 @@ impl<T> Market<T> {
     pub fn register_producer(&self) -> Producer<T> {
         let (index, entry) = self.inner.producers.register(HELD);
         entry.value.counts.registered(entry.slot(), true);
-        Producer::new(Arc::clone(&self.inner), entry, ProducerId(index))
+        Producer::new(self.inner.clone(), entry, ProducerId(index))
     }
 
     /// Opens a cart and returns the handle that owns it.
@@ -420,7 +447,7 @@ impl<T> Market<T> {
     /// ```
     pub fn new_cart(&self) -> Cart<T> {
         let (index, entry) = self.inner.carts.register(HELD);
-        Cart::new(Arc::clone(&self.inner), entry, CartId(index))
+        Cart::new(self.inner.clone(), entry, CartId(index))
     }
 
     /// Registers a producer for the id API.
@@ -633,11 +660,12 @@ impl<T> Market<T> {
                 // Relaxed: a statistic.
                 .map(|(_, e)| e.value.len.load(Ordering::Relaxed))
                 .sum(),
+            // Every entry, vacant ones included: a dropped cart's orders still count.
             ordered: inner
                 .carts
-                .iter()
+                .iter_all()
                 // Relaxed: a statistic.
-                .map(|(_, e)| e.value.ordered.load(Ordering::Relaxed))
+                .map(|e| e.value.ordered.load(Ordering::Relaxed))
                 .sum(),
             slots: inner.index.slots(),
             entries: inner.producers.allocated() + inner.carts.allocated(),
@@ -691,20 +719,23 @@ impl<T> Inner<T> {
     unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
         // SAFETY: the caller's guarantee.
-        unsafe { self.reserve_hashed(cart, item, hash, true) }
+        unsafe { self.reserve_hashed(cart, item, hash, true, None) }
     }
 
-    /// `wait_pending` as in `Index::reserve` (false only for the tries of a wait, `wait.rs`).
+    /// `wait_pending` and `deadline` as in `Index::reserve` (false and the wait's deadline for
+    /// the tries of a wait, `wait.rs`).
     ///
     /// # Safety
     ///
     /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    #[inline]
     unsafe fn reserve_hashed(
         &self,
         cart: &CartShared<T>,
         item: &T,
         hash: u64,
         wait_pending: bool,
+        deadline: Option<std::time::Instant>,
     ) -> bool {
         // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
         // fields until it returns; `eq` (user code) gets no access to them.
@@ -721,7 +752,7 @@ impl<T> Inner<T> {
         let unwinding = NotifyOnUnwind(self, hash);
         let taken = self
             .index
-            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending);
+            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending, deadline);
         core::mem::forget(unwinding);
         let Some(taken) = taken else {
             return false;

@@ -4,8 +4,8 @@ use core::ptr::NonNull;
 use std::time::Duration;
 
 use super::ids::Registered;
-use super::{Inner, Market, ProducerId, ProducerShared, PublishWaitError};
-use crate::sync::Arc;
+use super::wait::Handle;
+use super::{Market, ProducerId, ProducerShared, PublishWaitError};
 use crate::Full;
 
 /// Owns one producer of a [`Market`]: the only way to publish as that producer through the
@@ -21,8 +21,34 @@ use crate::Full;
 /// producer.publish(String::from("bread")).unwrap();
 /// assert_eq!(producer.on_sale(), 1);
 /// ```
+///
+/// # Variance and threads
+///
+/// Invariant in `T` (as [`Market`]):
+///
+/// ```compile_fail
+/// use ringmarket::market::Producer;
+///
+/// fn shorten<'a>(producer: Producer<&'static str>) -> Producer<&'a str> {
+///     producer
+/// }
+/// ```
+///
+/// Not `Sync`, and not `Send` when `T` is not:
+///
+/// ```compile_fail
+/// fn shared<S: Sync>(_: S) {}
+/// let market = ringmarket::Market::<u8>::new(1).unwrap();
+/// shared(market.register_producer());
+/// ```
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// let market = ringmarket::Market::<std::rc::Rc<u8>>::new(1).unwrap();
+/// send(market.register_producer());
+/// ```
 pub struct Producer<T> {
-    pub(super) inner: Arc<Inner<T>>,
+    pub(super) inner: Handle<T>,
     /// Held (`HELD`) by this handle for its whole life.
     entry: NonNull<Registered<ProducerShared<T>>>,
     id: ProducerId,
@@ -35,7 +61,7 @@ unsafe impl<T: Send> Send for Producer<T> {}
 
 impl<T> Producer<T> {
     pub(crate) fn new(
-        inner: Arc<Inner<T>>,
+        inner: Handle<T>,
         entry: &Registered<ProducerShared<T>>,
         id: ProducerId,
     ) -> Self {
@@ -121,7 +147,7 @@ impl<T> Producer<T> {
     /// The market this producer sells in.
     pub fn market(&self) -> Market<T> {
         Market {
-            inner: Arc::clone(&self.inner),
+            inner: self.inner.clone(),
         }
     }
 }

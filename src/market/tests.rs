@@ -341,3 +341,85 @@ fn absurd_bucket_counts_are_clamped() {
     p.publish(1).unwrap();
     assert!(c.add(&1));
 }
+
+/// Equal by `(key, tag)`, hashed by `key` only (legal: equal items hash equal). Comparing a
+/// `trigger` item runs the hook in `ON_TRIGGER` once, inside the reservation's search.
+#[derive(Debug)]
+struct Tagged {
+    key: u32,
+    tag: u32,
+    trigger: bool,
+}
+impl PartialEq for Tagged {
+    fn eq(&self, other: &Self) -> bool {
+        if self.trigger || other.trigger {
+            if let Some(hook) = ON_TRIGGER.with(|h| h.take()) {
+                hook();
+            }
+        }
+        (self.key, self.tag) == (other.key, other.tag)
+    }
+}
+impl Eq for Tagged {}
+impl Hash for Tagged {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key.hash(h);
+    }
+}
+fn tagged(key: u32, tag: u32) -> Tagged {
+    Tagged {
+        key,
+        tag,
+        trigger: false,
+    }
+}
+thread_local! {
+    static ON_TRIGGER: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+}
+
+/// A segment's fill counter driven exactly once around (2^COUNTER_BITS marks) between a
+/// search's first and second collect, while an equal item is on sale for the whole call (it
+/// moves to the already-scanned newer segment): the reservation must not answer `false`.
+#[test]
+fn a_counter_driven_once_around_during_a_search_is_noticed() {
+    let marks = 1_usize << super::index::COUNTER_BITS;
+    let market = Market::with_buckets(marks, 1).unwrap();
+    let mut old = market.register_producer();
+    let mut new = market.register_producer();
+    // The older segment (searched second): an unequal item of the same hash, then the wanted
+    // one.
+    old.publish(Tagged {
+        key: 1,
+        tag: 9,
+        trigger: true,
+    })
+    .unwrap();
+    old.publish(tagged(1, 0)).unwrap();
+    // A cart whose hint points at the older segment (its last success there).
+    old.publish(tagged(3, 0)).unwrap();
+    let mut mover = market.new_cart();
+    assert!(mover.add(&tagged(3, 0)));
+    // The newer segment (the bucket's head, searched first), with nothing of key 1 in it.
+    new.publish(tagged(2, 0)).unwrap();
+    let mut junk = market.new_cart();
+    assert!(junk.add(&tagged(2, 0)));
+    ON_TRIGGER.with(|h| {
+        h.set(Some(Box::new(move || {
+            // During the search of the older segment: an equal item goes on sale in the newer
+            // segment (2 marks), then the old one is taken; then junk fills bring the newer
+            // segment's counter exactly once around.
+            new.publish(tagged(1, 0)).unwrap();
+            assert!(mover.add(&tagged(1, 0)), "taken from the older segment");
+            for _ in 0..marks / 2 - 1 {
+                new.publish(tagged(2, 0)).unwrap();
+                assert!(junk.add(&tagged(2, 0)));
+            }
+        })))
+    });
+    let mut cart = market.new_cart();
+    assert!(
+        cart.add(&tagged(1, 0)),
+        "an equal item was on sale for the whole call"
+    );
+    assert!(ON_TRIGGER.with(|h| h.take()).is_none(), "the hook ran");
+}

@@ -76,11 +76,49 @@ pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), ZeroCap
 /// The pushing side of a [`channel`]: cloneable, `Send + Sync` when `T: Send`.
 ///
 /// Dropping the last producer closes the channel.
+///
+/// Neither when `T` is not `Send`:
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// let (tx, _rx) = ringmarket::mpmc::channel::<std::rc::Rc<u8>>(1).unwrap();
+/// send(tx);
+/// ```
+///
+/// It is invariant in `T`, as [`Ring`] is: a `Producer<&'static str>` cannot be taken for a
+/// `Producer<&'a str>`.
+///
+/// ```compile_fail
+/// use ringmarket::mpmc::Producer;
+///
+/// fn shorten<'a>(tx: Producer<&'static str>) -> Producer<&'a str> {
+///     tx
+/// }
+/// ```
 pub struct Producer<T> {
     shared: Arc<Shared<T>>,
 }
 
 /// The popping side of a [`channel`]: cloneable, `Send + Sync` when `T: Send`.
+///
+/// Neither when `T` is not `Send`:
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// let (_tx, rx) = ringmarket::mpmc::channel::<std::rc::Rc<u8>>(1).unwrap();
+/// send(rx);
+/// ```
+///
+/// It is invariant in `T`, as [`Ring`] is: a `Consumer<&'static str>` cannot be taken for a
+/// `Consumer<&'a str>`.
+///
+/// ```compile_fail
+/// use ringmarket::mpmc::Consumer;
+///
+/// fn shorten<'a>(rx: Consumer<&'static str>) -> Consumer<&'a str> {
+///     rx
+/// }
+/// ```
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
 }

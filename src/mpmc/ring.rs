@@ -1,6 +1,7 @@
 //! The lock-free bounded ring shared by every producer and consumer.
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
@@ -8,6 +9,20 @@ use crossbeam_utils::CachePadded;
 use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::Backoff;
 use crate::{Empty, Full, ZeroCapacity};
+
+/// How many laps before the wrap point of `usize` the positions start.
+///
+/// Positions only move forward and wrap around `usize` (all their arithmetic is wrapping and
+/// compared for equality only, see `docs/DESIGN-mpmc.md`). Starting at 0, a 64-bit ring wraps
+/// after about `2^63` operations, never in a test. So debug builds (every test but the
+/// benchmarks and the sanitizers' release runs), the unit tests and loom models start one lap
+/// before the wrap point, and every such test and model that goes round the ring once crosses
+/// it; other release builds start at 0.
+const LAPS_BEFORE_WRAP: usize = if cfg!(any(debug_assertions, test, loom)) {
+    1
+} else {
+    0
+};
 
 /// One cell of the ring: a value and the stamp that says whose turn it is.
 struct Slot<T> {
@@ -45,8 +60,29 @@ struct Slot<T> {
 /// assert_eq!(ring.push(9).unwrap_err().into_inner(), 9);
 /// assert_eq!(ring.pop(), Ok(0));
 /// ```
+///
+/// `Send` and `Sync` when `T` is `Send` (values are moved between threads, never shared), and
+/// neither when it is not:
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// send(ringmarket::mpmc::Ring::<std::rc::Rc<u8>>::new(1).unwrap());
+/// ```
+///
+/// It is invariant in `T`: a `Ring<&'static str>` cannot be taken for a `Ring<&'a str>`, which
+/// would let a short-lived `&str` pushed through the one be popped as `&'static str` from the
+/// other.
+///
+/// ```compile_fail
+/// use ringmarket::mpmc::Ring;
+///
+/// fn shorten<'r, 'a>(ring: &'r Ring<&'static str>) -> &'r Ring<&'a str> {
+///     ring
+/// }
+/// ```
 pub struct Ring<T> {
-    /// Position of the next pop, `lap | index` with `index < capacity`. Only grows (by laps).
+    /// Position of the next pop, `lap | index` with `index < capacity`. Only moves forward,
+    /// wrapping around `usize` (see [`LAPS_BEFORE_WRAP`]).
     head: CachePadded<AtomicUsize>,
     /// Position of the next push, same encoding. Between `head` and `head + capacity` positions
     /// (counting only valid `lap | index` positions).
@@ -56,6 +92,9 @@ pub struct Ring<T> {
     /// The smallest power of two above the capacity: the distance between a position and the
     /// same index one lap later. Bits below it are the index, bits from it up are the lap.
     one_lap: usize,
+    /// Keeps the ring invariant in `T` whatever the slots are made of (`UnsafeCell` already
+    /// makes it so): see the `compile_fail` example above.
+    _invariant: PhantomData<fn(T) -> T>,
 }
 
 // SAFETY: the ring hands each value from one thread to another (push to pop), so `T: Send` is
@@ -75,7 +114,10 @@ impl<T> Ring<T> {
     ///
     /// # Panics
     ///
-    /// If the slots do not fit in memory (as `Vec::with_capacity` does).
+    /// If `capacity` is so large that the slots' size overflows `isize` (as
+    /// `Vec::with_capacity` does). A capacity whose slots fit in the address space but not in
+    /// memory makes the allocation fail, which aborts the process (`handle_alloc_error`), as
+    /// for any collection.
     ///
     /// # Examples
     ///
@@ -93,19 +135,25 @@ impl<T> Ring<T> {
             .checked_add(1)
             .and_then(usize::checked_next_power_of_two)
             .expect("capacity overflow");
+        debug_assert!(capacity < one_lap && one_lap.is_power_of_two());
+        // The first lap: `LAPS_BEFORE_WRAP` laps before 0, a multiple of `one_lap`.
+        let first = LAPS_BEFORE_WRAP.wrapping_mul(one_lap).wrapping_neg();
+        // Every slot needs its stamp, so this is O(capacity) whatever `T` is (a zero-sized `T`
+        // included); `collect` allocates first, so a capacity whose slots cannot fit in memory
+        // fails before the loop.
         let slots = (0..capacity)
             .map(|index| Slot {
-                // Lap 0: every slot awaits the push at its own position.
-                stamp: AtomicUsize::new(index),
+                // The first lap: every slot awaits the push at its own position.
+                stamp: AtomicUsize::new(first | index),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
-        debug_assert!(capacity < one_lap && one_lap.is_power_of_two());
         Ok(Self {
-            head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(AtomicUsize::new(0)),
+            head: CachePadded::new(AtomicUsize::new(first)),
+            tail: CachePadded::new(AtomicUsize::new(first)),
             slots,
             one_lap,
+            _invariant: PhantomData,
         })
     }
 
@@ -138,8 +186,8 @@ impl<T> Ring<T> {
     fn slot(&self, pos: usize) -> &Slot<T> {
         let index = pos & (self.one_lap - 1);
         debug_assert!(index < self.capacity(), "position {pos:#x} has no slot");
-        // SAFETY: every position is 0 (from `new`) or came out of `next`, whose index part is
-        // below the capacity (`next` never yields `capacity` itself), and only such positions
+        // SAFETY: every position is the first one (from `new`, index 0) or came out of `next`,
+        // whose index part is below the capacity (`next` never yields `capacity` itself), and only such positions
         // are stored in `head` and `tail` or derived from them.
         unsafe { self.slots.get_unchecked(index) }
     }
@@ -405,5 +453,49 @@ impl<T> fmt::Debug for Ring<T> {
             .field("capacity", &self.capacity())
             .field("len", &self.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The positions cross the wrap point of `usize` (they start one lap before it in debug
+    /// builds and unit tests, see `LAPS_BEFORE_WRAP`), and FIFO order, `Full`, `Empty` and `len` hold on both
+    /// sides of it.
+    #[test]
+    fn positions_cross_the_wrap_point_of_usize() {
+        for capacity in [1, 2, 3, 4, 5] {
+            let ring = Ring::new(capacity).unwrap();
+            let one_lap = ring.one_lap;
+            // Relaxed: single-threaded.
+            let start = ring.tail.load(Ordering::Relaxed);
+            assert!(
+                start > usize::MAX - one_lap,
+                "positions start far from the wrap point"
+            );
+            let (mut next_in, mut next_out) = (0_usize, 0_usize);
+            let mut wrapped = false;
+            for round in 0..3 * capacity + 2 {
+                let fill = round % capacity + 1;
+                for _ in 0..fill {
+                    ring.push(next_in).unwrap();
+                    next_in += 1;
+                }
+                assert_eq!(ring.len(), fill);
+                if fill == capacity {
+                    assert_eq!(ring.push(usize::MAX).unwrap_err().into_inner(), usize::MAX);
+                    assert!(ring.is_full());
+                }
+                for _ in 0..fill {
+                    assert_eq!(ring.pop(), Ok(next_out));
+                    next_out += 1;
+                }
+                assert_eq!(ring.pop(), Err(Empty));
+                // Relaxed: single-threaded.
+                wrapped |= ring.head.load(Ordering::Relaxed) < start;
+            }
+            assert!(wrapped, "capacity {capacity}: the positions never wrapped");
+        }
     }
 }

@@ -15,6 +15,26 @@ use crate::Empty;
 /// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(1);
 /// shared(consumer); // a consumer cannot be shared between threads
 /// ```
+///
+/// Nor sent to another thread when `T` cannot be:
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// let (_producer, consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1);
+/// send(consumer); // the `Rc`s would be shared by two threads
+/// ```
+///
+/// It is invariant in `T`: a `Consumer<&'static str>` cannot be taken for a `Consumer<&'a str>`
+/// (the producer could then push a short-lived `&str` that the consumer pops as
+/// `&'static str`).
+///
+/// ```compile_fail
+/// use ringmarket::spsc::Consumer;
+///
+/// fn shorten<'a>(consumer: Consumer<&'static str>) -> Consumer<&'a str> {
+///     consumer
+/// }
+/// ```
 pub struct Consumer<T> {
     /// The state shared with the producer.
     shared: Arc<Shared<T>>,
@@ -22,8 +42,11 @@ pub struct Consumer<T> {
     base: NonNull<T>,
     /// `shared.geometry`, copied for the same reason.
     geometry: Geometry,
-    /// Always equal to `shared.head` between calls: only this end writes it. In
-    /// `0 .. 2 * capacity`.
+    /// The position of the next item to read. In `0 .. 2 * capacity`. Only this end writes
+    /// `shared.head`, which is equal to this between calls, except after a forgotten
+    /// [`ReadChunkIntoIter`]: that moves `head` past each item it takes and stores it in
+    /// `shared.head` only when dropped. `shared.head` is then behind (the producer sees the
+    /// slots as still full), and `refresh` and `drop` catch it up.
     head: usize,
     /// The last `tail` this end loaded. `tail` only moves forward, so the items in
     /// `head .. tail_cache` are there for sure. In `0 .. 2 * capacity`.
@@ -53,8 +76,17 @@ impl<T> Consumer<T> {
     }
 
     /// Loads the producer's position, updates the cache and returns the available items.
+    ///
+    /// First gives back the slots of the items that a forgotten [`ReadChunkIntoIter`] took
+    /// without publishing, so that a consumer that has taken everything cannot leave the
+    /// producer waiting for room for good.
     #[inline]
     fn refresh(&mut self) -> usize {
+        // ORDERING: Relaxed: only this end writes `shared.head`, so the load reads its own last
+        // store; no other thread's data depends on it.
+        if self.shared.head.load(Ordering::Relaxed) != self.head {
+            self.store_head();
+        }
         // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`: the
         // producer's writes of the slots before `tail` happen before this end reads them.
         let tail = self.shared.tail.load(Ordering::Acquire);
@@ -68,10 +100,16 @@ impl<T> Consumer<T> {
     fn publish(&mut self, head: usize) {
         debug_assert!(self.geometry.distance(self.head, head) <= self.cached_len());
         self.head = head;
+        self.store_head();
+    }
+
+    /// Gives the slots before this end's `head` back to the producer.
+    #[inline(always)]
+    fn store_head(&self) {
         // ORDERING: Release pairs with the Acquire load of `head` in `Producer::refresh`: this
         // end's reads and drops of the slots before `head` happen before the producer writes
         // them again.
-        self.shared.head.store(head, Ordering::Release);
+        self.shared.head.store(self.head, Ordering::Release);
     }
 
     /// Takes the oldest item, or fails with [`Empty`] if there is none.
@@ -261,6 +299,9 @@ impl<T> Consumer<T> {
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
+        // After a forgotten `ReadChunkIntoIter`, `shared.head` is behind `head`, and the items
+        // between the two have been moved out: `Shared::drop` must not drop them again.
+        self.store_head();
         self.shared.abandon();
     }
 }
@@ -280,7 +321,17 @@ impl<T> fmt::Debug for Consumer<T> {
 /// Look at them with [`as_slices`](Self::as_slices), drop some with
 /// [`commit`](Self::commit), or take them with the iterator of
 /// [`into_iter`](IntoIterator::into_iter); each releases its slots with one index store.
-/// Dropping the chunk without either leaves the items in the ring.
+/// Dropping (or forgetting) the chunk without either leaves the items in the ring.
+///
+/// It is invariant in `T`, as its consumer is:
+///
+/// ```compile_fail
+/// use ringmarket::spsc::ReadChunk;
+///
+/// fn shorten<'c, 'a>(chunk: ReadChunk<'c, &'static str>) -> ReadChunk<'c, &'a str> {
+///     chunk
+/// }
+/// ```
 pub struct ReadChunk<'a, T> {
     consumer: &'a mut Consumer<T>,
     /// The number of borrowed items; at most the consumer's cached available items.
@@ -449,13 +500,9 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
     /// ```
     #[inline]
     fn into_iter(self) -> Self::IntoIter {
-        let c = &*self.consumer;
-        let (start, first, second) = c.geometry.runs(c.head, self.len);
         ReadChunkIntoIter {
-            base: c.base,
-            pos: start,
-            run_end: start + first,
-            second,
+            base: self.consumer.base,
+            remaining: self.len,
             len: self.len,
             consumer: self.consumer,
         }
@@ -470,26 +517,34 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 
 /// Pops the items of a [`ReadChunk`]; releases the slots of the ones it took, with one index
 /// store, when dropped. Items it did not take stay in the ring.
+///
+/// Forgetting it (`mem::forget`) is safe: the items it took are never handed out again. Their
+/// slots are then given back to the producer not when the iterator is dropped but at the
+/// consumer's next index store (a `pop`, a commit), its next look at the producer's index (a
+/// `pop` or `read_chunk` that finds its cached items used up, `len`, `is_empty`, ...), or its
+/// drop.
+///
+/// It is invariant in `T`, as its consumer is:
+///
+/// ```compile_fail
+/// use ringmarket::spsc::ReadChunkIntoIter;
+///
+/// fn shorten<'c, 'a>(
+///     items: ReadChunkIntoIter<'c, &'static str>,
+/// ) -> ReadChunkIntoIter<'c, &'a str> {
+///     items
+/// }
+/// ```
 pub struct ReadChunkIntoIter<'a, T> {
+    /// Its `head` is the position of the next item: moved past each item as it is taken (so
+    /// that no item is read twice even if this iterator is forgotten), published on drop.
     consumer: &'a mut Consumer<T>,
     /// The consumer's `base`, copied so that the loop does not go through `consumer`.
     base: NonNull<T>,
-    /// The slot of the next item, in `0 ..= run_end`.
-    pos: usize,
-    /// The end of the run of slots being taken, at most `capacity`.
-    run_end: usize,
-    /// The length of the run from slot 0 still to come after this one (0 once in it).
-    second: usize,
+    /// Items not taken yet; at most `len`.
+    remaining: usize,
     /// The number of items in the chunk.
     len: usize,
-}
-
-impl<T> ReadChunkIntoIter<'_, T> {
-    /// Items not taken yet.
-    #[inline(always)]
-    fn remaining(&self) -> usize {
-        self.run_end - self.pos + self.second
-    }
 }
 
 impl<T> Iterator for ReadChunkIntoIter<'_, T> {
@@ -497,27 +552,25 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
-        if self.pos == self.run_end {
-            if self.second == 0 {
-                return None;
-            }
-            self.pos = 0;
-            self.run_end = self.second;
-            self.second = 0;
+        if self.remaining == 0 {
+            return None;
         }
-        let slot = self.pos;
-        debug_assert!(slot < self.consumer.geometry.capacity);
-        self.consumer.shared.markers.read(slot);
-        self.pos += 1;
+        self.remaining -= 1;
+        let c = &mut *self.consumer;
+        let slot = c.geometry.slot(c.head);
+        c.shared.markers.read(slot);
+        c.head = c.geometry.advance(c.head, 1);
         // SAFETY: the slot holds the next borrowed item (initialised, published, the
-        // consumer's); moving `pos` past it counts it as taken, so `drop` moves `head` past it
-        // and it is read exactly once.
+        // consumer's: `head` was before `tail_cache`, as `remaining` was not 0); `head` has
+        // just moved past it, so neither this iterator nor the consumer reads it again, even if
+        // this iterator is forgotten, and the producer does not write it before `head` is
+        // published.
         Some(unsafe { self.base.as_ptr().add(slot).read() })
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining(), Some(self.remaining()))
+        (self.remaining, Some(self.remaining))
     }
 }
 
@@ -528,10 +581,8 @@ impl<T> FusedIterator for ReadChunkIntoIter<'_, T> {}
 impl<T> Drop for ReadChunkIntoIter<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        let taken = self.len - self.remaining();
-        if taken > 0 {
-            let head = self.consumer.geometry.advance(self.consumer.head, taken);
-            self.consumer.publish(head);
+        if self.remaining < self.len {
+            self.consumer.store_head();
         }
     }
 }
@@ -539,7 +590,7 @@ impl<T> Drop for ReadChunkIntoIter<'_, T> {
 impl<T> fmt::Debug for ReadChunkIntoIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadChunkIntoIter")
-            .field("remaining", &self.remaining())
+            .field("remaining", &self.remaining)
             .field("len", &self.len)
             .finish()
     }

@@ -47,7 +47,8 @@ mod producer;
 pub use consumer::{Consumer, ReadChunk, ReadChunkIntoIter};
 pub use producer::{Producer, WriteChunk};
 
-use core::{fmt, mem::MaybeUninit, ptr, ptr::NonNull};
+use core::{fmt, marker::PhantomData, ptr, ptr::NonNull};
+use std::alloc::{self, Layout};
 
 use crossbeam_utils::CachePadded;
 
@@ -223,34 +224,48 @@ impl Geometry {
 /// The slots: one allocation of `capacity` possibly uninitialised `T`s.
 ///
 /// Owns the allocation and frees it on drop without dropping any item (which items are live
-/// is the business of [`Shared`]).
+/// is the business of [`Shared`]). Making it costs one allocation and no work per slot (a
+/// ring of a zero-sized `T` may have `MAX_CAPACITY` slots and allocates nothing).
 struct Buffer<T> {
-    /// The first slot; slot `i` is at `base + i` for `i < len`.
+    /// The first slot; slot `i` is at `base + i` for `i < len`. Dangling when `layout` has
+    /// size 0 (a zero-sized `T`).
     base: NonNull<T>,
     /// The number of slots.
     len: usize,
 }
 
 impl<T> Buffer<T> {
+    /// The layout of `len` slots.
+    ///
+    /// # Panics
+    ///
+    /// If `len` slots of `T` exceed `isize::MAX` bytes (as `Vec::with_capacity` does).
+    fn layout(len: usize) -> Layout {
+        Layout::array::<T>(len).expect("spsc::ring: capacity overflow")
+    }
+
     fn new(len: usize) -> Self {
-        let slots: Box<[MaybeUninit<T>]> = core::iter::repeat_with(MaybeUninit::uninit)
-            .take(len)
-            .collect();
-        Self {
-            base: NonNull::from(Box::leak(slots)).cast::<T>(),
-            len,
-        }
+        let layout = Self::layout(len);
+        let base = if layout.size() == 0 {
+            NonNull::dangling()
+        } else {
+            // SAFETY: the layout has a non-zero size, as `alloc` requires.
+            let raw = unsafe { alloc::alloc(layout) };
+            NonNull::new(raw.cast::<T>()).unwrap_or_else(|| alloc::handle_alloc_error(layout))
+        };
+        Self { base, len }
     }
 }
 
 impl<T> Drop for Buffer<T> {
     fn drop(&mut self) {
-        let slots =
-            ptr::slice_from_raw_parts_mut(self.base.as_ptr().cast::<MaybeUninit<T>>(), self.len);
-        // SAFETY: `base` and `len` came from the boxed slice leaked in `Buffer::new`, and this
-        // is the only place that reclaims it. `MaybeUninit` drops nothing, so live items are
-        // not touched: `Shared::drop` has already dropped them.
-        drop(unsafe { Box::from_raw(slots) });
+        let layout = Self::layout(self.len);
+        if layout.size() != 0 {
+            // SAFETY: `base` was allocated in `Buffer::new` with this same layout (the same
+            // `len`), and this is the only place that frees it. Items are not touched:
+            // `Shared::drop` has already dropped the live ones.
+            unsafe { alloc::dealloc(self.base.as_ptr().cast::<u8>(), layout) };
+        }
     }
 }
 
@@ -276,6 +291,12 @@ struct Shared<T> {
     buffer: Buffer<T>,
     /// Under loom, one access marker per slot; nothing under std.
     markers: SlotMarkers,
+    /// Makes `Shared`, and with it both handles, invariant in `T`: the fields alone
+    /// (`NonNull<T>`) would make them covariant, so that a `Producer<&'static str>` could
+    /// become a `Producer<&'a str>`, push a short-lived `&str`, and the untouched
+    /// `Consumer<&'static str>` would pop it as `&'static str`. `fn(T) -> T` is invariant in
+    /// `T` and `Send + Sync` whatever `T` is, so it leaves the auto traits to the impls below.
+    _invariant: PhantomData<fn(T) -> T>,
 }
 
 // SAFETY: the ring moves `T`s from the producer's thread to the consumer's, so `T: Send` is
@@ -296,6 +317,7 @@ impl<T> Shared<T> {
             geometry: Geometry::new(capacity),
             buffer: Buffer::new(capacity),
             markers: SlotMarkers::new(capacity),
+            _invariant: PhantomData,
         }
     }
 

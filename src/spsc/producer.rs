@@ -15,6 +15,26 @@ use crate::Full;
 /// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(1);
 /// shared(producer); // a producer cannot be shared between threads
 /// ```
+///
+/// Nor sent to another thread when `T` cannot be:
+///
+/// ```compile_fail
+/// fn send<S: Send>(_: S) {}
+/// let (producer, _consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1);
+/// send(producer); // the `Rc`s would be shared by two threads
+/// ```
+///
+/// It is invariant in `T`: a `Producer<&'static str>` cannot be taken for a `Producer<&'a str>`
+/// (the producer could then push a short-lived `&str` that the consumer pops as
+/// `&'static str`).
+///
+/// ```compile_fail
+/// use ringmarket::spsc::Producer;
+///
+/// fn shorten<'a>(producer: Producer<&'static str>) -> Producer<&'a str> {
+///     producer
+/// }
+/// ```
 pub struct Producer<T> {
     /// The state shared with the consumer.
     shared: Arc<Shared<T>>,
@@ -256,7 +276,18 @@ impl<T> fmt::Debug for Producer<T> {
 /// Free slots reserved by [`Producer::write_chunk`], to be filled and published at once.
 ///
 /// Dropping the chunk without committing leaves the ring unchanged (anything written through
-/// [`as_mut_slices`](Self::as_mut_slices) is then forgotten, not dropped).
+/// [`as_mut_slices`](Self::as_mut_slices) is then forgotten, not dropped). Forgetting it
+/// (`mem::forget`) does the same.
+///
+/// It is invariant in `T`, as its producer is:
+///
+/// ```compile_fail
+/// use ringmarket::spsc::WriteChunk;
+///
+/// fn shorten<'c, 'a>(chunk: WriteChunk<'c, &'static str>) -> WriteChunk<'c, &'a str> {
+///     chunk
+/// }
+/// ```
 pub struct WriteChunk<'a, T> {
     producer: &'a mut Producer<T>,
     /// The number of reserved slots; at most the producer's cached free slots.
