@@ -1,5 +1,6 @@
-//! `ringmarket::Market` against the one-lock `MutexMarket` and a `Mutex<HashMap<T,
-//! VecDeque<..>>>` peer, side by side in one run, through the same `Marketplace` code.
+//! `ringmarket::Market` against the one-lock `MutexMarket`, a `Mutex<HashMap<T,
+//! VecDeque<..>>>` peer and a sharded-lock `DashMap` peer, side by side in one run, through
+//! the same `Marketplace` code.
 //!
 //! Threaded groups (`mix/{threads}+{threads}/products{D}/queue{Q}`): `threads` producers each
 //! publish products `0, 1, 2, ... (mod D)` and as many consumers each want the same sequence:
@@ -17,7 +18,13 @@
 //! ```text
 //! cargo bench --bench market -- --warm-up-time 1 --measurement-time 3
 //! cargo bench --bench market -- alternating 31   # every contender once per round, 31 rounds
+//! RINGMARKET_BENCH_THREADS=1,2 cargo bench --bench market   # thread pairs (default 1,2,4)
+//! cargo bench --bench market -- scaling 1,2,4 docs/scaling/market.csv 5
 //! ```
+//!
+//! `scaling` runs the mix at products 1 and 1024, queue 1024, for each count of thread pairs,
+//! every contender once per round, and writes the median items ordered per second of each
+//! (with its ratio to `MutexMarket`'s) as CSV rows (`scripts/scaling.sh` runs it).
 //!
 //! Criterion measures one contender after another, and on a small, shared machine the load
 //! changes between them: the ratio of two such figures swings by more than the contenders
@@ -29,12 +36,14 @@ mod common;
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+use dashmap::DashMap;
 use ringmarket::baseline::MutexMarket;
 use ringmarket::market::{Cart, Producer};
 use ringmarket::market::{IdError, PublishError, Stats};
@@ -128,6 +137,102 @@ impl Marketplace<u64> for HashMapMarket {
             .carts
             .get(cart.index())
             .ok_or(IdError::UnknownCart(cart))?;
+        Ok(c.iter().map(|&(x, _)| x).collect())
+    }
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
+}
+
+/// The sharded-lock peer a user would write with `dashmap`: the equal items on sale per
+/// product (their producers, oldest first), an atomic count per producer and the carts, each
+/// in a `DashMap`, so that operations on different products, producers and carts take
+/// different shard locks. Locks are taken in one order (a cart's shard, then a product's).
+struct DashMapMarket {
+    capacity: usize,
+    on_sale: DashMap<u64, VecDeque<usize>>,
+    counts: DashMap<usize, AtomicUsize>,
+    carts: DashMap<usize, Vec<(u64, usize)>>,
+    next_producer: AtomicUsize,
+    next_cart: AtomicUsize,
+}
+
+impl DashMapMarket {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            on_sale: DashMap::new(),
+            counts: DashMap::new(),
+            carts: DashMap::new(),
+            next_producer: AtomicUsize::new(0),
+            next_cart: AtomicUsize::new(0),
+        }
+    }
+
+    /// Changes producer `p`'s count of items on sale by one, up or down.
+    fn count(&self, p: usize, up: bool) {
+        // The count is only a limit: the shard locks order the items themselves.
+        let n = self.counts.get(&p).expect("a registered producer");
+        if up {
+            n.fetch_add(1, Ordering::Relaxed);
+        } else {
+            n.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Marketplace<u64> for DashMapMarket {
+    fn register_producer_id(&self) -> ProducerId {
+        let p = self.next_producer.fetch_add(1, Ordering::Relaxed);
+        self.counts.insert(p, AtomicUsize::new(0));
+        ProducerId::new(p)
+    }
+    fn publish(&self, producer: ProducerId, item: u64) -> Result<(), PublishError<u64>> {
+        let p = producer.index();
+        let Some(n) = self.counts.get(&p) else {
+            return Err(PublishError::Id(IdError::UnknownProducer(producer), item));
+        };
+        // Relaxed: the count is only a limit (see `count`).
+        let (cap, relaxed) = (self.capacity, Ordering::Relaxed);
+        if n.fetch_update(relaxed, relaxed, |n| (n < cap).then_some(n + 1))
+            .is_err()
+        {
+            return Err(PublishError::Full(item));
+        }
+        drop(n);
+        self.on_sale.entry(item).or_default().push_back(p);
+        Ok(())
+    }
+    fn new_cart_id(&self) -> CartId {
+        let c = self.next_cart.fetch_add(1, Ordering::Relaxed);
+        self.carts.insert(c, Vec::new());
+        CartId::new(c)
+    }
+    fn add_to_cart(&self, cart: CartId, item: &u64) -> Result<bool, IdError> {
+        let mut c = (self.carts.get_mut(&cart.index())).ok_or(IdError::UnknownCart(cart))?;
+        let Some(p) = self.on_sale.get_mut(item).and_then(|mut q| q.pop_front()) else {
+            return Ok(false);
+        };
+        self.count(p, false);
+        c.push((*item, p));
+        Ok(true)
+    }
+    fn remove_from_cart(&self, cart: CartId, item: &u64) -> Result<bool, IdError> {
+        let mut c = (self.carts.get_mut(&cart.index())).ok_or(IdError::UnknownCart(cart))?;
+        let Some(at) = c.iter().rposition(|(x, _)| x == item) else {
+            return Ok(false);
+        };
+        let (x, p) = c.remove(at);
+        self.count(p, true);
+        self.on_sale.entry(x).or_default().push_back(p);
+        Ok(true)
+    }
+    fn place_order(&self, cart: CartId) -> Result<Vec<u64>, IdError> {
+        let mut c = (self.carts.get_mut(&cart.index())).ok_or(IdError::UnknownCart(cart))?;
+        Ok(c.drain(..).map(|(x, _)| x).collect())
+    }
+    fn cart_contents(&self, cart: CartId) -> Result<Vec<u64>, IdError> {
+        let c = (self.carts.get(&cart.index())).ok_or(IdError::UnknownCart(cart))?;
         Ok(c.iter().map(|&(x, _)| x).collect())
     }
     fn stats(&self) -> Stats {
@@ -300,8 +405,12 @@ fn mix_ids<M: Marketplace<u64> + 'static>(
     mix(sellers, shoppers, products, iters)
 }
 
+/// The thread pairs of the threaded groups and the alternating mode (see
+/// `common::bench_threads`).
+const THREADS: [usize; 3] = [1, 2, 4];
+
 fn threaded(c: &mut Criterion) {
-    for threads in [1usize, 2, 4] {
+    for threads in common::bench_threads(&THREADS) {
         for products in [1u64, 16, 1024] {
             for queue in [8usize, 1024] {
                 let name = format!("mix/{threads}+{threads}/products{products}/queue{queue}");
@@ -331,7 +440,13 @@ fn cycle(c: &mut Criterion) {
 criterion_group!(benches, cycle, threaded);
 
 /// The mix's contenders, by the `which` of [`mix_run`].
-const MIX: [&str; 4] = ["Market", "Market-handles", "MutexMarket", "HashMapMarket"];
+const MIX: [&str; 5] = [
+    "Market",
+    "Market-handles",
+    "MutexMarket",
+    "HashMapMarket",
+    "DashMapMarket",
+];
 
 /// One run of the mix with `iters` items per producer for contender `MIX[which]`.
 fn mix_run(which: usize, threads: usize, products: u64, queue: usize, iters: u64) -> Duration {
@@ -344,16 +459,18 @@ fn mix_run(which: usize, threads: usize, products: u64, queue: usize, iters: u64
             mix(sellers, shoppers, products, iters)
         }
         2 => mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters),
-        _ => mix_ids(HashMapMarket::new(queue), threads, products, iters),
+        3 => mix_ids(HashMapMarket::new(queue), threads, products, iters),
+        _ => mix_ids(DashMapMarket::new(queue), threads, products, iters),
     }
 }
 
 /// The single-thread cycle's contenders, by the `which` of [`cycle_run`].
-const CYCLE: [&str; 5] = [
+const CYCLE: [&str; 6] = [
     "Market/handles",
     "Market/ids",
     "MutexMarket/ids",
     "HashMapMarket/ids",
+    "DashMapMarket/ids",
     "ArrayQueue push+pop",
 ];
 
@@ -387,6 +504,7 @@ fn cycle_run(which: usize, n: u64) -> Duration {
         1 => ids(&Market::new(8).unwrap(), n),
         2 => ids(&MutexMarket::new(8).unwrap(), n),
         3 => ids(&HashMapMarket::new(8), n),
+        4 => ids(&DashMapMarket::new(8), n),
         _ => {
             let queue = ArrayQueue::new(8);
             let start = Instant::now();
@@ -424,98 +542,118 @@ fn alternating(rounds: usize) {
          and of per-round ratios (contender time / Market time, > 1: Market faster)"
     );
     println!(
-        "{:<28} {:>6} {:>7} {:>6} {:>7} {:>13} {:>15} {:>16}",
+        "{:<28} {:>6} {:>7} {:>6} {:>7} {:>7} {:>13} {:>15} {:>15} {:>15}",
         "case",
         "ids",
         "handles",
         "Mutex",
         "HashMap",
+        "DashMap",
         "Mutex ÷ ids/h",
         "HashMap ÷ ids/h",
-        "rounds won ids/h"
+        "DashMap ÷ ids/h",
+        "won ids/h (M H D)"
     );
     let mut cases = Vec::new();
-    for threads in [1usize, 2, 4] {
+    for threads in common::bench_threads(&THREADS) {
         for products in [1u64, 16, 1024] {
             for queue in [8usize, 1024] {
                 cases.push((threads, products, queue));
             }
         }
     }
+    let n = MIX.len();
     for &(threads, products, queue) in &cases {
-        let mut ns: [Vec<f64>; 4] = Default::default();
-        // Warm-up, not counted.
-        for (which, _) in ns.iter().enumerate() {
-            mix_run(which, threads, products, queue, ITEMS / 10);
-        }
-        for round in 0..rounds {
-            for k in 0..4 {
-                let which = (round + k) % 4;
-                let time = mix_run(which, threads, products, queue, ITEMS);
-                ns[which].push(per(time, ITEMS));
-            }
-        }
-        let ratio = |peer: usize, of: usize| ratios(&ns[peer], &ns[of]);
+        let mut ns = common::rotate(rounds, n, |which| {
+            per(mix_run(which, threads, products, queue, ITEMS), ITEMS)
+        });
         let won = |r: &[f64]| r.iter().filter(|&&x| x > 1.0).count();
-        let (mut mi, mut mh, mut hi, mut hh) = (ratio(2, 0), ratio(2, 1), ratio(3, 0), ratio(3, 1));
-        let wins = format!(
-            "{}/{} {}/{} of {rounds}",
-            won(&mi),
-            won(&mh),
-            won(&hi),
-            won(&hh)
-        );
-        println!(
-            "{:<28} {:>6.0} {:>7.0} {:>6.0} {:>7.0} {:>6.2}/{:<6.2} {:>7.2}/{:<7.2} {:>16}",
-            format!("{threads}+{threads} products{products} queue{queue}"),
-            median(&mut ns[0]),
-            median(&mut ns[1]),
-            median(&mut ns[2]),
-            median(&mut ns[3]),
-            median(&mut mi),
-            median(&mut mh),
-            median(&mut hi),
-            median(&mut hh),
-            wins,
-        );
-    }
-    let mut ns: [Vec<f64>; 5] = Default::default();
-    for (which, _) in ns.iter().enumerate() {
-        cycle_run(which, CYCLES / 10);
-    }
-    for round in 0..rounds {
-        for k in 0..5 {
-            let which = (round + k) % 5;
-            ns[which].push(per(cycle_run(which, CYCLES), CYCLES));
+        // Each peer (MutexMarket, HashMapMarket, DashMapMarket) over Market's ids and
+        // handles: the medians of the per-round ratios, and the rounds Market won.
+        let (mut over, mut wins) = (String::new(), Vec::new());
+        for peer in 2..n {
+            let (mut i, mut h) = (ratios(&ns[peer], &ns[0]), ratios(&ns[peer], &ns[1]));
+            wins.push(format!("{}/{}", won(&i), won(&h)));
+            let width = if peer == 2 { 6 } else { 7 };
+            over += &format!(
+                " {:>width$.2}/{:<width$.2}",
+                common::median(&mut i),
+                common::median(&mut h)
+            );
         }
+        let times: String = ns
+            .iter_mut()
+            .zip([6, 7, 6, 7, 7])
+            .fold(String::new(), |acc, (xs, width)| {
+                acc + &format!(" {:>width$.0}", common::median(xs))
+            });
+        println!(
+            "{:<28}{times}{over} {:>11} of {rounds}",
+            format!("{threads}+{threads} products{products} queue{queue}"),
+            wins.join(" "),
+        );
     }
-    let mut over_queue = ratios(&ns[0], &ns[4]);
+    let mut ns = common::rotate(rounds, CYCLE.len(), |which| {
+        per(cycle_run(which, CYCLES), CYCLES)
+    });
+    let mut over_queue = ratios(&ns[0], &ns[5]);
     let mut mutex_over = ratios(&ns[2], &ns[0]);
     let mut map_over = ratios(&ns[3], &ns[0]);
+    let mut dash_over = ratios(&ns[4], &ns[0]);
     println!(
         "single-thread cycle: Market handles {:.1} ns, ids {:.1}, MutexMarket {:.1}, \
-         HashMapMarket {:.1}, ArrayQueue push+pop {:.1}; Market handles ÷ ArrayQueue {:.2}, \
-         MutexMarket ÷ Market {:.2}, HashMapMarket ÷ Market {:.2} (medians of per-round ratios)",
-        median(&mut ns[0]),
-        median(&mut ns[1]),
-        median(&mut ns[2]),
-        median(&mut ns[3]),
-        median(&mut ns[4]),
-        median(&mut over_queue),
-        median(&mut mutex_over),
-        median(&mut map_over),
+         HashMapMarket {:.1}, DashMapMarket {:.1}, ArrayQueue push+pop {:.1}; \
+         Market handles ÷ ArrayQueue {:.2}, MutexMarket ÷ Market {:.2}, \
+         HashMapMarket ÷ Market {:.2}, DashMapMarket ÷ Market {:.2} \
+         (medians of per-round ratios)",
+        common::median(&mut ns[0]),
+        common::median(&mut ns[1]),
+        common::median(&mut ns[2]),
+        common::median(&mut ns[3]),
+        common::median(&mut ns[4]),
+        common::median(&mut ns[5]),
+        common::median(&mut over_queue),
+        common::median(&mut mutex_over),
+        common::median(&mut map_over),
+        common::median(&mut dash_over),
     );
     println!("load average at end: {}", common::load_average());
 }
 
-/// The median (nearest rank) of `xs`, which it sorts.
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[(xs.len() - 1) / 2]
+/// The scaling mode's cases: the mix at products 1 (every thread on one product) and 1024
+/// (threads spread over many), queue 1024, for each count of thread pairs.
+fn scaling_cases(threads: &[usize]) -> Vec<common::Case> {
+    // Items per producer in one run: a few milliseconds to a few hundred, depending on the
+    // contender and the machine (`SCALING_QUICK` cuts it for a check of the tooling).
+    let items: u64 = if std::env::var_os("SCALING_QUICK").is_some() {
+        2_000
+    } else {
+        100_000
+    };
+    let mut cases = Vec::new();
+    for &t in threads {
+        for products in [1u64, 1024] {
+            cases.push(common::Case {
+                name: format!("products{products}/queue1024"),
+                threads: t,
+                contenders: &MIX,
+                mutex: 2,
+                run: Box::new(move |which| {
+                    (t as u64 * items, mix_run(which, t, products, 1024, items))
+                }),
+            });
+        }
+    }
+    cases
 }
 
-/// `cargo bench --bench market -- alternating [ROUNDS]` runs the alternating comparison
-/// instead of the criterion benchmarks.
+/// `cargo bench --bench market -- alternating [ROUNDS]` runs the alternating comparison and
+/// `... -- scaling THREADS_LIST OUT.csv [ROUNDS]` the scaling runs instead of the criterion
+/// benchmarks.
 fn main() {
-    common::main(15, alternating, benches);
+    let scaling = common::Scaling {
+        structure: "market",
+        cases: scaling_cases,
+    };
+    common::main(15, alternating, Some(scaling), benches);
 }

@@ -1,7 +1,10 @@
 //! Bounded MPMC queues side by side: `ringmarket::mpmc::Ring` (try-operations in a backoff
 //! loop), `ringmarket::mpmc::channel` (blocking `push_wait`/`pop_wait`),
-//! `crossbeam_queue::ArrayQueue` (try-operations in the same backoff loop) and
-//! `Mutex<VecDeque>` with two `Condvar`s (blocking), at 1+1, 2+2 and 4+4 threads.
+//! `crossbeam_queue::ArrayQueue` (try-operations in the same backoff loop),
+//! `crossbeam_channel::bounded` and `flume::bounded` (blocking `send`/`recv`) and
+//! `Mutex<VecDeque>` with two `Condvar`s (blocking), at 1+1, 2+2 and 4+4 threads
+//! (`RINGMARKET_BENCH_THREADS=1,2` to choose) and capacity 128; the three channels and the
+//! mutex also at capacity 1, where every value is a hand-off.
 //!
 //! Each iteration moves one `u64` from a producer to a consumer; threads are spawned before the
 //! clock starts and released together by a `Barrier`.
@@ -9,12 +12,16 @@
 //! ```sh
 //! cargo bench --bench mpmc -- --warm-up-time 1 --measurement-time 3
 //! cargo bench --bench mpmc -- alternating 1001  # median ratio of 1001 alternating rounds
+//! cargo bench --bench mpmc -- scaling 1,2,4 docs/scaling/mpmc.csv 5
 //! ```
 //!
 //! Criterion times each contender in its own stretch of time; on a shared machine the load
 //! changes between stretches and the ratio of two medians swings. The `alternating` mode
 //! times `Ring` and `ArrayQueue` back to back, round after round, and reports the median and
-//! interquartile range of the per-round ratios.
+//! interquartile range of the per-round ratios; then the three channels in rotating order.
+//! The `scaling` mode runs all six contenders at capacity 128 for each count of thread pairs
+//! and writes the median values moved per second of each (with its ratio to the mutex's) as
+//! CSV rows (`scripts/scaling.sh` runs it).
 
 mod common;
 
@@ -93,15 +100,27 @@ impl<Q: TryQueue> Queue for Q {
 }
 
 struct Locked {
+    capacity: usize,
     queue: Mutex<VecDeque<u64>>,
     not_empty: Condvar,
     not_full: Condvar,
 }
 
+impl Locked {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            queue: Mutex::new(VecDeque::with_capacity(capacity)),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+}
+
 impl Queue for Locked {
     fn put(&self, v: u64) {
         let mut q = self.queue.lock().unwrap();
-        while q.len() == CAPACITY {
+        while q.len() == self.capacity {
             q = self.not_full.wait(q).unwrap();
         }
         q.push_back(v);
@@ -176,9 +195,69 @@ fn run<Q: Queue>(queue: &Q, pairs: usize, iters: u64) -> Duration {
     .elapsed()
 }
 
-/// The channel with its blocking operations; the close ends the consumers.
-fn run_channel(pairs: usize, iters: u64) -> Duration {
-    let (tx, rx) = channel::<u64>(CAPACITY).unwrap();
+/// A channel with blocking operations whose receivers end once every sender is gone and the
+/// channel drained: ours, crossbeam-channel's and flume's, each used as its documentation
+/// shows.
+trait Channel {
+    type Tx: Clone + Send;
+    type Rx: Clone + Send;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx);
+    fn send(tx: &Self::Tx, v: u64);
+    /// `None` once every sender is gone and the channel drained.
+    fn recv(rx: &Self::Rx) -> Option<u64>;
+}
+
+struct Ours;
+
+impl Channel for Ours {
+    type Tx = ringmarket::mpmc::Producer<u64>;
+    type Rx = ringmarket::mpmc::Consumer<u64>;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        channel(capacity).unwrap()
+    }
+    fn send(tx: &Self::Tx, v: u64) {
+        tx.push_wait(v).unwrap();
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.pop_wait().ok()
+    }
+}
+
+struct CrossbeamChannel;
+
+impl Channel for CrossbeamChannel {
+    type Tx = crossbeam_channel::Sender<u64>;
+    type Rx = crossbeam_channel::Receiver<u64>;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        crossbeam_channel::bounded(capacity)
+    }
+    fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).unwrap();
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+struct Flume;
+
+impl Channel for Flume {
+    type Tx = flume::Sender<u64>;
+    type Rx = flume::Receiver<u64>;
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        flume::bounded(capacity)
+    }
+    fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).unwrap();
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+/// A channel with its blocking operations; dropping the last sender ends the consumers.
+fn run_channel<C: Channel>(pairs: usize, capacity: usize, iters: u64) -> Duration {
+    let (tx, rx) = C::bounded(capacity);
     let barrier = Barrier::new(2 * pairs + 1);
     let per = iters / pairs as u64;
     let extra = iters % pairs as u64;
@@ -188,7 +267,7 @@ fn run_channel(pairs: usize, iters: u64) -> Duration {
             s.spawn(move || {
                 barrier.wait();
                 for i in 0..n {
-                    tx.push_wait(black_box(i)).unwrap();
+                    C::send(&tx, black_box(i));
                 }
             });
         }
@@ -197,7 +276,7 @@ fn run_channel(pairs: usize, iters: u64) -> Duration {
             let (barrier, rx) = (&barrier, rx.clone());
             s.spawn(move || {
                 barrier.wait();
-                while let Ok(v) = rx.pop_wait() {
+                while let Some(v) = C::recv(&rx) {
                     black_box(v);
                 }
             });
@@ -206,6 +285,38 @@ fn run_channel(pairs: usize, iters: u64) -> Duration {
         Instant::now()
     })
     .elapsed()
+}
+
+/// The thread pairs of the threaded cases (see `common::bench_threads`).
+const THREADS: [usize; 3] = [1, 2, 4];
+
+/// The threaded contenders, by the `which` of [`mpmc_run`].
+const MPMC: [&str; 6] = [
+    "ringmarket Ring",
+    "ringmarket channel (waits)",
+    "crossbeam ArrayQueue",
+    "crossbeam-channel bounded",
+    "flume bounded",
+    "Mutex<VecDeque>+Condvar",
+];
+
+/// The index of the mutex baseline in [`MPMC`].
+const MUTEX: usize = 5;
+
+/// The contenders that also run at capacity 1: those that block instead of spinning.
+const HAND_OFF: [usize; 4] = [1, 3, 4, MUTEX];
+
+/// `pairs` producers and as many consumers moving `iters` values in all through contender
+/// `MPMC[which]` of capacity `capacity`.
+fn mpmc_run(which: usize, pairs: usize, capacity: usize, iters: u64) -> Duration {
+    match which {
+        0 => run(&Ring::<u64>::new(capacity).unwrap(), pairs, iters),
+        1 => run_channel::<Ours>(pairs, capacity, iters),
+        2 => run(&ArrayQueue::<u64>::new(capacity), pairs, iters),
+        3 => run_channel::<CrossbeamChannel>(pairs, capacity, iters),
+        4 => run_channel::<Flume>(pairs, capacity, iters),
+        _ => run(&Locked::new(capacity), pairs, iters),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -223,28 +334,19 @@ fn bench(c: &mut Criterion) {
         BenchmarkId::new("crossbeam ArrayQueue", "push+pop 1 thread"),
         |b| b.iter_custom(|iters| one_thread(&array, iters)),
     );
-    for pairs in [1_usize, 2, 4] {
-        let shape = format!("{pairs}+{pairs}");
-        group.bench_function(BenchmarkId::new("ringmarket Ring", &shape), |b| {
-            b.iter_custom(|iters| run(&Ring::<u64>::new(CAPACITY).unwrap(), pairs, iters))
-        });
-        group.bench_function(BenchmarkId::new("crossbeam ArrayQueue", &shape), |b| {
-            b.iter_custom(|iters| run(&ArrayQueue::<u64>::new(CAPACITY), pairs, iters))
-        });
-        group.bench_function(
-            BenchmarkId::new("ringmarket channel (waits)", &shape),
-            |b| b.iter_custom(|iters| run_channel(pairs, iters)),
-        );
-        group.bench_function(BenchmarkId::new("Mutex<VecDeque>+Condvar", &shape), |b| {
-            b.iter_custom(|iters| {
-                let locked = Locked {
-                    queue: Mutex::new(VecDeque::with_capacity(CAPACITY)),
-                    not_empty: Condvar::new(),
-                    not_full: Condvar::new(),
-                };
-                run(&locked, pairs, iters)
-            })
-        });
+    for pairs in common::bench_threads(&THREADS) {
+        for (which, contender) in MPMC.into_iter().enumerate() {
+            let shape = format!("{pairs}+{pairs}");
+            group.bench_function(BenchmarkId::new(contender, &shape), |b| {
+                b.iter_custom(|iters| mpmc_run(which, pairs, CAPACITY, iters))
+            });
+        }
+        for which in HAND_OFF {
+            let shape = format!("{pairs}+{pairs} capacity 1");
+            group.bench_function(BenchmarkId::new(MPMC[which], &shape), |b| {
+                b.iter_custom(|iters| mpmc_run(which, pairs, 1, iters))
+            });
+        }
     }
     group.finish();
 }
@@ -258,12 +360,10 @@ fn alternating(rounds: usize) {
     /// little between the two runs of a round.
     const ONE_THREAD: u64 = 1_000_000;
     const THREADED: u64 = 200_000;
-    let cases: [(&str, Option<usize>, u64); 4] = [
-        ("push+pop 1 thread", None, ONE_THREAD),
-        ("1+1", Some(1), THREADED),
-        ("2+2", Some(2), THREADED),
-        ("4+4", Some(4), THREADED),
-    ];
+    let mut cases = vec![("push+pop 1 thread".to_string(), None, ONE_THREAD)];
+    for pairs in common::bench_threads(&THREADS) {
+        cases.push((format!("{pairs}+{pairs}"), Some(pairs), THREADED));
+    }
     let time = |ring: bool, pairs: Option<usize>, n: u64| -> Duration {
         match (ring, pairs) {
             (true, None) => one_thread(&Ring::<u64>::new(CAPACITY).unwrap(), n),
@@ -317,7 +417,57 @@ fn alternating(rounds: usize) {
             rounds
         );
     }
+    alternating_channels(rounds);
     println!("load average at end: {}", common::load_average());
+}
+
+/// The channels' part of the alternating comparison: ours, crossbeam-channel's and flume's,
+/// each once per round in an order that rotates, at capacity 128 and 1.
+fn alternating_channels(rounds: usize) {
+    /// Values moved per run; a hand-off (capacity 1) costs a wake-up per value or so.
+    const THREADED: u64 = 200_000;
+    const HAND_OFFS: u64 = 20_000;
+    const CHANNELS: [usize; 3] = [1, 3, 4];
+    println!(
+        "channels, {rounds} rounds in rotating order; ns per value moved (medians), ratio = \
+         peer time / ringmarket channel time per round (> 1: ringmarket faster)"
+    );
+    println!(
+        "{:<18} {:>8} {:>8} {:>8} {:>11} {:>11} {:>13}",
+        "case", "ours", "xbeam", "flume", "xbeam/ours", "flume/ours", "won vs x f"
+    );
+    for capacity in [CAPACITY, 1] {
+        let n = if capacity == 1 { HAND_OFFS } else { THREADED };
+        for pairs in common::bench_threads(&THREADS) {
+            let mut ns = [Vec::new(), Vec::new(), Vec::new()];
+            for which in CHANNELS {
+                mpmc_run(which, pairs, capacity, n / 10);
+            }
+            for round in 0..rounds {
+                for k in 0..3 {
+                    let at = (round + k) % 3;
+                    let time = mpmc_run(CHANNELS[at], pairs, capacity, n);
+                    ns[at].push(time.as_nanos() as f64 / n as f64);
+                }
+            }
+            let per_round = |peer: usize| -> Vec<f64> {
+                ns[peer].iter().zip(&ns[0]).map(|(p, o)| p / o).collect()
+            };
+            let (mut x, mut f) = (per_round(1), per_round(2));
+            let won = |r: &[f64]| r.iter().filter(|&&v| v >= 1.0).count();
+            let wins = format!("{} {} of {rounds}", won(&x), won(&f));
+            println!(
+                "{:<18} {:>8.1} {:>8.1} {:>8.1} {:>11.3} {:>11.3} {:>13}",
+                format!("{pairs}+{pairs} capacity {capacity}"),
+                quartiles(&mut ns[0])[1],
+                quartiles(&mut ns[1])[1],
+                quartiles(&mut ns[2])[1],
+                quartiles(&mut x)[1],
+                quartiles(&mut f)[1],
+                wins
+            );
+        }
+    }
 }
 
 /// First quartile, median and third quartile (nearest rank) of `xs`, which it sorts.
@@ -340,8 +490,30 @@ fn median_interval(xs: &[f64]) -> [f64; 2] {
 criterion_group!(benches, bench);
 
 /// `cargo bench --bench mpmc -- alternating [ROUNDS]` runs the alternating comparison
-/// (31 rounds by default; a noisy machine needs a few hundred); any other arguments go to
-/// criterion.
+/// (31 rounds by default; a noisy machine needs a few hundred), `... -- scaling THREADS_LIST
+/// OUT.csv [ROUNDS]` the scaling runs; any other arguments go to criterion.
 fn main() {
-    common::main(31, alternating, benches);
+    let scaling = common::Scaling {
+        structure: "mpmc",
+        cases: scaling_cases,
+    };
+    common::main(31, alternating, Some(scaling), benches);
+}
+
+/// The scaling mode's cases: every contender at capacity 128, for each count of thread pairs.
+fn scaling_cases(threads: &[usize]) -> Vec<common::Case> {
+    // Values moved in one run (`SCALING_QUICK` cuts it for a check of the tooling).
+    let items: u64 = if std::env::var_os("SCALING_QUICK").is_some() {
+        5_000
+    } else {
+        100_000
+    };
+    let case = |t: usize| common::Case {
+        name: format!("capacity{CAPACITY}"),
+        threads: t,
+        contenders: &MPMC,
+        mutex: MUTEX,
+        run: Box::new(move |which| (items, mpmc_run(which, t, CAPACITY, items))),
+    };
+    threads.iter().map(|&t| case(t)).collect()
 }

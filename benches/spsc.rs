@@ -10,7 +10,16 @@
 //!
 //! ```text
 //! cargo bench --bench spsc -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench spsc -- alternating 31   # every contender once per round, 31 rounds
+//! cargo bench --bench spsc -- scaling 1 docs/scaling/spsc.csv 5
 //! ```
+//!
+//! The `alternating` mode runs every contender once per round on each group's workload (in an
+//! order that rotates) and reports the median of the per-round ratios to `ringmarket`. The
+//! `scaling` mode writes, for capacity 1024, single and batch64, the median items moved per
+//! second of each contender (with its ratio to the mutex's) as CSV rows; the ring has one
+//! producer and one consumer, so it reports 1+1 whatever thread counts it is given
+//! (`scripts/scaling.sh` runs it).
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -18,7 +27,9 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod common;
+
+use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 
 /// Items per batch in the `batch64` groups.
@@ -365,46 +376,136 @@ mod mutex {
     }
 }
 
-fn bench(c: &mut Criterion) {
-    for capacity in [2, 1024] {
-        for batch in [false, true] {
-            let name = format!(
-                "spsc/cap{capacity}/{}",
-                if batch { "batch64" } else { "single" }
-            );
-            let mut group = c.benchmark_group(name);
-            group.throughput(Throughput::Elements(1));
-            macro_rules! contender {
-                ($label:literal, $m:ident) => {
-                    group.bench_function($label, |b| {
-                        b.iter_custom(|iters| {
-                            if batch {
-                                timed(
-                                    iters,
-                                    $m::make(capacity),
-                                    $m::produce_batch,
-                                    $m::consume_batch,
-                                )
-                            } else {
-                                timed(
-                                    iters,
-                                    $m::make(capacity),
-                                    $m::produce_single,
-                                    $m::consume_single,
-                                )
-                            }
-                        })
-                    });
-                };
+/// The contenders, by the `which` of [`spsc_run`].
+const SPSC: [&str; 4] = ["ringmarket", "rtrb", "ArrayQueue", "Mutex<VecDeque>"];
+
+/// The index of the mutex baseline in [`SPSC`].
+const MUTEX: usize = 3;
+
+/// One timed run of contender `SPSC[which]` at `capacity`, moving `iters` items one at a
+/// time or in batches of up to 64.
+fn spsc_run(which: usize, capacity: usize, batch: bool, iters: u64) -> Duration {
+    macro_rules! with {
+        ($m:ident) => {
+            if batch {
+                timed(
+                    iters,
+                    $m::make(capacity),
+                    $m::produce_batch,
+                    $m::consume_batch,
+                )
+            } else {
+                timed(
+                    iters,
+                    $m::make(capacity),
+                    $m::produce_single,
+                    $m::consume_single,
+                )
             }
-            contender!("ringmarket", ours);
-            contender!("rtrb", rtrb_);
-            contender!("ArrayQueue", array_queue);
-            contender!("Mutex<VecDeque>", mutex);
-            group.finish();
-        }
+        };
+    }
+    match which {
+        0 => with!(ours),
+        1 => with!(rtrb_),
+        2 => with!(array_queue),
+        _ => with!(mutex),
     }
 }
 
+/// The groups: capacity 2 and 1024, single and batch64.
+const CASES: [(usize, bool); 4] = [(2, false), (2, true), (1024, false), (1024, true)];
+
+fn case_name(capacity: usize, batch: bool) -> String {
+    format!("cap{capacity}/{}", if batch { "batch64" } else { "single" })
+}
+
+fn bench(c: &mut Criterion) {
+    for (capacity, batch) in CASES {
+        let mut group = c.benchmark_group(format!("spsc/{}", case_name(capacity, batch)));
+        group.throughput(Throughput::Elements(1));
+        for (which, contender) in SPSC.into_iter().enumerate() {
+            group.bench_function(contender, |b| {
+                b.iter_custom(|iters| spsc_run(which, capacity, batch, iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// The alternating comparison: `rounds` rounds per group, every contender once per round in
+/// an order that rotates; prints the median ns per item of each and the medians of the
+/// per-round ratios contender time / `ringmarket` time (> 1: `ringmarket` faster).
+fn alternating(rounds: usize) {
+    /// Items per run: a few milliseconds at capacity 1024; capacity 2 hands items over one
+    /// or two at a time, some hundred times slower, and moves fewer.
+    const ITEMS: u64 = 500_000;
+    const HAND_OFFS: u64 = 20_000;
+    println!("load average at start: {}", common::load_average());
+    println!(
+        "{rounds} alternating rounds; ns per item (medians) and medians of per-round ratios \
+         (contender time / ringmarket time, > 1: ringmarket faster) with rounds ringmarket won"
+    );
+    println!(
+        "{:<16} {:>10} {:>6} {:>10} {:>15} {:>12} {:>12} {:>15}",
+        "case",
+        "ringmarket",
+        "rtrb",
+        "ArrayQueue",
+        "Mutex<VecDeque>",
+        "rtrb ÷",
+        "AQueue ÷",
+        "Mutex ÷"
+    );
+    for (capacity, batch) in CASES {
+        let items = if capacity == 2 { HAND_OFFS } else { ITEMS };
+        let mut ns = common::rotate(rounds, SPSC.len(), |which| {
+            spsc_run(which, capacity, batch, items).as_nanos() as f64 / items as f64
+        });
+        let mut line = format!("{:<16}", case_name(capacity, batch));
+        let mut over = String::new();
+        for peer in 1..SPSC.len() {
+            let mut r: Vec<f64> = ns[peer].iter().zip(&ns[0]).map(|(p, o)| p / o).collect();
+            let won = r.iter().filter(|&&x| x > 1.0).count();
+            over += &format!(" {:>6.2} {:>2}/{rounds}", common::median(&mut r), won);
+        }
+        for (xs, width) in ns.iter_mut().zip([10, 6, 10, 15]) {
+            line += &format!(" {:>width$.1}", common::median(xs));
+        }
+        println!("{line}{over}");
+    }
+    println!("load average at end: {}", common::load_average());
+}
+
+/// The scaling mode's cases: capacity 1024, single and batch64, at 1+1 only (the threads
+/// asked for do not apply to a single-producer ring).
+fn scaling_cases(_threads: &[usize]) -> Vec<common::Case> {
+    // Items in one run (`SCALING_QUICK` cuts it for a check of the tooling).
+    let items: u64 = if std::env::var_os("SCALING_QUICK").is_some() {
+        20_000
+    } else {
+        1_000_000
+    };
+    [false, true]
+        .into_iter()
+        .map(|batch| common::Case {
+            name: case_name(1024, batch),
+            threads: 1,
+            contenders: &SPSC,
+            mutex: MUTEX,
+            run: Box::new(move |which| (items, spsc_run(which, 1024, batch, items))),
+        })
+        .collect()
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `cargo bench --bench spsc -- alternating [ROUNDS]` runs the alternating comparison and
+/// `... -- scaling THREADS_LIST OUT.csv [ROUNDS]` the scaling runs instead of the criterion
+/// benchmarks.
+fn main() {
+    let scaling = common::Scaling {
+        structure: "spsc",
+        cases: scaling_cases,
+    };
+    common::main(15, alternating, Some(scaling), benches);
+}

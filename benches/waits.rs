@@ -408,5 +408,5 @@ criterion_group!(benches, handoffs, fast_path);
 /// `cargo bench --bench waits -- alternating [RUNS]` runs the alternating comparison instead
 /// of the criterion benchmarks.
 fn main() {
-    common::main(21, alternating, benches);
+    common::main(21, alternating, None, benches);
 }
