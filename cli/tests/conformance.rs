@@ -69,3 +69,14 @@ fn expect_accepts_the_generator_json() {
         &["--time-scale", "0.1", "--expect", json.to_str().unwrap()],
     );
 }
+
+/// The ten tests with producers and consumers as tasks (`--mode tasks`) match as well (run
+/// side by side: they mostly sleep).
+#[test]
+fn all_ten_as_tasks() {
+    std::thread::scope(|s| {
+        for n in 1..=10 {
+            s.spawn(move || check(n, &["--time-scale", "0.1", "--mode", "tasks"]));
+        }
+    });
+}

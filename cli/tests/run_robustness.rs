@@ -83,12 +83,25 @@ fn a_closed_pipe_on_stdout_is_not_an_error() {
 
 #[test]
 fn stall_after_out_of_range_names_the_real_range() {
-    for bad in ["1e300", "1e9", "0", "-1", "inf"] {
+    for bad in ["1e300", "1e9", "0", "-1", "inf", "1e-300", "0.0009"] {
         let out = ringmarket(&["run", "--stall-after", bad]);
-        assert_refused(&out, &["--stall-after", "above 0 and below 1e9"]);
+        assert_refused(
+            &out,
+            &["--stall-after", "at least 0.001, 1 ms) and below 1e9"],
+        );
         assert!(!stderr(&out).contains("0000000000"), "{}", stderr(&out));
     }
     // Just inside the range still runs.
+    let out = ringmarket(&[
+        "run",
+        "-q",
+        "--time-scale",
+        "0",
+        "--stall-after",
+        "0.001",
+        scenario("zero_waits.json").to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = ringmarket(&[
         "run",
         "-q",

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use common::{ringmarket, stderr, MODES};
 
 /// `prod1` publishes `id1` first; its queue (size 1) then stays full of `id1`, which nobody
@@ -25,16 +28,19 @@ fn a_stall_is_reported_not_hung() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stall.in");
     std::fs::write(&file, STALLS).unwrap();
-    for mode in MODES {
+    for (mode, exec) in MODES.iter().flat_map(|m| [(m, "threads"), (m, "tasks")]) {
         let out = ringmarket(&[
             "run",
             file.to_str().unwrap(),
             "--quiet",
             "--wait",
             mode,
+            "--mode",
+            exec,
             "--stall-after",
             "0.5",
         ]);
+        let mode = format!("{mode} {exec}");
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(3), "{mode}: {err}");
         assert!(err.contains("stalled"), "{mode}: {err}");
@@ -86,4 +92,42 @@ fn a_live_run_is_not_a_stall() {
         String::from_utf8(out.stdout).unwrap(),
         "cons1 bought Tea(name='Unwanted', price=1, type='Black')\n"
     );
+}
+
+/// A deadlocking scenario whose waits are huge (3 x 6e307 overflows to infinity, and infinity
+/// times a scale of 0 is NaN): at `--time-scale 0` the default window is still 5 s, so the
+/// run ends with exit code 3 instead of waiting for days. (The 60 s guard only keeps a broken
+/// build from hanging the test suite.)
+#[test]
+fn huge_waits_at_time_scale_zero_still_stall_in_the_default_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.in");
+    std::fs::write(
+        &file,
+        STALLS
+            .replace(
+                r#""republish_wait_time": 0.01"#,
+                r#""republish_wait_time": 1e308"#,
+            )
+            .replace(r#""retry_wait_time": 0.01"#, r#""retry_wait_time": 6e307"#),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(["run", file.to_str().unwrap(), "-q", "--time-scale", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the run did not end: its stall window is not the default 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("for 5.0 s"), "{err}");
 }

@@ -1,4 +1,4 @@
-//! `ringmarket run`: a scenario's producers and consumers as threads on a `ringmarket::Market`.
+//! `ringmarket run`: a scenario's producers and consumers as threads or tasks on a `ringmarket::Market`.
 //!
 //! The whole input is read and checked before anything runs, so bad input (exit code 2) never
 //! leaves partial output. Exit codes: 0 done (and, with `--expect`, the output matched), 1 the
@@ -8,6 +8,9 @@
 //! on without printing).
 
 mod log;
+mod output;
+mod state;
+mod tasks;
 mod threads;
 
 use std::fs::File;
@@ -17,7 +20,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::scenario::{check, Scenario};
+use crate::scenario::check::Tally;
+use crate::scenario::Scenario;
 
 /// The built-in scenario `ringmarket run` plays without a file.
 pub const DEMO: &str = include_str!("demo.json");
@@ -32,6 +36,28 @@ pub enum WaitMode {
     Sleep,
 }
 
+/// How producers and consumers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Threads for scenarios of up to 1,000 producers and consumers, tasks above.
+    Auto,
+    /// One thread per producer and per consumer.
+    Threads,
+    /// Tasks on one thread per CPU (at most 8), waiting through the market's futures.
+    Tasks,
+}
+
+/// How a run executes, [`Mode::Auto`] resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exec {
+    Threads,
+    Tasks,
+}
+
+/// Above this many producers and consumers together, `--mode auto` runs tasks: starting and
+/// ending thousands of threads takes a global lock of the standard library each time.
+pub const AUTO_TASKS_ABOVE: usize = 1000;
+
 /// Options of `ringmarket run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -41,6 +67,9 @@ pub struct RunArgs {
     /// How waiting producers and consumers wait.
     #[arg(long, value_enum, default_value_t = WaitMode::Park)]
     pub wait: WaitMode,
+    /// Whether producers and consumers are threads or tasks (the output is the same).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
     /// Multiplies every wait time of the scenario; 0 turns it into a stress run.
     #[arg(
         long,
@@ -64,8 +93,10 @@ pub struct RunArgs {
     /// Number of rotated log files kept.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub log_backups: usize,
-    /// Seconds (above 0, below 1e9) without any successful market operation after which the
-    /// run counts as stalled [default: 5 + 3 x the scenario's longest scaled wait].
+    /// Seconds (at least 0.001, below 1e9) without progress (a successful market operation, a
+    /// consumer's result handled or output written) after which the run counts as stalled
+    /// [default: 5 + 3 x the scenario's longest scaled wait, at most 1e6; 5 at
+    /// `--time-scale 0`].
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub stall_after: Option<f64>,
     /// Hide the progress bar.
@@ -80,6 +111,7 @@ pub struct RunArgs {
 pub(crate) struct Plan {
     pub scenario: Scenario,
     pub mode: WaitMode,
+    pub exec: Exec,
     pub scale: f64,
     pub stall_after: Duration,
     pub progress: bool,
@@ -114,26 +146,56 @@ fn load(path: &Path) -> Result<Scenario, String> {
     Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The expected output, from a `.ref.out` or from a scenario with `expected_cart`s.
-fn load_expected(path: &Path) -> Result<String, String> {
+/// The expected output, from a `.ref.out` or from a scenario with `expected_cart`s, counted
+/// for the comparison (a cart's expected lines are counted, never made one by one).
+fn load_expected(path: &Path) -> Result<Tally, String> {
+    let mut tally = Tally::default();
     if path.extension().is_some_and(|e| e == "json") {
         let scenario = load(path)?;
-        let lines = scenario
-            .expected_lines()
+        scenario
+            .expected_units()
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(lines.join("\n"))
+        scenario.for_each_expected(|line, n| tally.expect(line, n));
     } else {
-        read_text(path)
+        tally.expect(&read_text(path)?, 1);
     }
+    Ok(tally)
 }
 
-fn positive_seconds(x: f64, what: &str) -> Result<Duration, String> {
-    if x.is_finite() && x > 0.0 && x < 1e9 {
+/// The shortest `--stall-after` accepted, in seconds: a shorter window would call a healthy
+/// run stalled between two checks of the threads' progress.
+pub const MIN_STALL_SECS: f64 = 0.001;
+
+/// The longest default stall window, in seconds (1,000,000 s, about 11.6 days): a scenario
+/// whose waits would ask for more (or for an endless one) gets this one.
+pub const MAX_DEFAULT_STALL_SECS: f64 = 1e6;
+
+/// The default stall window: 5 s plus 3 times the scenario's longest scaled wait, at most
+/// [`MAX_DEFAULT_STALL_SECS`]. Computed so that no product overflows or is NaN: at
+/// `--time-scale 0` the window is 5 s, whatever the waits.
+pub fn default_stall_window(max_wait: f64, scale: f64) -> Duration {
+    let scaled = if scale == 0.0 || max_wait == 0.0 {
+        0.0
+    } else {
+        max_wait * scale
+    };
+    // A NaN (impossible for the finite, non-negative inputs that were checked) or an overflow
+    // to infinity is a wait as good as forever.
+    let scaled = if scaled.is_nan() {
+        MAX_DEFAULT_STALL_SECS
+    } else {
+        scaled.clamp(0.0, MAX_DEFAULT_STALL_SECS)
+    };
+    Duration::from_secs_f64((5.0 + 3.0 * scaled).min(MAX_DEFAULT_STALL_SECS))
+}
+
+fn stall_seconds(x: f64, what: &str) -> Result<Duration, String> {
+    if (MIN_STALL_SECS..1e9).contains(&x) {
         Ok(Duration::from_secs_f64(x))
     } else {
         Err(format!(
-            "{what} must be a number of seconds above 0 and below 1e9 (about 31 years), got {}",
-            if x.abs() < 1e9 {
+            "{what} must be a number of seconds above 0 (at least 0.001, 1 ms) and below 1e9 (about 31 years), got {}",
+            if x == 0.0 || (1e-3..1e9).contains(&x.abs()) {
                 format!("{x}")
             } else {
                 format!("{x:e}")
@@ -142,7 +204,7 @@ fn positive_seconds(x: f64, what: &str) -> Result<Duration, String> {
     }
 }
 
-fn prepare(args: &RunArgs) -> Result<(Plan, Option<String>), String> {
+fn prepare(args: &RunArgs) -> Result<(Plan, Option<Tally>), String> {
     if !(args.time_scale.is_finite() && args.time_scale >= 0.0) {
         return Err(format!(
             "--time-scale must be a finite number, 0 or more, got {}",
@@ -158,12 +220,19 @@ fn prepare(args: &RunArgs) -> Result<(Plan, Option<String>), String> {
     };
     let expected = args.expect.as_deref().map(load_expected).transpose()?;
     let stall_after = match args.stall_after {
-        Some(s) => positive_seconds(s, "--stall-after")?,
-        None => {
-            Duration::from_secs_f64((5.0 + 3.0 * scenario.max_wait() * args.time_scale).min(1e6))
+        Some(s) => stall_seconds(s, "--stall-after")?,
+        None => default_stall_window(scenario.max_wait(), args.time_scale),
+    };
+    let exec = match args.mode {
+        Mode::Threads => Exec::Threads,
+        Mode::Tasks => Exec::Tasks,
+        Mode::Auto if scenario.producers.len() + scenario.consumers.len() > AUTO_TASKS_ABOVE => {
+            Exec::Tasks
         }
+        Mode::Auto => Exec::Threads,
     };
     let plan = Plan {
+        exec,
         scenario,
         mode: args.wait,
         scale: args.time_scale,
@@ -188,9 +257,9 @@ pub fn main(args: RunArgs) -> u8 {
             return 2;
         }
     }
-    let outcome = threads::run(&plan, expected.is_some());
+    let outcome = threads::run(&plan, expected);
     let flushed = std::io::stdout().flush();
-    let code = report(outcome, expected, args.stats);
+    let code = report(outcome, args.stats);
     if let Some(e) = log::failure() {
         // A log write failed (the first failure; later ones were not reported one by one).
         eprintln!("ringmarket run: error: writing the log: {e}");
@@ -206,7 +275,7 @@ pub fn main(args: RunArgs) -> u8 {
 }
 
 /// Prints how the run ended and returns the exit code.
-fn report(outcome: threads::Outcome, expected: Option<String>, stats: bool) -> u8 {
+fn report(outcome: threads::Outcome, stats: bool) -> u8 {
     match outcome {
         threads::Outcome::Stalled(report) => {
             eprintln!("ringmarket run: {report}");
@@ -224,13 +293,28 @@ fn report(outcome: threads::Outcome, expected: Option<String>, stats: bool) -> u
             if stats {
                 eprintln!("ringmarket run: {summary}");
             }
-            if let Some(expected) = expected {
-                if let Some(diff) = check::compare(&summary.output, &expected, 10) {
-                    eprint!("ringmarket run: {diff}");
-                    return 1;
-                }
+            if let Some(diff) = &summary.diff {
+                eprint!("ringmarket run: {diff}");
+                return 1;
             }
             0
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_stall_window_is_finite_and_capped() {
+        let secs = |w, s| default_stall_window(w, s).as_secs_f64();
+        assert_eq!(secs(6e307, 0.0), 5.0);
+        assert_eq!(secs(f64::MAX, 0.0), 5.0);
+        assert_eq!(secs(0.0, 1e300), 5.0);
+        assert_eq!(secs(1.0, 2.0), 11.0);
+        assert_eq!(secs(f64::MAX, 10.0), MAX_DEFAULT_STALL_SECS);
+        assert_eq!(secs(1e300, 1e300), MAX_DEFAULT_STALL_SECS);
+        assert_eq!(secs(4e5, 1.0), MAX_DEFAULT_STALL_SECS);
     }
 }

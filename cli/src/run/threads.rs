@@ -1,169 +1,22 @@
 //! The producer and consumer threads, the stop signal and the stall detector.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::CachePadded;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringmarket::market::{Cart, Producer, PublishWaitError, WaitError};
 use ringmarket::{Full, Market};
 
-use super::{Plan, WaitMode};
-use crate::scenario::{OpKind, Scenario};
-
-/// The longest scaled wait; beyond it a wait is as good as forever.
-const MAX_WAIT_SECS: f64 = 365.0 * 24.0 * 3600.0;
-
-/// A unit on the market: equal (and hashed) by its product's Python equality class, so that a
-/// consumer asking for a product may get any equal one, as with Python's `==`; it remembers
-/// which product definition was published, for printing.
-#[derive(Clone, Copy, Debug)]
-pub struct Unit {
-    class: u32,
-    product: u32,
-}
-
-impl PartialEq for Unit {
-    fn eq(&self, other: &Self) -> bool {
-        self.class == other.class
-    }
-}
-
-impl Eq for Unit {}
-
-impl Hash for Unit {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.class.hash(state);
-    }
-}
-
-fn unit(scenario: &Scenario, product: usize) -> Unit {
-    Unit {
-        class: scenario.products[product].equal_class as u32,
-        product: product as u32,
-    }
-}
-
-/// Set once every consumer is done: producers stop at their next wait.
-struct Stop {
-    flag: AtomicBool,
-    lock: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Stop {
-    fn new() -> Self {
-        Stop {
-            flag: AtomicBool::new(false),
-            lock: Mutex::new(false),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn is_set(&self) -> bool {
-        // ORDERING: pairs with the Release store in `set`; nothing else is published through
-        // the flag, the Acquire only makes the stop visible promptly and in order.
-        self.flag.load(Ordering::Acquire)
-    }
-
-    fn set(&self) {
-        let mut stopped = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        *stopped = true;
-        // ORDERING: pairs with the Acquire load in `is_set`.
-        self.flag.store(true, Ordering::Release);
-        self.cv.notify_all();
-    }
-
-    /// Sleeps for `d` or until stopped; true when stopped.
-    fn sleep(&self, d: Duration) -> bool {
-        if self.is_set() {
-            return true;
-        }
-        if d.is_zero() {
-            thread::yield_now();
-            return self.is_set();
-        }
-        let deadline = Instant::now() + d;
-        let mut stopped = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if *stopped {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stopped = self
-                .cv
-                .wait_timeout(stopped, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-}
-
-/// What a thread is doing, for the stall report.
-#[derive(Clone, Copy, Debug)]
-enum Doing {
-    Running,
-    /// A consumer waiting to add `product` (unit `unit` of `of` of operation `op` in cart `cart`).
-    Adding {
-        cart: usize,
-        op: usize,
-        unit: u64,
-        of: u64,
-        product: usize,
-    },
-    /// A producer waiting for room to publish `product`.
-    Publishing {
-        product: usize,
-    },
-    Done,
-}
-
-/// One thread's counters, written by that thread only.
-struct Slot {
-    /// Successful market operations so far (publish, add, remove, place order).
-    ops: CachePadded<AtomicU64>,
-    doing: Mutex<Doing>,
-}
-
-impl Slot {
-    fn new() -> Self {
-        Slot {
-            ops: CachePadded::new(AtomicU64::new(0)),
-            doing: Mutex::new(Doing::Running),
-        }
-    }
-
-    fn tick(&self) {
-        // Relaxed: a counter read only for progress and totals; no data hangs on it.
-        self.ops.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn set(&self, doing: Doing) {
-        *self.doing.lock().unwrap_or_else(|e| e.into_inner()) = doing;
-    }
-
-    fn get(&self) -> Doing {
-        *self.doing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn ops(&self) -> u64 {
-        // Relaxed: see `tick`.
-        self.ops.load(Ordering::Relaxed)
-    }
-}
-
-/// The scaled duration of a wait given in seconds.
-fn scaled(secs: f64, scale: f64) -> Duration {
-    Duration::from_secs_f64((secs * scale).clamp(0.0, MAX_WAIT_SECS))
-}
+use super::output::Sink;
+use super::state::{scaled, unit, Ctx, Doing, Msg, Reprs, Slot, Stop, Unit};
+use super::tasks;
+use super::{Exec, Plan, WaitMode};
+use crate::scenario::check::Tally;
+use crate::scenario::OpKind;
 
 /// How a run ended.
 pub enum Outcome {
@@ -180,8 +33,8 @@ pub enum Outcome {
 
 /// The totals of a finished run.
 pub struct Summary {
-    /// Everything printed on stdout (kept only when asked for).
-    pub output: String,
+    /// How the output differs from `--expect`'s, if it was given and it does.
+    pub diff: Option<String>,
     /// Successful market operations.
     pub ops: u64,
     /// Wall time from the first thread's start to the last producer's stop.
@@ -201,50 +54,6 @@ impl fmt::Display for Summary {
             secs,
             self.ops as f64 / secs.max(1e-9)
         )
-    }
-}
-
-/// A list of units as their reprs, `[A(..), B(..)]`, formatted only when logged.
-struct Reprs<'a>(&'a Scenario, &'a [Unit]);
-
-impl fmt::Display for Reprs<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        for (i, u) in self.1.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(&self.0.products[u.product as usize].repr)?;
-        }
-        f.write_str("]")
-    }
-}
-
-/// What consumer threads tell the main thread.
-enum Msg {
-    /// One placed order, as the lines to print.
-    Cart(String),
-    /// A consumer has placed all its orders.
-    ConsumerDone,
-}
-
-struct Ctx {
-    scenario: Scenario,
-    mode: WaitMode,
-    scale: f64,
-    stop: Stop,
-    /// Per equality class of products: successful publishes and returns minus successful
-    /// reservations, i.e. how many such items the market must have on sale once the threads
-    /// are quiet. The stall report prints it: a stall with wanted items on sale is a market
-    /// fault, not a scenario that cannot progress.
-    on_sale: Vec<AtomicI64>,
-}
-
-impl Ctx {
-    fn count_on_sale(&self, product: usize, delta: i64) {
-        let class = self.scenario.products[product].equal_class;
-        // Relaxed: read only by the stall report, after a quiet period.
-        self.on_sale[class].fetch_add(delta, Ordering::Relaxed);
     }
 }
 
@@ -421,16 +230,13 @@ fn consumer_thread(
         }
         tracing::info!(consumer = name, cart = %cart.id(), "place_order: enter");
         let bought = cart.place_order();
-        let mut lines = String::new();
-        for u in &bought {
-            lines.push_str(name);
-            lines.push_str(" bought ");
-            lines.push_str(&ctx.scenario.products[u.product as usize].repr);
-            lines.push('\n');
-        }
         tracing::info!(consumer = name, cart = %cart.id(), items = %Reprs(&ctx.scenario, &bought), "place_order: exit");
         slot.tick();
-        if tx.send(Msg::Cart(lines)).is_err() {
+        let reprs = bought
+            .iter()
+            .map(|u| ctx.scenario.products[u.product as usize].repr.as_str());
+        ctx.sink.cart(name, reprs);
+        if tx.send(Msg::Cart).is_err() {
             return;
         }
     }
@@ -517,6 +323,16 @@ fn stall_report(
     out
 }
 
+/// Whether a consumer has finished but its last message has not been handled yet (it sets
+/// its slot to done just before sending): the run is still progressing.
+fn done_unreported(consumers: &[Arc<Slot>], remaining: usize) -> bool {
+    let done = consumers
+        .iter()
+        .filter(|c| matches!(c.get(), Doing::Done))
+        .count();
+    done > consumers.len() - remaining
+}
+
 /// A thread's name for a producer or consumer name: the name itself, with each NUL (which a
 /// thread name cannot hold, and a scenario name may) written `\0`. Only the thread (as the log
 /// shows it) gets this form; the output prints the name as it is.
@@ -524,24 +340,77 @@ fn thread_name(name: &str) -> String {
     name.replace('\0', "\\0")
 }
 
+/// The running producers and consumers. Dropped without [`Running::finish`] (a run abandoned
+/// after a stall or a failed write), nothing is waited for: the process ends with the report.
+enum Running {
+    /// The producers' threads (the consumers' end by themselves).
+    Threads(Vec<thread::JoinHandle<()>>),
+    /// The runtime running every task.
+    Tasks(Option<tokio::runtime::Runtime>),
+}
+
+impl Running {
+    /// Waits for the producers to end, once the stop is set and the market closed.
+    fn finish(mut self) {
+        if let Running::Threads(handles) = &mut self {
+            for h in handles.drain(..) {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Cancels the tasks still waiting, without waiting for one that is writing.
+        if let Running::Tasks(runtime) = self {
+            if let Some(runtime) = runtime.take() {
+                runtime.shutdown_background();
+            }
+        }
+    }
+}
+
+/// Starts a thread per producer and per consumer.
+fn start_threads(
+    ctx: &Arc<Ctx>,
+    market: &Market<Unit>,
+    producers: Vec<(Producer<Unit>, Arc<Slot>)>,
+    consumers: &[Arc<Slot>],
+    tx: &mpsc::Sender<Msg>,
+) -> Result<Vec<thread::JoinHandle<()>>, String> {
+    let mut handles = Vec::new();
+    for (i, (handle, slot)) in producers.into_iter().enumerate() {
+        let ctx = Arc::clone(ctx);
+        let spawned = thread::Builder::new()
+            .name(thread_name(&ctx.scenario.producers[i].name))
+            .spawn(move || producer_thread(&ctx, i, handle, &slot));
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => return Err(format!("cannot start a producer thread: {e}")),
+        }
+    }
+    for (i, slot) in consumers.iter().enumerate() {
+        let (ctx, market, tx, slot) = (
+            Arc::clone(ctx),
+            market.clone(),
+            tx.clone(),
+            Arc::clone(slot),
+        );
+        let spawned = thread::Builder::new()
+            .name(thread_name(&ctx.scenario.consumers[i].name))
+            .spawn(move || consumer_thread(&ctx, &market, i, &slot, &tx));
+        if let Err(e) = spawned {
+            return Err(format!("cannot start a consumer thread: {e}"));
+        }
+    }
+    Ok(handles)
+}
+
 /// Runs the scenario to its end (or to a stall).
-pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
+pub fn run(plan: &Plan, expected: Option<Tally>) -> Outcome {
     let started = Instant::now();
-    let ctx = Arc::new(Ctx {
-        scenario: plan.scenario.clone(),
-        mode: plan.mode,
-        scale: plan.scale,
-        stop: Stop::new(),
-        on_sale: plan
-            .scenario
-            .products
-            .iter()
-            .map(|_| AtomicI64::new(0))
-            .collect(),
-    });
-    let market = Market::<Unit>::new(ctx.scenario.queue_size)
-        .expect("the scenario's queue size was checked to be at least 1");
-    let total_carts = ctx.scenario.total_carts();
+    let total_carts = plan.scenario.total_carts();
     let bar = if plan.progress {
         let bar = ProgressBar::with_draw_target(Some(total_carts), ProgressDrawTarget::stderr());
         if let Ok(style) =
@@ -553,40 +422,53 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
     } else {
         ProgressBar::hidden()
     };
+    let ctx = Arc::new(Ctx {
+        scenario: plan.scenario.clone(),
+        mode: plan.mode,
+        scale: plan.scale,
+        stop: Stop::new(),
+        on_sale: plan
+            .scenario
+            .products
+            .iter()
+            .map(|_| AtomicI64::new(0))
+            .collect(),
+        sink: Sink::new(bar.clone(), expected),
+    });
+    let market = Market::<Unit>::new(ctx.scenario.queue_size)
+        .expect("the scenario's queue size was checked to be at least 1");
 
     let (tx, rx) = mpsc::channel();
     let mut producer_slots = Vec::new();
-    let mut producer_threads = Vec::new();
+    let mut producers = Vec::new();
     for i in 0..ctx.scenario.producers.len() {
         tracing::info!(producer = %ctx.scenario.producers[i].name, "register_producer: enter");
         let handle = market.register_producer();
         tracing::info!(producer = %ctx.scenario.producers[i].name, id = %handle.id(), "register_producer: exit");
         let slot = Arc::new(Slot::new());
         producer_slots.push(Arc::clone(&slot));
-        let ctx = Arc::clone(&ctx);
-        let spawned = thread::Builder::new()
-            .name(thread_name(&ctx.scenario.producers[i].name))
-            .spawn(move || producer_thread(&ctx, i, handle, &slot));
-        match spawned {
-            Ok(h) => producer_threads.push(h),
-            Err(e) => return Outcome::Failed(format!("cannot start a producer thread: {e}")),
-        }
+        producers.push((handle, slot));
     }
-    let mut consumer_slots = Vec::new();
-    for i in 0..ctx.scenario.consumers.len() {
-        let slot = Arc::new(Slot::new());
-        consumer_slots.push(Arc::clone(&slot));
-        let (ctx, market, tx) = (Arc::clone(&ctx), market.clone(), tx.clone());
-        let spawned = thread::Builder::new()
-            .name(thread_name(&ctx.scenario.consumers[i].name))
-            .spawn(move || consumer_thread(&ctx, &market, i, &slot, &tx));
-        if let Err(e) = spawned {
-            return Outcome::Failed(format!("cannot start a consumer thread: {e}"));
+    let consumer_slots: Vec<Arc<Slot>> = (0..ctx.scenario.consumers.len())
+        .map(|_| Arc::new(Slot::new()))
+        .collect();
+    let started_all = match plan.exec {
+        Exec::Threads => {
+            start_threads(&ctx, &market, producers, &consumer_slots, &tx).map(Running::Threads)
         }
-    }
+        Exec::Tasks => tasks::spawn(&ctx, &market, producers, &consumer_slots, &tx)
+            .map(|runtime| Running::Tasks(Some(runtime))),
+    };
+    let running = match started_all {
+        Ok(r) => r,
+        Err(e) => {
+            bar.finish_and_clear();
+            market.close();
+            return Outcome::Failed(e);
+        }
+    };
     drop(tx);
 
-    let mut output = String::new();
     let mut remaining = ctx.scenario.consumers.len();
     let mut carts = 0;
     let tick = (plan.stall_after / 4).min(Duration::from_millis(100));
@@ -597,50 +479,53 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
             .map(|s| s.ops())
             .sum()
     };
-    let (mut seen, mut since) = (0, Instant::now());
-    let stdout = std::io::stdout();
-    let mut pipe_closed = false;
+    // Progress is any successful market operation and any message handled here. Summing the
+    // threads' counters costs one load per thread, so it is done at most once per `tick` (or
+    // when the channel is quiet), never per message: a message costs O(1) whatever the number
+    // of threads.
+    let mut handled: u64 = 0;
+    let (mut seen, mut since, mut checked) = (0, Instant::now(), Instant::now());
     while remaining > 0 {
-        match rx.recv_timeout(tick) {
-            Ok(Msg::Cart(lines)) => {
+        let quiet = match rx.recv_timeout(tick) {
+            Ok(Msg::Cart) => {
                 carts += 1;
-                if !pipe_closed {
-                    let written = bar.suspend(|| {
-                        use std::io::Write as _;
-                        stdout.lock().write_all(lines.as_bytes())
-                    });
-                    match written {
-                        Ok(()) => {}
-                        // A closed stdout (`| head`) is not this program's failure: the run
-                        // goes on without printing.
-                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => pipe_closed = true,
-                        Err(e) => {
-                            bar.finish_and_clear();
-                            // Ends every thread's wait; the process ends with the report.
-                            market.close();
-                            return Outcome::Output(e);
-                        }
-                    }
+                handled += 1;
+                if let Some(e) = ctx.sink.take_error() {
+                    bar.finish_and_clear();
+                    // Ends every thread's wait; the process ends with the report.
+                    market.close();
+                    return Outcome::Output(e);
                 }
                 bar.inc(1);
-                if keep_output {
-                    output.push_str(&lines);
-                }
+                false
             }
-            Ok(Msg::ConsumerDone) => remaining -= 1,
-            Err(RecvTimeoutError::Timeout) => {}
+            Ok(Msg::ConsumerDone) => {
+                remaining -= 1;
+                handled += 1;
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => {
                 bar.finish_and_clear();
                 return Outcome::Failed(format!(
                     "{remaining} consumer threads ended without finishing their carts"
                 ));
             }
+        };
+        if !quiet && checked.elapsed() < tick {
+            continue;
         }
-        let now_ops = all_ops();
-        if now_ops != seen {
-            seen = now_ops;
-            since = Instant::now();
-        } else if since.elapsed() >= plan.stall_after {
+        checked = Instant::now();
+        let now_progress = all_ops()
+            .wrapping_add(handled)
+            .wrapping_add(ctx.sink.lines());
+        if now_progress != seen {
+            seen = now_progress;
+            since = checked;
+        } else if quiet
+            && since.elapsed() >= plan.stall_after
+            && !done_unreported(&consumer_slots, remaining)
+        {
             bar.finish_and_clear();
             let report = stall_report(
                 &ctx,
@@ -658,11 +543,9 @@ pub fn run(plan: &Plan, keep_output: bool) -> Outcome {
     ctx.stop.set();
     // Ends the producers' waits for room.
     market.close();
-    for h in producer_threads {
-        let _ = h.join();
-    }
+    running.finish();
     Outcome::Done(Summary {
-        output,
+        diff: ctx.sink.diff(10),
         ops: all_ops(),
         elapsed: started.elapsed(),
         carts,

@@ -719,11 +719,44 @@ impl Scenario {
     ///
     /// # Errors
     ///
+    /// As [`Scenario::expected_units`].
+    pub fn expected_lines(&self) -> Result<Vec<String>, ScenarioError> {
+        let mut lines = Vec::with_capacity(self.expected_units()? as usize);
+        self.for_each_expected(|line, n| {
+            for _ in 0..n {
+                lines.push(line.to_owned());
+            }
+        });
+        Ok(lines)
+    }
+
+    /// Calls `f(line, n)` for each line the `expected_cart`s promise, with its count in its
+    /// cart: one line at a time is made, whatever the counts (check them first with
+    /// [`Scenario::expected_units`]).
+    pub fn for_each_expected(&self, mut f: impl FnMut(&str, u64)) {
+        let mut line = String::new();
+        for c in &self.consumers {
+            for cart in &c.carts {
+                for &(product, n) in cart.expected.iter().flatten() {
+                    line.clear();
+                    line.push_str(&c.name);
+                    line.push_str(" bought ");
+                    line.push_str(&self.products[product].repr);
+                    f(&line, n);
+                }
+            }
+        }
+    }
+
+    /// The number of units the generator's `expected_cart`s promise, checked.
+    ///
+    /// # Errors
+    ///
     /// Names the first cart without an `expected_cart`, the first whose expected counts add
     /// up to more units than the cart adds, or the cart where the expected lines pass
     /// [`MAX_EXPECTED_LINES`].
-    pub fn expected_lines(&self) -> Result<Vec<String>, ScenarioError> {
-        // Counted first, so that no line is made for an expectation that is refused.
+    pub fn expected_units(&self) -> Result<u64, ScenarioError> {
+        // Counted before any line is made, so that none is made for an expectation refused.
         let mut total: u64 = 0;
         for (i, c) in self.consumers.iter().enumerate() {
             for (j, cart) in c.carts.iter().enumerate() {
@@ -753,20 +786,7 @@ impl Scenario {
                 }
             }
         }
-        let mut lines = Vec::with_capacity(total as usize);
-        for c in &self.consumers {
-            for cart in &c.carts {
-                let Some(expected) = &cart.expected else {
-                    continue;
-                };
-                for &(product, n) in expected {
-                    for _ in 0..n {
-                        lines.push(format!("{} bought {}", c.name, self.products[product].repr));
-                    }
-                }
-            }
-        }
-        Ok(lines)
+        Ok(total)
     }
 }
 
