@@ -4,7 +4,7 @@ mod inventory_support;
 
 use std::time::Duration;
 
-use inventory_support::{error_code, units_of, Server, ALICE, BOB};
+use inventory_support::{error_code, units_of, Conn, Server, ALICE, BOB};
 use ringmarket_cli::inventory::protocol::{ErrorCode, Request, Response, Token};
 
 fn buy(upc: u64, quantity: u32) -> Request {
@@ -168,8 +168,11 @@ fn failed_logins_are_rate_limited_per_connection() {
         })),
         ErrorCode::RateLimited
     );
-    // Another connection is not affected.
+    // The back-off holds for this user from this address on any connection ...
     let mut other = server.connect();
+    assert_eq!(error_code(&other.request(&right)), ErrorCode::RateLimited);
+    // ... and not from another address.
+    let mut other = Conn::connect_from(server.addr, "127.0.0.2".parse().unwrap());
     other.login(ALICE);
 
     // Too many failures close the connection.

@@ -317,8 +317,9 @@ fn an_unknown_error_code_is_a_refusal() {
     assert!(!local.exists());
 }
 
+#[cfg(unix)]
 #[test]
-fn a_save_waits_for_the_lock_and_clears_one_left_behind() {
+fn a_save_waits_for_the_lock_and_a_lock_file_left_behind_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.json");
     let lock = dir.path().join("shared.json.lock");
@@ -326,25 +327,26 @@ fn a_save_waits_for_the_lock_and_clears_one_left_behind() {
     bought.add("alice", 1001, "Blue widget", 1);
 
     // Another client holds the lock for a moment: the save waits, then adds its units.
-    std::fs::write(&lock, "1\n").unwrap();
+    let holder = std::fs::File::create(&lock).unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
     let saved = std::thread::scope(|s| {
         let save = s.spawn(|| bought.add_to_file(&path));
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!path.exists(), "saved while the lock was held");
-        std::fs::remove_file(&lock).unwrap();
+        drop(holder);
         save.join().unwrap().unwrap()
     });
     assert_eq!(saved.users["alice"][&1001].units, 1);
 
-    // A lock file far older than any save is left from a client that stopped mid-save.
+    // A lock file left by a client that stopped mid-save holds no lock: saves go on.
     let file = std::fs::File::create(&lock).unwrap();
-    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
-        .unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
     drop(file);
     let saved = bought.add_to_file(&path).unwrap();
     assert_eq!(saved.users["alice"][&1001].units, 2);
-    assert!(!lock.exists());
     assert_eq!(LocalInventory::load(&path).unwrap(), saved);
+    #[cfg(unix)]
+    assert!(!lock.exists());
 
     // A file that is not a local inventory is left as it is, and so is no lock.
     std::fs::write(&path, "{ not json").unwrap();
@@ -354,5 +356,148 @@ fn a_save_waits_for_the_lock_and_clears_one_left_behind() {
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
+    #[cfg(unix)]
     assert!(!lock.exists());
+}
+
+/// A server that speaks `HELLO` and answers `INVENTORY` with `answer` on the stream, on each
+/// connection, until the client goes.
+fn hostile_server(
+    answer: fn(&mut std::net::TcpStream) -> std::io::Result<()>,
+) -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                for line in std::io::BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let result = match line.as_str() {
+                        "HELLO 1" => writer.write_all(b"OK HELLO 1\n"),
+                        "INVENTORY" => answer(&mut writer),
+                        _ => writer.write_all(b"ERR bad-request what\n"),
+                    };
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Runs the client with a one-second time-out to view the server inventory and quit; its
+/// output, or a panic if it is still running after 20 s.
+fn view_inventory_with_deadline(addr: std::net::SocketAddr) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = client(addr, &dir.path().join("local.json"))
+        .args(["--timeout-ms", "1000"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the client");
+    child.stdin.take().unwrap().write_all(b"2\nq\n").unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the client is still waiting for the answer");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_server_dripping_its_answer_cannot_hold_the_client() {
+    // One byte every 100 ms: each read succeeds well within the time-out, the answer never
+    // ends.
+    let addr = hostile_server(|w| {
+        w.write_all(b"OK INVENTORY 1\nITEM 1001 5 Blue")?;
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            w.write_all(b"e")?;
+        }
+    });
+    let out = view_inventory_with_deadline(addr);
+    assert!(
+        out.contains("error: no answer from the server within 1000 ms"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_server_announcing_a_huge_answer_cannot_hold_the_client() {
+    // Long items: refused at the first one.
+    let addr = hostile_server(|w| {
+        w.write_all(b"OK INVENTORY 100000\n")?;
+        let item = format!("ITEM 1 1 {}\n", "x".repeat(1 << 20));
+        loop {
+            w.write_all(item.as_bytes())?;
+        }
+    });
+    let out = view_inventory_with_deadline(addr);
+    assert!(
+        out.contains("error: the server sent a bad response"),
+        "{out}"
+    );
+    // Items of a valid size, too many bytes of them.
+    let addr = hostile_server(|w| {
+        w.write_all(b"OK INVENTORY 100000\n")?;
+        let item = format!("ITEM 1 1 {}\n", "x".repeat(1000));
+        loop {
+            w.write_all(item.as_bytes())?;
+        }
+    });
+    let out = view_inventory_with_deadline(addr);
+    assert!(
+        out.contains("error: the server's answer is larger than 32 MiB")
+            || out.contains("error: no answer from the server within 1000 ms"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_connection_taken_back_by_the_server_is_replaced() {
+    // The first connection's slot is taken back (`ERR busy`, then closed); the client
+    // reconnects and asks again.
+    static CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let addr = hostile_server(|w| {
+        if CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            w.write_all(b"ERR busy this connection was idle longest\n")?;
+            return w.shutdown(std::net::Shutdown::Both);
+        }
+        w.write_all(b"OK INVENTORY 1\nITEM 1001 5 Blue widget\n")
+    });
+    let out = view_inventory_with_deadline(addr);
+    assert!(out.contains("1001      5  Blue widget"), "{out}");
+    assert!(!out.contains("busy"), "{out}");
+}
+
+/// The temporary file of a save used to have a predictable name (`FILE.tmp<pid>`) and be
+/// opened without `O_EXCL`: a link planted there was written through.
+#[cfg(unix)]
+#[test]
+fn a_save_does_not_write_through_a_planted_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.json");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let planted = dir
+        .path()
+        .join(format!("local.json.tmp{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let mut bought = LocalInventory::default();
+    bought.add("alice", 1001, "Blue widget", 1);
+    bought.save(&path).unwrap();
+    let saved = bought.add_to_file(&path).unwrap();
+    assert_eq!(saved.users["alice"][&1001].units, 2);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(LocalInventory::load(&path).unwrap(), saved);
 }

@@ -5,7 +5,9 @@ mod inventory_support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use inventory_support::{error_code, units_of, Conn, Server, ALICE};
+use inventory_support::{
+    error_code, peak_rss_kib, units_of, wrong_password_flood, Conn, Server, ALICE, BOB,
+};
 use rand::Rng;
 use ringmarket_cli::inventory::protocol::{ErrorCode, Request, Response};
 
@@ -151,26 +153,264 @@ fn slow_and_idle_clients_are_timed_out_without_disturbing_others() {
 }
 
 #[test]
-fn connections_beyond_the_limit_wait_their_turn() {
+fn connections_beyond_the_limit_evict_the_one_idle_longest() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--max-connections", "2"]);
     let mut a = server.connect();
     let mut b = server.connect();
     hello(&mut a);
     hello(&mut b);
+    // All slots are taken: the newcomer is served, `a` (whose last request is the oldest)
+    // is asked to leave.
     let mut c = server.connect();
-    c.send_raw(b"HELLO 1\n").unwrap();
-    c.stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    // Not served while two connections are open ...
-    assert!(std::io::Read::read(&mut c.stream, &mut byte).is_err());
-    drop(a);
-    // ... and served as soon as one closes.
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    assert_eq!(c.read_response(), Some(Response::Hello { version: 1 }));
+    hello(&mut c);
+    assert_eq!(error_code(&a.read_response().unwrap()), ErrorCode::Busy);
+    assert!(a.closed_within(Duration::from_secs(5)));
     hello(&mut b);
+    hello(&mut c);
+}
+
+/// Idle sockets used to hold every slot for the whole idle time-out: real clients got no
+/// answer. An address may now hold only so many, and the idlest give way to newcomers.
+#[test]
+fn idle_sockets_do_not_lock_real_clients_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-connections",
+            "8",
+            "--max-connections-per-address",
+            "4",
+        ],
+    );
+    let quick = |c: Conn| {
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        c
+    };
+    // Twelve silent sockets from one address: four hold slots, the others are turned away.
+    let mut idle: Vec<Conn> = (0..12).map(|_| quick(server.connect())).collect();
+    for c in &mut idle[4..] {
+        assert_eq!(error_code(&c.read_response().unwrap()), ErrorCode::Busy);
+    }
+    // Four more from two other addresses take the remaining slots.
+    let mut others: Vec<Conn> = ["127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.4"]
+        .into_iter()
+        .map(|ip| quick(Conn::connect_from(server.addr, ip.parse().unwrap())))
+        .collect();
+    for c in &mut others {
+        hello(c);
+    }
+    // A real client is served all the same: the silent socket idle longest gives way.
+    let mut real = quick(Conn::connect_from(
+        server.addr,
+        "127.0.0.2".parse().unwrap(),
+    ));
+    real.login(ALICE);
+    assert!(matches!(
+        real.request(&Request::Buy {
+            upc: 1004,
+            quantity: 1
+        }),
+        Response::Bought { .. }
+    ));
+    assert_eq!(
+        error_code(&idle[0].read_response().unwrap()),
+        ErrorCode::Busy
+    );
+}
+
+/// Each verification used to allocate Argon2's 19 MiB buffer, which the allocator kept: a
+/// flood of wrong passwords grew the server by hundreds of MiB. Buffers are now one per
+/// hashing worker, reused.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_wrong_password_flood_takes_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--login-workers",
+            "2",
+            "--login-backoff-ms",
+            "0",
+            "--login-failures-per-address",
+            "0",
+        ],
+    );
+    let codes = wrong_password_flood(server.addr, &["alice"; 8], 10);
+    assert!(codes.contains(&ErrorCode::BadCredentials), "{codes:?}");
+    let peak = peak_rss_kib(server.child.id()).expect("the server's VmHWM");
+    // Two 19 MiB buffers plus the server itself; without reuse, well over 256 MiB.
+    assert!(peak < 160 * 1024, "peak resident memory {peak} KiB");
+    let mut c = server.connect();
+    c.login(ALICE);
+}
+
+/// Failed logins are throttled across connections, per (user, address) and per address:
+/// a flood from one address soon costs no hashing, and the user it targets still logs in
+/// from elsewhere.
+#[test]
+fn a_login_flood_is_throttled_per_address_without_locking_the_user_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--login-failures-per-address", "5"]);
+    let codes = wrong_password_flood(server.addr, &["alice", "bob", "carol", "mallory"], 6);
+    let checked = codes
+        .iter()
+        .filter(|&&c| c == ErrorCode::BadCredentials)
+        .count();
+    // Five in the budget, and perhaps one more refilled meanwhile (one every 12 s).
+    assert!(
+        checked <= 6,
+        "{checked} of {} logins were checked",
+        codes.len()
+    );
+    assert!(codes
+        .iter()
+        .all(|&c| c == ErrorCode::BadCredentials || c == ErrorCode::RateLimited));
+    // Another address is not affected: the user logs in.
+    let elsewhere = "127.0.0.2".parse().unwrap();
+    let mut owner = Conn::connect_from(server.addr, elsewhere);
+    owner.login(ALICE);
+    // The flooding address is refused, even with the right password or another user.
+    for (user, password) in [ALICE, BOB] {
+        let mut c = server.connect();
+        let refusal = c.request(&Request::Login {
+            user: user.into(),
+            password: password.into(),
+        });
+        assert_eq!(error_code(&refusal), ErrorCode::RateLimited);
+    }
+}
+
+/// A login waiting for a hashing worker whose client has gone is dropped unchecked: a flood
+/// of logins that do not wait for their answers costs no hashing.
+#[test]
+fn a_login_whose_client_has_gone_is_not_checked() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let dir = tempfile::tempdir().unwrap();
+    // A user whose hash takes a while (t = 40) keeps the only worker busy.
+    let params = argon2::Params::new(19 * 1024, 40, 1, None).unwrap();
+    let slow = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(
+            b"slow one",
+            &SaltString::encode_b64(b"saltsaltsalt").unwrap(),
+        )
+        .unwrap()
+        .to_string();
+    let users = dir.path().join("users");
+    std::fs::write(&users, format!("slow {slow}\n")).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--users",
+            users.to_str().unwrap(),
+            "--login-workers",
+            "1",
+            "--login-backoff-ms",
+            "0",
+            "--login-failures-per-address",
+            "0",
+        ],
+    );
+    let login = |user: &str| {
+        Request::Login {
+            user: user.into(),
+            password: "wrong".into(),
+        }
+        .encode()
+    };
+    let mut busy = server.connect();
+    busy.send_raw(login("slow").as_bytes()).unwrap();
+    // Logins sent, then the sending side closed: they wait for the worker.
+    let mut gone: Vec<Conn> = (0..4)
+        .map(|i| {
+            let mut c = server.connect();
+            c.send_raw(login(&format!("user{i}")).as_bytes()).unwrap();
+            c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+            c
+        })
+        .collect();
+    assert_eq!(
+        error_code(&busy.read_response().unwrap()),
+        ErrorCode::BadCredentials
+    );
+    for c in &mut gone {
+        assert_eq!(
+            error_code(&c.read_response().unwrap()),
+            ErrorCode::BadRequest
+        );
+    }
+}
+
+/// A write the disk refuses is answered `ERR internal` and changes nothing; once the disk
+/// takes writes again, purchases go through without a restart, and nothing is lost or
+/// damaged. A file-size limit set on the running server by `prlimit` stands in for a full
+/// disk (every write past 4 KiB fails with EFBIG); lifting it is freeing space. Several rounds,
+/// because reopening the database at the wrong moment damaged it only in some runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_store_recovers_from_a_full_disk_without_a_restart() {
+    use std::process::{Command, Stdio};
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("prlimit is not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new("sh");
+    // The server gets EFBIG rather than a SIGXFSZ that would kill it.
+    command
+        .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_ringmarket"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .stderr(Stdio::piped());
+    let mut server = Server::spawn(command);
+    let pid = server.child.id().to_string();
+    let limit = |fsize: &str| {
+        let status = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--fsize={fsize}:")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let buy = Request::Buy {
+        upc: 1004,
+        quantity: 1,
+    };
+    let mut c = server.connect();
+    c.login(ALICE);
+    let mut left = 100;
+    for _ in 0..6 {
+        assert!(matches!(c.request(&buy), Response::Bought { .. }));
+        left -= 1;
+        limit("4096");
+        for _ in 0..2 {
+            assert_eq!(error_code(&c.request(&buy)), ErrorCode::Internal);
+        }
+        limit("unlimited");
+        match c.request(&buy) {
+            Response::Bought { left: now, .. } => assert_eq!(now, left - 1),
+            other => panic!("not bought after the disk took writes again: {other:?}"),
+        }
+        left -= 1;
+        // The whole inventory is intact.
+        let Response::Inventory(items) = c.request(&Request::Inventory) else {
+            panic!("no inventory");
+        };
+        let upcs: Vec<u64> = items.iter().map(|i| i.upc).collect();
+        assert_eq!(upcs, [1001, 1002, 1003, 1004, 1005], "{items:?}");
+        assert_eq!(units_of(&mut c, 1004), left);
+    }
+    drop(c);
+    assert!(server.terminate().success());
+    let log = server.stderr();
+    assert!(log.contains("reopened the database"), "{log}");
+    // And it all survives a restart.
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let mut c = server.connect();
+    c.login(ALICE);
+    assert_eq!(units_of(&mut c, 1004), left);
 }

@@ -11,11 +11,20 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{Item, Request, Response, Token, VERSION};
+use super::protocol::{ErrorCode, Item, Request, Response, ResponseDecoder, Token, VERSION};
+
+/// The longest response frame the client accepts: an `ITEM` frame with the longest name
+/// fits in a few hundred bytes, an error message in about as much.
+pub const MAX_RESPONSE_FRAME: usize = 4096;
+
+/// The most bytes the client accepts in one response: enough for the largest inventory a
+/// server may list (100,000 items of names up to 100 bytes), so that a server announcing
+/// more cannot keep the client reading.
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
 
 /// One item in the local inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,26 +68,25 @@ impl LocalInventory {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&json)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            drop(file);
-            std::fs::rename(&tmp, path)?;
-            // Make the rename itself durable.
-            #[cfg(unix)]
-            std::fs::File::open(&dir)?.sync_all()?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        // A fresh, unpredictable name created with O_EXCL beside the target (so the rename
+        // stays on one file system): nothing planted there in advance is written through.
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(path.file_name().unwrap_or_default());
+        prefix.push(".");
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(&dir)?;
+        tmp.write_all(&json)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        // On any error the temporary file is removed when `tmp` drops.
+        tmp.persist(path).map_err(|e| e.error)?;
+        // Make the rename itself durable.
+        #[cfg(unix)]
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(())
     }
 
     /// Adds this inventory's units to the inventory in the file at `path`, and returns what the
@@ -86,10 +94,11 @@ impl LocalInventory {
     /// user and UPC to the units already in the file (an item new to the file keeps the name
     /// in `self`). Clients sharing one file therefore never lose each other's purchases.
     ///
-    /// The read, merge and write happen under an exclusive lock, the file `PATH.lock` created
-    /// next to it (waited for up to [`LOCK_WAIT`]; a lock file older than [`LOCK_STALE`] is
-    /// left from a client that stopped while saving and is removed), and the new file replaces
-    /// the old one atomically as with [`LocalInventory::save`].
+    /// The read, merge and write happen under an exclusive operating-system lock on the file
+    /// `PATH.lock` next to it (created if missing, and left in place; waited for up to
+    /// [`LOCK_WAIT`]); a client that stops while saving releases it with its process, so
+    /// no lock is ever left behind. The new file replaces the old one atomically as with
+    /// [`LocalInventory::save`].
     ///
     /// # Errors
     ///
@@ -149,14 +158,16 @@ impl LocalInventory {
 /// How long a save waits for another client's lock on the local inventory.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
-/// Age after which a lock file on the local inventory is taken to be left over from a client
-/// that stopped while saving (a save holds it for milliseconds).
-pub const LOCK_STALE: Duration = Duration::from_secs(30);
-
-/// An exclusive lock on a local inventory file: the file `PATH.lock`, created with
-/// `create_new` and removed on drop.
+/// An exclusive lock on a local inventory file: an operating-system lock on `PATH.lock`,
+/// released when dropped or when the process ends (so a client that stops while saving
+/// leaves no lock behind).
+///
+/// The holder removes the lock file before releasing it, keeping the folder tidy. A waiter
+/// may then get the lock on the removed file while a newcomer creates and locks a new one;
+/// so a lock only counts once the path still names the very file locked.
 struct FileLock {
     path: PathBuf,
+    _file: std::fs::File,
 }
 
 impl FileLock {
@@ -164,44 +175,33 @@ impl FileLock {
         let mut name = target.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let path = target.with_file_name(name);
+        let cannot =
+            |e: io::Error| io::Error::new(e.kind(), format!("cannot lock {}: {e}", path.display()));
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match std::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(false)
                 .open(&path)
-            {
-                Ok(mut file) => {
-                    // The holder's process id, for whoever finds the lock left behind.
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(FileLock { path });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot create the lock file {}: {e}", path.display()),
-                    ))
-                }
-            }
-            let stale = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > LOCK_STALE);
-            if stale {
-                let _ = std::fs::remove_file(&path);
-                continue;
+                .map_err(cannot)?;
+            match try_lock(&file) {
+                Ok(true) if same_file(&file, &path) => return Ok(FileLock { path, _file: file }),
+                // Locked after its holder removed it: try the file there now.
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Err(cannot(e)),
             }
             if start.elapsed() >= LOCK_WAIT {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
                     format!(
-                        "{} is locked by another client ({} exists; remove it if no client \
-                         is saving)",
+                        "{} is locked by another client (through {}) for more than {} s",
                         target.display(),
-                        path.display()
+                        path.display(),
+                        LOCK_WAIT.as_secs()
                     ),
                 ));
             }
@@ -211,8 +211,50 @@ impl FileLock {
     }
 }
 
+/// Takes an exclusive lock on `file` if no one holds one: `Ok(false)` when someone does.
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes an exclusive lock on `file` if no one holds one: `Ok(false)` when someone does.
+#[cfg(not(unix))]
+#[allow(clippy::incompatible_msrv)] // Outside Unix the client needs Rust 1.89.
+fn try_lock(file: &std::fs::File) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Whether `path` names the open `file` (not a file created there since).
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Elsewhere the lock file is never removed (see `Drop`), so the path keeps naming it.
+        let _ = (file, path);
+        true
+    }
+}
+
 impl Drop for FileLock {
     fn drop(&mut self) {
+        // Removed while still locked; the lock goes with the file handle right after.
+        #[cfg(unix)]
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -329,23 +371,39 @@ impl Connection {
         }
     }
 
+    /// Sends `request` and reads its response, all within the time-out: the time-out bounds
+    /// the whole exchange, not each read, so a server sending a byte at a time cannot keep
+    /// the client waiting. A response larger than [`MAX_RESPONSE_BYTES`] is refused.
     fn call(&mut self, request: &Request) -> Result<Response, String> {
+        let deadline = Instant::now() + self.timeout;
         if let Err(e) = self.stream.write_all(request.encode().as_bytes()) {
             return Err(self.failure(&e));
         }
-        let mut chunk = [0u8; 4096];
+        let mut decoder = ResponseDecoder::new(MAX_RESPONSE_FRAME);
+        let mut received = 0usize;
+        let mut chunk = [0u8; 16 * 1024];
         loop {
-            match Response::decode(&self.buf, 1 << 20) {
-                Ok(Some((response, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(response);
-                }
+            match decoder.feed(&mut self.buf) {
+                Ok(Some(response)) => return Ok(response),
                 Ok(None) => {}
                 Err(e) => return Err(format!("the server sent a bad response: {e}")),
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return Err(self.failure(&io::ErrorKind::TimedOut.into()));
+            }
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err("the server closed the connection".into()),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    received += n;
+                    if received > MAX_RESPONSE_BYTES {
+                        return Err(format!(
+                            "the server's answer is larger than {} MiB",
+                            MAX_RESPONSE_BYTES >> 20
+                        ));
+                    }
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) => return Err(self.failure(&e)),
             }
         }
@@ -406,10 +464,21 @@ impl Client {
 
     /// Sends `request`, connecting (and resuming the login) first if needed. A request that
     /// is safe to repeat is retried once on a fresh connection when the old one broke.
+    ///
+    /// `ERR busy` (the server took the connection's slot back, or has too many from this
+    /// address) means the request was not carried out and the connection is closing: any
+    /// request, a purchase included, is retried once on a fresh connection.
     fn call(&mut self, request: &Request) -> Result<Response, String> {
         let retry = !matches!(request, Request::Buy { .. });
         match self.call_once(request) {
             Err(_) if retry => {
+                self.conn = None;
+                self.call_once(request)
+            }
+            Ok(Response::Error {
+                code: ErrorCode::Busy,
+                ..
+            }) => {
                 self.conn = None;
                 self.call_once(request)
             }

@@ -6,9 +6,12 @@
 //! ([`store`]); passwords are held only as Argon2id hashes ([`users`]).
 
 pub mod client;
+mod handle;
 pub mod protocol;
 pub mod server;
+pub mod slots;
 pub mod store;
+pub mod throttle;
 pub mod users;
 
 use std::io::{BufRead, Write};
@@ -37,10 +40,16 @@ pub struct ServeArgs {
     /// the built-in inventory. Ignored when the data directory already holds an inventory.
     #[arg(long)]
     pub inventory: Option<PathBuf>,
-    /// Connections served at once (1 to 1000000).
+    /// Connections served at once (1 to 1000000); when all are taken, a new connection
+    /// closes the one whose last request is the oldest (`ERR busy`).
     #[arg(long, default_value_t = 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS))]
     pub max_connections: usize,
+    /// Connections one source address may hold at once (an IPv6 /64 counts as one address);
+    /// further ones from it get `ERR busy` and are closed.
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS))]
+    pub max_connections_per_address: usize,
     /// Largest request frame in bytes, newline included.
     #[arg(long, default_value_t = protocol::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
@@ -50,12 +59,21 @@ pub struct ServeArgs {
     /// Milliseconds a connection may sit idle between requests.
     #[arg(long, default_value_t = 300_000)]
     pub idle_timeout_ms: u64,
-    /// Milliseconds to wait after a failed login on a connection (doubling with each failure).
+    /// Milliseconds to wait after a failed login on a connection, and for the same user from
+    /// the same address on any connection (doubling with each failure).
     #[arg(long, default_value_t = 1_000)]
     pub login_backoff_ms: u64,
+    /// Failed logins an address may make per minute (in a burst, or spread out); beyond, its
+    /// logins are refused without being checked until the budget refills. 0: no limit.
+    #[arg(long, default_value_t = 30)]
+    pub login_failures_per_address: u32,
     /// Failed logins after which a connection is closed.
     #[arg(long, default_value_t = 10)]
     pub max_login_failures: u32,
+    /// Password verifications at once (0: one per core); each holds an Argon2 buffer (19 MiB
+    /// for the default parameters) for as long as the server runs.
+    #[arg(long, default_value_t = 0)]
+    pub login_workers: usize,
     /// Milliseconds open connections get to finish after SIGINT or SIGTERM.
     #[arg(long, default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
@@ -71,10 +89,12 @@ pub struct ClientArgs {
     #[arg(long, default_value = "127.0.0.1:7878", value_parser = client::parse_addr)]
     pub addr: String,
     /// File of the local inventory (what was bought through this client), kept across runs;
-    /// clients sharing it add their purchases under a lock (`FILE.lock`), never overwriting.
+    /// clients sharing it add their purchases under an operating-system lock on `FILE.lock`,
+    /// never overwriting.
     #[arg(long, default_value = "ringmarket-local.json")]
     pub local: PathBuf,
-    /// Milliseconds to wait for the server before giving up on a request.
+    /// Milliseconds a request may take, from sending it to the end of its answer, before the
+    /// client gives up on it.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
 }
@@ -132,12 +152,15 @@ fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let limits = server::Limits {
         max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
         max_frame: args.max_frame,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         idle_timeout: Duration::from_millis(args.idle_timeout_ms),
         login_backoff: Duration::from_millis(args.login_backoff_ms),
         max_login_failures: args.max_login_failures.max(1),
         shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
+        login_workers: args.login_workers,
+        login_failures_per_address: args.login_failures_per_address,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

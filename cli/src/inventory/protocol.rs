@@ -400,11 +400,15 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The server failed (storage error); the request was not carried out.
     Internal,
+    /// The server needs this connection's slot (every slot is taken and this connection's
+    /// last request is the oldest), or the client's address holds too many connections. The
+    /// server closes the connection; reconnecting later (and `RESUME`) is fine.
+    Busy,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::TooLong,
         ErrorCode::Timeout,
@@ -418,6 +422,7 @@ impl ErrorCode {
         ErrorCode::InsufficientUnits,
         ErrorCode::ShuttingDown,
         ErrorCode::Internal,
+        ErrorCode::Busy,
     ];
 
     /// The code word on the wire.
@@ -445,6 +450,7 @@ impl ErrorCode {
             ErrorCode::InsufficientUnits => "insufficient-units",
             ErrorCode::ShuttingDown => "shutting-down",
             ErrorCode::Internal => "internal",
+            ErrorCode::Busy => "busy",
         }
     }
 
@@ -603,19 +609,44 @@ impl Response {
         let Some((head, mut used)) = split_frame(buf, max_frame)? else {
             return Ok(None);
         };
+        let count = match Head::parse(head)? {
+            Head::Complete(response) => return Ok(Some((response, used))),
+            Head::Items(count) => count,
+        };
+        let mut items = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            let Some((line, n)) = split_frame(&buf[used..], max_frame)? else {
+                return Ok(None);
+            };
+            used += n;
+            items.push(parse_item(line)?);
+        }
+        Ok(Some((Response::Inventory(items), used)))
+    }
+}
+
+/// What the first frame of a response says.
+enum Head {
+    /// The whole response.
+    Complete(Response),
+    /// `OK INVENTORY <n>`: `n` item frames follow.
+    Items(usize),
+}
+
+impl Head {
+    fn parse(head: &[u8]) -> Result<Head, ParseError> {
         let head = text(head)?;
         let (status, rest) = head.split_once(' ').ok_or(ParseError::Missing("status"))?;
         if status == "ERR" {
             let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
-            let response = match ErrorCode::parse(code) {
+            return Ok(Head::Complete(match ErrorCode::parse(code) {
                 Some(code) => Response::error(code, message),
                 None if code.is_empty() => return Err(ParseError::Missing("error code")),
                 None => Response::OtherError {
                     code: code.to_owned(),
                     message: message.to_owned(),
                 },
-            };
-            return Ok(Some((response, used)));
+            }));
         }
         if status != "OK" {
             return Err(ParseError::Invalid("status"));
@@ -666,33 +697,150 @@ impl Response {
                 if count > MAX_ITEMS {
                     return Err(ParseError::Invalid("count"));
                 }
-                let mut items = Vec::with_capacity(count.min(1024));
-                for _ in 0..count {
-                    let Some((line, n)) = split_frame(&buf[used..], max_frame)? else {
-                        return Ok(None);
-                    };
-                    used += n;
-                    let line = text(line)?;
-                    let mut args = line
-                        .strip_prefix("ITEM ")
-                        .ok_or(ParseError::Missing("ITEM"))?
-                        .splitn(3, ' ');
-                    let upc = number(args.next(), "upc", 19)?;
-                    let units = number(args.next(), "units", 20)?;
-                    let name = args.next().ok_or(ParseError::Missing("name"))?.to_owned();
-                    items.push(Item { upc, units, name });
-                }
-                Response::Inventory(items)
+                return Ok(Head::Items(count));
             }
             _ => return Err(ParseError::Invalid("response kind")),
         };
-        Ok(Some((response, used)))
+        Ok(Head::Complete(response))
+    }
+}
+
+/// Parses an `ITEM <upc> <units> <name>` frame.
+fn parse_item(line: &[u8]) -> Result<Item, ParseError> {
+    let line = text(line)?;
+    let mut args = line
+        .strip_prefix("ITEM ")
+        .ok_or(ParseError::Missing("ITEM"))?
+        .splitn(3, ' ');
+    let upc = number(args.next(), "upc", 19)?;
+    let units = number(args.next(), "units", 20)?;
+    let name = args.next().ok_or(ParseError::Missing("name"))?.to_owned();
+    Ok(Item { upc, units, name })
+}
+
+/// Decodes responses frame by frame as their bytes arrive, so that each byte is examined once
+/// however slowly a long response comes ([`Response::decode`] starts over on each call).
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::protocol::{Response, ResponseDecoder};
+///
+/// let mut decoder = ResponseDecoder::new(1024);
+/// let mut buf = b"OK INVENTORY 1\nITEM 7 120 Se".to_vec();
+/// assert_eq!(decoder.feed(&mut buf), Ok(None));
+/// assert_eq!(buf, b"ITEM 7 120 Se"); // the complete frame was consumed
+/// buf.extend_from_slice(b"ven\n");
+/// let Ok(Some(Response::Inventory(items))) = decoder.feed(&mut buf) else { panic!() };
+/// assert_eq!(items[0].name, "Seven");
+/// assert!(buf.is_empty());
+/// ```
+#[derive(Debug)]
+pub struct ResponseDecoder {
+    max_frame: usize,
+    /// The items announced and those received so far, once an inventory's head is in.
+    items: Option<(usize, Vec<Item>)>,
+}
+
+impl ResponseDecoder {
+    /// A decoder refusing frames longer than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> ResponseDecoder {
+        ResponseDecoder {
+            max_frame,
+            items: None,
+        }
+    }
+
+    /// Consumes the complete frames at the start of `buf`, removing them, and returns the
+    /// response once its last frame is in; what follows it stays in `buf`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] when the bytes are not a valid response (the decoder then starts
+    /// over).
+    pub fn feed(&mut self, buf: &mut Vec<u8>) -> Result<Option<Response>, ParseError> {
+        let mut used = 0;
+        let result = loop {
+            let (frame, n) = match split_frame(&buf[used..], self.max_frame) {
+                Ok(Some(found)) => found,
+                Ok(None) => break Ok(None),
+                Err(e) => break Err(e),
+            };
+            used += n;
+            let step = match &mut self.items {
+                None => Head::parse(frame).map(|head| match head {
+                    Head::Complete(response) => Some(response),
+                    Head::Items(count) => {
+                        self.items = Some((count, Vec::with_capacity(count.min(1024))));
+                        None
+                    }
+                }),
+                Some((_, items)) => parse_item(frame).map(|item| {
+                    items.push(item);
+                    None
+                }),
+            };
+            match step {
+                Ok(Some(response)) => break Ok(Some(response)),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            if let Some((count, items)) = &self.items {
+                if items.len() == *count {
+                    let (_, items) = self.items.take().expect("just checked");
+                    break Ok(Some(Response::Inventory(items)));
+                }
+            }
+        };
+        buf.drain(..used);
+        if result.is_err() {
+            self.items = None;
+        }
+        result
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_decoder_agrees_with_decode_byte_by_byte() {
+        let items = vec![
+            Item {
+                upc: 7,
+                units: 120,
+                name: "Seven".into(),
+            },
+            Item {
+                upc: 8,
+                units: 0,
+                name: "Eight and more".into(),
+            },
+        ];
+        let responses = [
+            Response::Inventory(items),
+            Response::Inventory(Vec::new()),
+            Response::error(ErrorCode::RateLimited, "wait"),
+            Response::Hello { version: 1 },
+        ];
+        let wire: String = responses.iter().map(Response::encode).collect();
+        let mut decoder = ResponseDecoder::new(64);
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for &byte in wire.as_bytes() {
+            buf.push(byte);
+            if let Some(response) = decoder.feed(&mut buf).unwrap() {
+                got.push(response);
+            }
+        }
+        assert_eq!(got, responses);
+        assert!(buf.is_empty());
+        let mut bad = b"OK INVENTORY 2\nITEM 1 1 x\nNOT AN ITEM\n".to_vec();
+        assert!(decoder.feed(&mut bad).is_err());
+        let mut long = vec![b'x'; 65];
+        assert_eq!(decoder.feed(&mut long), Err(ParseError::TooLong));
+    }
 
     #[test]
     fn every_request_round_trips() {

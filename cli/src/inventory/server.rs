@@ -1,24 +1,34 @@
 //! The inventory server: one tokio task per connection, a bounded number of connections.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{timeout, timeout_at, Instant};
 
+use argon2::Block;
+
 use super::protocol::{split_frame, ErrorCode, Request, Response, Token, VERSION};
+use super::slots::{SlotGuard, Slots};
 use super::store::{Purchase, Store};
+use super::throttle::{Throttle, ThrottleLimits};
 use super::users::Users;
 
 /// Limits and time-outs of a server.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Connections served at once; further ones wait in the listen backlog.
+    /// Connections served at once; when all are taken, a new connection evicts the one
+    /// whose last request is the oldest (see [`super::slots`]), or waits when every one is
+    /// carrying out a request.
     pub max_connections: usize,
+    /// Connections one source address may hold at once.
+    pub max_connections_per_address: usize,
     /// The largest request frame, `\n` included.
     pub max_frame: usize,
     /// Time from the first byte of a request to its `\n`; also bounds writing a response.
@@ -27,25 +37,38 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Wait imposed after the first failed login on a connection; doubles with each failure.
     pub login_backoff: Duration,
+    /// Failed logins an address may make per minute (see [`super::throttle`]); `0`: no
+    /// limit.
+    pub login_failures_per_address: u32,
     /// Failed logins after which the connection is closed.
     pub max_login_failures: u32,
     /// Time connections get to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Password verifications at once, each on its own thread with its own Argon2 buffer
+    /// (19 MiB for the default parameters); `0` means one per core.
+    pub login_workers: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 1024,
+            max_connections_per_address: 64,
             max_frame: super::protocol::DEFAULT_MAX_FRAME,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             login_backoff: Duration::from_secs(1),
             max_login_failures: 10,
             shutdown_grace: Duration::from_secs(5),
+            login_workers: 0,
+            login_failures_per_address: 30,
         }
     }
 }
+
+/// How often a connection waiting for a slot looks again for one to evict, while every
+/// connection is carrying out a request.
+const EVICTION_RETRY: Duration = Duration::from_millis(50);
 
 /// The longest wait between login attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -54,8 +77,14 @@ struct Shared {
     store: Store,
     users: Arc<Users>,
     limits: Limits,
-    /// Bounds concurrent Argon2 verifications (19 MiB and a core each).
-    hashing: Semaphore,
+    /// Bounds concurrent Argon2 verifications (a buffer and a core each).
+    hashing: Arc<Semaphore>,
+    /// Argon2 buffers not in use: at most one per hashing permit, kept for reuse, so that a
+    /// flood of logins costs a fixed amount of memory instead of an allocation each (which
+    /// the allocator keeps afterwards).
+    buffers: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
+    /// Failed logins across connections.
+    throttle: Throttle,
 }
 
 /// Serves `listener` until `shutdown` completes, then lets open connections finish their
@@ -69,26 +98,33 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = match limits.login_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Slots::new(limits.max_connections_per_address));
     let grace = limits.shutdown_grace;
+    let throttle = Throttle::new(ThrottleLimits {
+        backoff: limits.login_backoff,
+        max_backoff: MAX_BACKOFF,
+        per_address_per_minute: limits.login_failures_per_address,
+    });
     let shared = Arc::new(Shared {
         store,
         users: Arc::new(users),
         limits,
-        hashing: Semaphore::new(cores),
+        hashing: Arc::new(Semaphore::new(workers)),
+        buffers: Arc::default(),
+        throttle,
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => permit.expect("never closed"),
-            () = &mut shutdown => break,
-        };
-        let stream = tokio::select! {
+    'accept: loop {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors, or a connection reset before accept: keep serving.
                     eprintln!("ringmarket serve: accept failed: {e}");
@@ -98,11 +134,32 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        if slots.address_full(peer.ip()) {
+            // Nothing was read from it: closing sends the refusal, not a reset.
+            let _ = stream.try_write(busy_too_many().encode().as_bytes());
+            continue;
+        }
+        let permit = match Arc::clone(&connections).try_acquire_owned() {
+            Ok(permit) => permit,
+            // Every slot is taken: ask the idlest connection to go, again and again while
+            // every connection is carrying out a request.
+            Err(_) => loop {
+                slots.evict_idlest();
+                tokio::select! {
+                    permit = Arc::clone(&connections).acquire_owned() => {
+                        break permit.expect("never closed");
+                    }
+                    () = tokio::time::sleep(EVICTION_RETRY) => {}
+                    () = &mut shutdown => break 'accept,
+                }
+            },
+        };
+        let slot = slots.register(peer.ip());
         let shared = Arc::clone(&shared);
         let stopped = stopped.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            connection(stream, &shared, stopped).await;
+            connection(stream, &shared, &slot, stopped).await;
         });
         while tasks.try_join_next().is_some() {}
     }
@@ -135,12 +192,15 @@ enum Read {
     Timeout,
     /// The server is shutting down and no request is under way.
     Shutdown,
+    /// The server needs this connection's slot.
+    Evicted,
 }
 
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     limits: &Limits,
+    slot: &SlotGuard,
     stopped: &mut watch::Receiver<bool>,
 ) -> Read {
     // A request is under way from its first byte; until then only the idle time-out runs.
@@ -167,6 +227,7 @@ async fn read_frame<R: AsyncRead + Unpin>(
             },
             // Wakes an idle connection at shutdown; the loop head then returns.
             _ = stopped.changed(), if buf.is_empty() => {}
+            () = slot.evict.notified() => return Read::Evicted,
         }
     }
 }
@@ -179,6 +240,8 @@ struct Session {
     failures: u32,
     /// No login attempt is considered before this instant.
     next_attempt: Instant,
+    /// The peer's address.
+    peer: IpAddr,
 }
 
 impl Session {
@@ -190,8 +253,16 @@ impl Session {
     }
 }
 
-async fn connection(stream: TcpStream, shared: &Shared, mut stopped: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    shared: &Shared,
+    slot: &SlotGuard,
+    mut stopped: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
+    let peer = stream
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let (mut reader, mut writer) = stream.into_split();
     let limits = &shared.limits;
     let mut buf = Vec::with_capacity(1024);
@@ -199,17 +270,21 @@ async fn connection(stream: TcpStream, shared: &Shared, mut stopped: watch::Rece
         login: None,
         failures: 0,
         next_attempt: Instant::now(),
+        peer,
     };
     loop {
-        let (response, close) = match read_frame(&mut reader, &mut buf, limits, &mut stopped).await
-        {
+        let read = read_frame(&mut reader, &mut buf, limits, slot, &mut stopped).await;
+        let (response, close) = match read {
             Read::Frame(len, used) => {
+                slot.busy();
                 let parsed = Request::parse(&buf[..len]);
                 buf.drain(..used);
-                match parsed {
-                    Ok(request) => handle(request, &mut session, shared).await,
+                let handled = match parsed {
+                    Ok(request) => handle(request, &mut session, shared, &mut reader).await,
                     Err(e) => (Response::error(ErrorCode::BadRequest, e.to_string()), false),
-                }
+                };
+                slot.done();
+                handled
             }
             Read::Closed => return,
             Read::TooLong => (
@@ -225,6 +300,14 @@ async fn connection(stream: TcpStream, shared: &Shared, mut stopped: watch::Rece
             ),
             Read::Shutdown => (
                 Response::error(ErrorCode::ShuttingDown, "the server is shutting down"),
+                true,
+            ),
+            Read::Evicted => (
+                Response::error(
+                    ErrorCode::Busy,
+                    "every connection slot is taken and this connection was idle longest; \
+                     reconnect when needed",
+                ),
                 true,
             ),
         };
@@ -267,12 +350,24 @@ fn internal(e: impl std::fmt::Display) -> Response {
     Response::error(ErrorCode::Internal, "storage failure; nothing was changed")
 }
 
+fn busy_too_many() -> Response {
+    Response::error(
+        ErrorCode::Busy,
+        "too many connections from this address; close one first",
+    )
+}
+
 fn not_logged_in() -> Response {
     Response::error(ErrorCode::NotLoggedIn, "log in first")
 }
 
 /// Carries out one request; returns the response and whether to close the connection after it.
-async fn handle(request: Request, session: &mut Session, shared: &Shared) -> (Response, bool) {
+async fn handle(
+    request: Request,
+    session: &mut Session,
+    shared: &Shared,
+    reader: &mut OwnedReadHalf,
+) -> (Response, bool) {
     let store = &shared.store;
     let response = match request {
         Request::Hello { version } if version == VERSION => Response::Hello { version },
@@ -294,24 +389,7 @@ async fn handle(request: Request, session: &mut Session, shared: &Shared) -> (Re
             )
         }
         Request::Login { user, password } => {
-            let ok = verify(shared, user.clone(), password).await;
-            if ok {
-                let token = Token(rand::random());
-                match store.login(token, user.clone()).await {
-                    Ok(()) => {
-                        session.login = Some((user.clone(), token));
-                        session.failures = 0;
-                        Response::LoggedIn { user, token }
-                    }
-                    Err(e) => internal(e),
-                }
-            } else {
-                return failed_attempt(
-                    session,
-                    &shared.limits,
-                    Response::error(ErrorCode::BadCredentials, "unknown user or wrong password"),
-                );
-            }
+            return login(session, shared, reader, user, password).await
         }
         Request::Resume { token } => match store.session_user(&token) {
             Ok(Some(user)) => {
@@ -369,6 +447,45 @@ async fn handle(request: Request, session: &mut Session, shared: &Shared) -> (Re
     (response, false)
 }
 
+/// Carries out a `LOGIN` (not logged in, not in the connection's back-off).
+async fn login(
+    session: &mut Session,
+    shared: &Shared,
+    reader: &mut OwnedReadHalf,
+    user: String,
+    password: String,
+) -> (Response, bool) {
+    let throttle = &shared.throttle;
+    if let Err(wait) = throttle.check(&user, session.peer, std::time::Instant::now()) {
+        let message = format!(
+            "too many failed logins from this address; retry in {} ms",
+            wait.as_millis() + 1
+        );
+        return (Response::error(ErrorCode::RateLimited, message), false);
+    }
+    let Some(ok) = verify(shared, reader, user.clone(), password).await else {
+        // Nobody is left to read the answer: the password was not checked.
+        throttle.unchecked(session.peer);
+        let gone = Response::error(ErrorCode::BadRequest, "the connection closed");
+        return (gone, true);
+    };
+    if !ok {
+        throttle.failed(&user, session.peer, std::time::Instant::now());
+        let refusal = Response::error(ErrorCode::BadCredentials, "unknown user or wrong password");
+        return failed_attempt(session, &shared.limits, refusal);
+    }
+    throttle.succeeded(&user, session.peer);
+    let token = Token(rand::random());
+    match shared.store.login(token, user.clone()).await {
+        Ok(()) => {
+            session.login = Some((user.clone(), token));
+            session.failures = 0;
+            (Response::LoggedIn { user, token }, false)
+        }
+        Err(e) => (internal(e), false),
+    }
+}
+
 /// Counts a failed login or resume; after too many, the connection closes.
 fn failed_attempt(session: &mut Session, limits: &Limits, refusal: Response) -> (Response, bool) {
     session.failures += 1;
@@ -381,12 +498,51 @@ fn failed_attempt(session: &mut Session, limits: &Limits, refusal: Response) -> 
     (refusal, session.failures >= limits.max_login_failures)
 }
 
-async fn verify(shared: &Shared, user: String, password: String) -> bool {
-    let Ok(_permit) = shared.hashing.acquire().await else {
-        return false;
+/// Checks `password` on a hashing worker; `None` when the peer closed the connection before
+/// a worker was free (a flood of logins whose senders do not wait costs no hashing).
+async fn verify(
+    shared: &Shared,
+    reader: &mut OwnedReadHalf,
+    user: String,
+    password: String,
+) -> Option<bool> {
+    let permit = tokio::select! {
+        permit = Arc::clone(&shared.hashing).acquire_owned() => permit.ok()?,
+        () = peer_gone(reader) => return None,
     };
+    // The permit may have been free at once: look at the connection once more.
+    if timeout(Duration::ZERO, peer_gone(reader)).await.is_ok() {
+        return None;
+    }
     let users = Arc::clone(&shared.users);
-    tokio::task::spawn_blocking(move || users.verify(&user, &password))
-        .await
-        .unwrap_or(false)
+    let buffers = Arc::clone(&shared.buffers);
+    // The permit and the buffer stay with the blocking thread until the hash is done, even if
+    // this future is dropped: buffers never outnumber permits.
+    tokio::task::spawn_blocking(move || {
+        let mut memory = lock(&buffers).pop().unwrap_or_default();
+        let ok = users.verify_in(&user, &password, &mut memory);
+        lock(&buffers).push(memory);
+        drop(permit);
+        ok
+    })
+    .await
+    .ok()
+}
+
+/// Completes when the peer has closed its side of the connection (or it failed); never
+/// while bytes wait to be read (a pipelined request means someone is there).
+async fn peer_gone(reader: &mut OwnedReadHalf) {
+    let mut byte = [0u8; 1];
+    match reader.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+/// Locks `mutex`, also after a panic while it was held (the data stays consistent: each
+/// critical section is a single push, pop or map update).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -11,7 +11,8 @@
 //! and only then answers each operation. Applying the operations one at a time makes each
 //! purchase atomic (the check of the units left and the decrement happen in the same serial
 //! step), and batching makes one fsync cover many purchases (group commit). Reads use redb's
-//! read transactions, which see the last commit.
+//! read transactions, which see the last commit. After a failed write the database handle is
+//! replaced by a fresh one once the disk takes writes again (module `handle`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
@@ -22,6 +23,7 @@ use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefi
 use ringmarket::mpmc::{self, PushError};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::handle::Handle;
 use super::protocol::{valid_name, ErrorCode, Item, Token};
 
 /// UPC to item name.
@@ -183,7 +185,7 @@ struct Queued {
 /// The open store: cheap to clone, shared by all connections.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<Handle>,
     ops: mpmc::Producer<Queued>,
     /// One permit per free ring slot.
     slots: Arc<Semaphore>,
@@ -249,7 +251,7 @@ impl Store {
                 )));
             }
         };
-        let db = Arc::new(db);
+        let db = Arc::new(Handle::new(path, db));
         let (tx, rx) = mpmc::channel(QUEUE).map_err(|e| StoreError(e.to_string()))?;
         let writer_db = Arc::clone(&db);
         let handle = std::thread::Builder::new()
@@ -270,7 +272,9 @@ impl Store {
     ///
     /// On a storage failure.
     pub fn inventory(&self, token: &Token) -> Result<Option<Vec<Item>>, StoreError> {
-        let read = self.db.begin_read()?;
+        // Held until the read is done, so that closing the database waits for it.
+        let db = self.db.get()?;
+        let read = db.begin_read()?;
         if read
             .open_table(LOGINS)?
             .get(token_key(token).as_slice())?
@@ -300,7 +304,9 @@ impl Store {
     ///
     /// On a storage failure.
     pub fn session_user(&self, token: &Token) -> Result<Option<String>, StoreError> {
-        let read = self.db.begin_read()?;
+        // Held until the read is done, so that closing the database waits for it.
+        let db = self.db.get()?;
+        let read = db.begin_read()?;
         let logins = read.open_table(LOGINS)?;
         let user = logins
             .get(token_key(token).as_slice())?
@@ -400,7 +406,7 @@ fn open_database(path: &Path, seed: &[Item]) -> Result<(Database, Opened), Store
 
 /// Runs `f`, catching a panic in it without printing the panic message for this thread (panics
 /// on other threads meanwhile are reported as usual).
-fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+pub(crate) fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     // One at a time: each call restores the hook it found, which must not be another call's.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
@@ -433,7 +439,7 @@ enum Reply {
     ),
 }
 
-fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
+fn writer_loop(db: &Handle, rx: mpmc::Consumer<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Ends once every `Store` clone is gone and the ring is drained.
     while let Ok(first) = rx.pop_wait() {
@@ -444,7 +450,10 @@ fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
                 Err(_) => break,
             }
         }
-        match apply(db, &mut batch) {
+        match db
+            .for_write()
+            .and_then(|current| apply(&current, &mut batch))
+        {
             // Committed: every answer stands.
             Ok(replies) => {
                 for reply in replies {
@@ -466,6 +475,9 @@ fn writer_loop(db: &Database, rx: mpmc::Consumer<Queued>) {
                         }
                     }
                 }
+                // redb refuses everything after an I/O error: a fresh handle comes with the
+                // next write (see `handle`).
+                db.close();
             }
         }
     }

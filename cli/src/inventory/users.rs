@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::protocol::valid_user;
 
@@ -56,12 +56,67 @@ impl fmt::Display for UsersError {
 
 impl std::error::Error for UsersError {}
 
-/// The users the server knows: id to Argon2id PHC string.
+/// A user's password hash, decoded once from its PHC string.
+#[derive(Clone)]
+struct Record {
+    params: Params,
+    version: Version,
+    salt: Vec<u8>,
+    hash: Output,
+}
+
+impl Record {
+    fn parse(phc: &str) -> Result<Record, String> {
+        check_phc(phc)?;
+        let parsed = PasswordHash::new(phc).map_err(|e| format!("not a PHC string: {e}"))?;
+        let params = Params::try_from(&parsed).map_err(|e| format!("bad parameters: {e}"))?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|e| format!("bad version: {e}"))?
+            .unwrap_or_default();
+        let mut salt = [0u8; 64];
+        let salt = parsed
+            .salt
+            .ok_or("no salt")?
+            .decode_b64(&mut salt)
+            .map_err(|e| format!("bad salt: {e}"))?
+            .to_vec();
+        let hash = parsed.hash.ok_or("no hash")?;
+        Ok(Record {
+            params,
+            version,
+            salt,
+            hash,
+        })
+    }
+
+    /// Whether `password` hashes to this record, computed in `memory` (grown as needed and
+    /// kept for the next call, so that repeated logins do not allocate).
+    fn matches(&self, password: &str, memory: &mut Vec<Block>) -> bool {
+        let argon2 = Argon2::new(Algorithm::Argon2id, self.version, self.params.clone());
+        let blocks = self.params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let mut out = [0u8; MAX_OUTPUT_LEN];
+        let out = &mut out[..self.hash.len()];
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), &self.salt, out, &mut memory[..])
+            .ok()
+            .and_then(|()| Output::new(out).ok())
+            // `Output`'s equality is constant-time.
+            .is_some_and(|computed| computed == self.hash)
+    }
+}
+
+/// The users the server knows: id to Argon2id hash.
 #[derive(Clone)]
 pub struct Users {
-    hashes: HashMap<String, String>,
+    hashes: HashMap<String, Record>,
     /// Verified against when the user is unknown, so both cases cost the same time.
-    decoy: String,
+    decoy: Record,
 }
 
 impl fmt::Debug for Users {
@@ -201,15 +256,15 @@ impl Users {
             if !valid_user(&user) {
                 return Err(UsersError(format!("{at}invalid user id {user:?}")));
             }
-            check_phc(&phc).map_err(|e| UsersError(format!("{at}user {user}: {e}")))?;
-            if hashes.insert(user.clone(), phc).is_some() {
+            let record =
+                Record::parse(&phc).map_err(|e| UsersError(format!("{at}user {user}: {e}")))?;
+            if hashes.insert(user.clone(), record).is_some() {
                 return Err(UsersError(format!("{at}user {user} appears twice")));
             }
         }
-        if hashes.is_empty() {
+        let Some(decoy) = hashes.values().next().cloned() else {
             return Err(UsersError("no users".into()));
-        }
-        let decoy = hashes.values().next().cloned().unwrap_or_default();
+        };
         Ok(Users { hashes, decoy })
     }
 
@@ -224,16 +279,22 @@ impl Users {
     }
 
     /// Whether `password` is `user`'s password. Slow on purpose (Argon2id): call it from a
-    /// blocking thread. An unknown user costs the same time as a wrong password.
+    /// blocking thread. An unknown user costs the same time as a wrong password. Allocates
+    /// Argon2's memory (19 MiB for the default parameters) for this call alone; a server
+    /// uses [`Users::verify_in`] with a buffer per hashing thread instead.
     pub fn verify(&self, user: &str, password: &str) -> bool {
-        let (phc, known) = match self.hashes.get(user) {
-            Some(phc) => (phc, true),
+        self.verify_in(user, password, &mut Vec::new())
+    }
+
+    /// As [`Users::verify`], hashing in `memory`: grown to the size the user's hash needs and
+    /// left allocated for the next call. Reusing one buffer per hashing thread bounds the
+    /// memory logins take to that many buffers, however many logins come.
+    pub fn verify_in(&self, user: &str, password: &str, memory: &mut Vec<Block>) -> bool {
+        let (record, known) = match self.hashes.get(user) {
+            Some(record) => (record, true),
             None => (&self.decoy, false),
         };
-        let ok = PasswordHash::new(phc)
-            .map(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
-            .unwrap_or(false);
-        ok && known
+        record.matches(password, memory) && known
     }
 }
 

@@ -28,18 +28,26 @@ impl Server {
 
     /// As [`Server::start`]; `capture_stderr` pipes the server's log for the test to read.
     pub fn start_with(data: &Path, extra: &[&str], capture_stderr: bool) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket"));
+        command
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(if capture_stderr {
                 Stdio::piped()
             } else {
                 Stdio::null()
-            })
+            });
+        Server::spawn(command)
+    }
+
+    /// Starts `command`, a server whose first line on standard output names its address
+    /// (standard input and output are set here; standard error is the caller's choice).
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("start the server");
         let mut line = String::new();
@@ -115,6 +123,31 @@ pub struct Conn {
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A connection from the source address `from` (another loopback address, such as
+    /// 127.0.0.2, stands for another host).
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Conn {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("a runtime");
+        let stream = runtime
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(SocketAddr::new(from, 0))?;
+                socket.connect(addr).await?.into_std()
+            })
+            .expect("connect");
+        stream.set_nonblocking(false).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -219,4 +252,45 @@ pub fn units_of(conn: &mut Conn, upc: u64) -> u64 {
         }
         other => panic!("expected the inventory, got {other:?}"),
     }
+}
+
+/// The peak resident memory of process `pid` so far, in KiB (`VmHWM`; Linux only).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Sends `count` wrong-password logins for each user of `users`, on a thread per user, each
+/// on a fresh connection (so no per-connection back-off applies); returns the responses'
+/// codes.
+pub fn wrong_password_flood(
+    addr: SocketAddr,
+    users: &[&'static str],
+    count: usize,
+) -> Vec<ringmarket_cli::inventory::protocol::ErrorCode> {
+    let floods: Vec<_> = users
+        .iter()
+        .map(|&user| {
+            std::thread::spawn(move || {
+                let mut codes = Vec::new();
+                for _ in 0..count {
+                    let request = Request::Login {
+                        user: user.into(),
+                        password: "wrong".into(),
+                    };
+                    if let Some(response) = Conn::connect(addr).try_request(&request) {
+                        codes.push(error_code(&response));
+                    }
+                }
+                codes
+            })
+        })
+        .collect();
+    floods
+        .into_iter()
+        .flat_map(|f| f.join().expect("flood thread"))
+        .collect()
 }
