@@ -5,7 +5,10 @@ Usage: scripts/plot.py [DIR]   (default docs/scaling)
 
 Reads DIR/*.csv (columns nproc,cpu_model,structure,case,threads,contender,ops_per_sec,
 ratio_to_mutex) and writes one DIR/{structure}-{nproc}cpu.svg per structure and machine: one
-panel per case, throughput (log scale) against thread pairs, one line per contender.
+panel per case, throughput (log scale) against thread pairs, one line per contender. Also
+writes DIR/headline-{nproc}cpu.svg per machine: for every structure, case and thread count,
+ringmarket's throughput divided by each peer's (the first contender of a structure is
+ringmarket's own), as horizontal bars on a log scale around 1.
 """
 
 import csv
@@ -135,6 +138,67 @@ def svg(structure, nproc, cpu, cases, contenders):
     return "\n".join(out) + "\n"
 
 
+# The peer a contender of ours is compared with in the headline figure, where it is not the
+# structure's first contender of ours: each queue against the queue, each channel against the
+# channels.
+PAIRS = {
+    "crossbeam ArrayQueue": "ringmarket Ring",
+    "crossbeam-channel bounded": "ringmarket channel (waits)",
+    "flume bounded": "ringmarket channel (waits)",
+    "Mutex<VecDeque>+Condvar": "ringmarket channel (waits)",
+}
+
+
+def is_ours(name):
+    """Whether a contender is one of ringmarket's own (`Market`, `Market-handles`, `ringmarket ...`)."""
+    return name.startswith("Market") or name.startswith("ringmarket")
+
+
+def headline(nproc, cpu, groups):
+    """Bars of ours ÷ peer for every (structure, case, threads) group of one machine."""
+    rows = []
+    for (structure, case, threads), points in groups:
+        values = dict(points)
+        ours = [name for name, _ in points if is_ours(name)]
+        for name, value in points:
+            if is_ours(name) or not ours:
+                continue
+            mine = PAIRS.get(name, ours[0])
+            if values.get(mine, 0) > 0 and value > 0:
+                rows.append((f"{structure} {case} {threads}+{threads}: {mine} ÷ {name}",
+                             values[mine] / value))
+    if not rows:
+        return None
+    label_w, bar_w, row_h, top = 520, 360, 18, 50
+    lo = min(0.25, min(r for _, r in rows) / 1.2)
+    hi = max(4.0, max(r for _, r in rows) * 1.2)
+    width, height = label_w + bar_w + 80, top + row_h * len(rows) + 40
+
+    def x_of(v):
+        return label_w + bar_w * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
+           f'ringmarket ÷ peer, throughput (above 1: ringmarket faster), {escape(cpu)}, {nproc} CPUs</text>']
+    for v in log_ticks(lo, hi):
+        x = x_of(v)
+        out.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 30}" '
+                   f'stroke="{"#333" if v == 1 else "#ddd"}"/>')
+        out.append(f'<text x="{x:.1f}" y="{height - 14}" text-anchor="middle">{v:g}</text>')
+    for i, (label, ratio) in enumerate(rows):
+        y = top + i * row_h
+        x1, x2 = sorted((x_of(1), x_of(ratio)))
+        colour = "#2ca02c" if ratio >= 1 else "#d62728"
+        out.append(f'<text x="{label_w - 8}" y="{y + 12}" text-anchor="end">{escape(label)}</text>')
+        out.append(f'<rect x="{x1:.1f}" y="{y + 3}" width="{max(x2 - x1, 1):.1f}" height="{row_h - 6}" '
+                   f'fill="{colour}"><title>{ratio:.2f}</title></rect>')
+        out.append(f'<text x="{max(x2, x_of(1)) + 4:.1f}" y="{y + 12}">{ratio:.2f}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "docs/scaling"
     rows = read_rows(directory)
@@ -155,6 +219,20 @@ def main():
         with open(path, "w") as f:
             f.write(svg(structure, nproc, cpu, list(cases.items()), contenders))
         print(f"wrote {path}")
+    machines = defaultdict(list)
+    for (structure, nproc, cpu), rows in sorted(figures.items()):
+        groups = {}
+        for row in rows:
+            key = (structure, row["case"], row["threads"])
+            groups.setdefault(key, []).append((row["contender"], row["ops_per_sec"]))
+        machines[(nproc, cpu)] += sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], g[0][2]))
+    for (nproc, cpu), groups in sorted(machines.items()):
+        text = headline(nproc, cpu, groups)
+        if text:
+            path = os.path.join(directory, f"headline-{nproc}cpu.svg")
+            with open(path, "w") as f:
+                f.write(text)
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":
