@@ -1,6 +1,7 @@
 //! `ringmarket::Market` against the one-lock `MutexMarket`, a `Mutex<HashMap<T,
-//! VecDeque<..>>>` peer and a sharded-lock `DashMap` peer, side by side in one run, through
-//! the same `Marketplace` code.
+//! VecDeque<..>>>` peer, a sharded-lock `DashMap` peer and `SpscFedMarket` (per-producer
+//! `spsc` rings feeding one locked index), side by side in one run, through the same
+//! `Marketplace` code.
 //!
 //! Threaded groups (`mix/{threads}+{threads}/products{D}/queue{Q}`): `threads` producers each
 //! publish products `0, 1, 2, ... (mod D)` and as many consumers each want the same sequence:
@@ -37,17 +38,19 @@ mod common;
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
 use ringmarket::baseline::MutexMarket;
 use ringmarket::market::{Cart, Producer};
 use ringmarket::market::{IdError, PublishError, Stats};
-use ringmarket::{CartId, Market, Marketplace, ProducerId};
+use ringmarket::model::Model;
+use ringmarket::{spsc, CartId, Market, Marketplace, ProducerId};
 
 /// The fairer lock-based peer: one lock around a hash map from product to the equal items on
 /// sale (with their producers), the per-producer counts and the carts.
@@ -237,6 +240,172 @@ impl Marketplace<u64> for DashMapMarket {
     }
     fn stats(&self) -> Stats {
         Stats::default()
+    }
+}
+
+/// The literal reading of "per-producer bounded single-producer rings built on atomics feed a
+/// marketplace index": every producer owns the `Producer` end of a `ringmarket::spsc` ring of
+/// `capacity` slots (its bounded storage) and an atomic count of its items on sale; the
+/// `Consumer` ends of all the rings sit with the index, a `HashMap` from product to the
+/// producers of its equal items on sale (oldest first), behind one lock. A reservation takes
+/// that lock, first moves every item published since the last reservation from every ring
+/// into the index (a ring has one consumer: the lock makes the reservers one), then takes an
+/// equal item from the index. A returned item goes straight into the index, counted under its
+/// producer again. It exists to measure that shape next to `Market`, which does not keep its
+/// items in FIFO rings because a reservation wants an equal item, not the oldest one.
+///
+/// A ring end needs `&mut` and the id API gives `&self`, so each stall keeps its end in a
+/// `Mutex`: one uncontended lock and unlock per publish in the mix (one thread per producer).
+/// The stalls and carts are tables sized at construction (no lock to find one); registering
+/// more producers or carts than that panics.
+struct SpscFedMarket {
+    capacity: usize,
+    /// `stalls[p]`: producer `p`'s ring end and count, set once, when it registers.
+    stalls: Box<[OnceLock<CachePadded<Stall>>]>,
+    index: Mutex<SpscIndex>,
+    /// `carts[c]`: cart `c`, set once, when it opens.
+    carts: Box<[OnceLock<Mutex<CartItems>>]>,
+    next_cart: AtomicUsize,
+}
+
+/// A cart's items with their producers, in the order added.
+type CartItems = Vec<(u64, usize)>;
+
+struct Stall {
+    /// Items of this producer on sale, in its ring or in the index: at most `capacity` after
+    /// a publish (returns may push it above), so the ring, which holds a part of them, never
+    /// fills.
+    on_sale: AtomicUsize,
+    ring: Mutex<spsc::Producer<u64>>,
+}
+
+struct SpscIndex {
+    /// `rings[p]`: the consumer end of producer `p`'s ring.
+    rings: Vec<spsc::Consumer<u64>>,
+    /// The producers of the equal items on sale that have left their rings, per product,
+    /// oldest first.
+    on_sale: HashMap<u64, VecDeque<usize>>,
+}
+
+impl SpscFedMarket {
+    /// A market whose producers may each have `capacity` items on sale, for at most `handles`
+    /// producers and `handles` carts.
+    fn new(capacity: usize, handles: usize) -> Self {
+        Self {
+            capacity,
+            stalls: (0..handles).map(|_| OnceLock::new()).collect(),
+            index: Mutex::new(SpscIndex {
+                rings: Vec::new(),
+                on_sale: HashMap::new(),
+            }),
+            carts: (0..handles).map(|_| OnceLock::new()).collect(),
+            next_cart: AtomicUsize::new(0),
+        }
+    }
+
+    fn cart(&self, cart: CartId) -> Result<MutexGuard<'_, CartItems>, IdError> {
+        let c = self.carts.get(cart.index()).and_then(OnceLock::get);
+        Ok(c.ok_or(IdError::UnknownCart(cart))?.lock().unwrap())
+    }
+}
+
+impl Marketplace<u64> for SpscFedMarket {
+    fn register_producer_id(&self) -> ProducerId {
+        let (ring, consumer) = spsc::ring(self.capacity);
+        let mut index = self.index.lock().unwrap();
+        let p = index.rings.len();
+        let stall = self
+            .stalls
+            .get(p)
+            .expect("more producers than the market was sized for");
+        index.rings.push(consumer);
+        let _ = stall.set(CachePadded::new(Stall {
+            on_sale: AtomicUsize::new(0),
+            ring: Mutex::new(ring),
+        }));
+        ProducerId::new(p)
+    }
+    fn publish(&self, producer: ProducerId, item: u64) -> Result<(), PublishError<u64>> {
+        let Some(stall) = self.stalls.get(producer.index()).and_then(OnceLock::get) else {
+            return Err(PublishError::Id(IdError::UnknownProducer(producer), item));
+        };
+        // ORDERING: Acquire pairs with the Release decrement of `add_to_cart` (every change of
+        // the count is a read-modify-write, so this reads the end of a release sequence of
+        // each earlier decrement): the pops that emptied the ring slots of the reserved items
+        // happen before this push. The ring holds at most the count read here, which is below
+        // `capacity`, so the push cannot fail. A refused publish reads nothing: Relaxed.
+        let cap = self.capacity;
+        let counted = (stall.on_sale).fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+            (n < cap).then_some(n + 1)
+        });
+        if counted.is_err() {
+            return Err(PublishError::Full(item));
+        }
+        let pushed = stall.ring.lock().unwrap().push(item);
+        pushed.expect("the count keeps the ring from filling");
+        Ok(())
+    }
+    fn new_cart_id(&self) -> CartId {
+        let c = self.next_cart.fetch_add(1, Ordering::Relaxed);
+        let cart = self
+            .carts
+            .get(c)
+            .expect("more carts than the market was sized for");
+        let _ = cart.set(Mutex::new(Vec::new()));
+        CartId::new(c)
+    }
+    fn add_to_cart(&self, cart: CartId, item: &u64) -> Result<bool, IdError> {
+        let mut c = self.cart(cart)?;
+        let mut index = self.index.lock().unwrap();
+        let SpscIndex { rings, on_sale } = &mut *index;
+        for (p, ring) in rings.iter_mut().enumerate() {
+            for x in ring.read_chunk(usize::MAX) {
+                on_sale.entry(x).or_default().push_back(p);
+            }
+        }
+        let Some(p) = on_sale.get_mut(item).and_then(VecDeque::pop_front) else {
+            return Ok(false);
+        };
+        // Under the index lock, so that the count and the index change together.
+        let stall = self.stalls[p].get().expect("a registered producer");
+        // ORDERING: Release pairs with the Acquire of `publish`: the pop that took this item
+        // out of its ring (this reservation's or an earlier one's, ordered before it by the
+        // index lock) comes before the producer's next push into the slot it emptied.
+        stall.on_sale.fetch_sub(1, Ordering::Release);
+        drop(index);
+        c.push((*item, p));
+        Ok(true)
+    }
+    fn remove_from_cart(&self, cart: CartId, item: &u64) -> Result<bool, IdError> {
+        let mut c = self.cart(cart)?;
+        let Some(at) = c.iter().rposition(|(x, _)| x == item) else {
+            return Ok(false);
+        };
+        let (x, p) = c.remove(at);
+        let stall = self.stalls[p].get().expect("a registered producer");
+        let mut index = self.index.lock().unwrap();
+        // Relaxed: the item goes into the index, not the ring, so no slot changes hands; the
+        // index lock orders the item's later reservation (and its decrement) after this.
+        stall.on_sale.fetch_add(1, Ordering::Relaxed);
+        index.on_sale.entry(x).or_default().push_back(p);
+        Ok(true)
+    }
+    fn place_order(&self, cart: CartId) -> Result<Vec<u64>, IdError> {
+        Ok(self.cart(cart)?.drain(..).map(|(x, _)| x).collect())
+    }
+    fn cart_contents(&self, cart: CartId) -> Result<Vec<u64>, IdError> {
+        Ok(self.cart(cart)?.iter().map(|&(x, _)| x).collect())
+    }
+    /// Only the on-sale counts (what the self-check compares with the model).
+    fn stats(&self) -> Stats {
+        let counts = self.stalls.iter().map_while(OnceLock::get).enumerate();
+        // Relaxed: a snapshot of counters, ordered with nothing else.
+        Stats {
+            on_sale: counts
+                .map(|(p, s)| (ProducerId::new(p), s.on_sale.load(Ordering::Relaxed)))
+                .collect(),
+            ..Stats::default()
+        }
     }
 }
 
@@ -440,12 +609,13 @@ fn cycle(c: &mut Criterion) {
 criterion_group!(benches, cycle, threaded);
 
 /// The mix's contenders, by the `which` of [`mix_run`].
-const MIX: [&str; 5] = [
+const MIX: [&str; 6] = [
     "Market",
     "Market-handles",
     "MutexMarket",
     "HashMapMarket",
     "DashMapMarket",
+    "SpscFedMarket",
 ];
 
 /// One run of the mix with `iters` items per producer for contender `MIX[which]`.
@@ -460,18 +630,23 @@ fn mix_run(which: usize, threads: usize, products: u64, queue: usize, iters: u64
         }
         2 => mix_ids(MutexMarket::new(queue).unwrap(), threads, products, iters),
         3 => mix_ids(HashMapMarket::new(queue), threads, products, iters),
-        _ => mix_ids(DashMapMarket::new(queue), threads, products, iters),
+        4 => mix_ids(DashMapMarket::new(queue), threads, products, iters),
+        _ => {
+            let m = SpscFedMarket::new(queue, threads);
+            mix_ids(m, threads, products, iters)
+        }
     }
 }
 
 /// The single-thread cycle's contenders, by the `which` of [`cycle_run`].
-const CYCLE: [&str; 6] = [
+const CYCLE: [&str; 7] = [
     "Market/handles",
     "Market/ids",
     "MutexMarket/ids",
     "HashMapMarket/ids",
     "DashMapMarket/ids",
     "ArrayQueue push+pop",
+    "SpscFedMarket/ids",
 ];
 
 /// `n` single-thread cycles (publish, reserve, place the order) for contender `CYCLE[which]`;
@@ -505,6 +680,7 @@ fn cycle_run(which: usize, n: u64) -> Duration {
         2 => ids(&MutexMarket::new(8).unwrap(), n),
         3 => ids(&HashMapMarket::new(8), n),
         4 => ids(&DashMapMarket::new(8), n),
+        6 => ids(&SpscFedMarket::new(8, 1), n),
         _ => {
             let queue = ArrayQueue::new(8);
             let start = Instant::now();
@@ -542,17 +718,19 @@ fn alternating(rounds: usize) {
          and of per-round ratios (contender time / Market time, > 1: Market faster)"
     );
     println!(
-        "{:<28} {:>6} {:>7} {:>6} {:>7} {:>7} {:>13} {:>15} {:>15} {:>15}",
+        "{:<28} {:>6} {:>7} {:>6} {:>7} {:>7} {:>7} {:>13} {:>15} {:>15} {:>15} {:>15}",
         "case",
         "ids",
         "handles",
         "Mutex",
         "HashMap",
         "DashMap",
+        "SpscFed",
         "Mutex ÷ ids/h",
         "HashMap ÷ ids/h",
         "DashMap ÷ ids/h",
-        "won ids/h (M H D)"
+        "SpscFed ÷ ids/h",
+        "won ids/h (M H D S)"
     );
     let mut cases = Vec::new();
     for threads in common::bench_threads(&THREADS) {
@@ -568,7 +746,7 @@ fn alternating(rounds: usize) {
             per(mix_run(which, threads, products, queue, ITEMS), ITEMS)
         });
         let won = |r: &[f64]| r.iter().filter(|&&x| x > 1.0).count();
-        // Each peer (MutexMarket, HashMapMarket, DashMapMarket) over Market's ids and
+        // Each peer (MutexMarket, HashMapMarket, DashMapMarket, SpscFedMarket) over Market's ids and
         // handles: the medians of the per-round ratios, and the rounds Market won.
         let (mut over, mut wins) = (String::new(), Vec::new());
         for peer in 2..n {
@@ -583,7 +761,7 @@ fn alternating(rounds: usize) {
         }
         let times: String = ns
             .iter_mut()
-            .zip([6, 7, 6, 7, 7])
+            .zip([6, 7, 6, 7, 7, 7])
             .fold(String::new(), |acc, (xs, width)| {
                 acc + &format!(" {:>width$.0}", common::median(xs))
             });
@@ -600,22 +778,26 @@ fn alternating(rounds: usize) {
     let mut mutex_over = ratios(&ns[2], &ns[0]);
     let mut map_over = ratios(&ns[3], &ns[0]);
     let mut dash_over = ratios(&ns[4], &ns[0]);
+    let mut fed_over = ratios(&ns[6], &ns[0]);
     println!(
         "single-thread cycle: Market handles {:.1} ns, ids {:.1}, MutexMarket {:.1}, \
-         HashMapMarket {:.1}, DashMapMarket {:.1}, ArrayQueue push+pop {:.1}; \
-         Market handles ÷ ArrayQueue {:.2}, MutexMarket ÷ Market {:.2}, \
-         HashMapMarket ÷ Market {:.2}, DashMapMarket ÷ Market {:.2} \
+         HashMapMarket {:.1}, DashMapMarket {:.1}, SpscFedMarket {:.1}, \
+         ArrayQueue push+pop {:.1}; Market handles ÷ ArrayQueue {:.2}, \
+         MutexMarket ÷ Market {:.2}, HashMapMarket ÷ Market {:.2}, \
+         DashMapMarket ÷ Market {:.2}, SpscFedMarket ÷ Market {:.2} \
          (medians of per-round ratios)",
         common::median(&mut ns[0]),
         common::median(&mut ns[1]),
         common::median(&mut ns[2]),
         common::median(&mut ns[3]),
         common::median(&mut ns[4]),
+        common::median(&mut ns[6]),
         common::median(&mut ns[5]),
         common::median(&mut over_queue),
         common::median(&mut mutex_over),
         common::median(&mut map_over),
         common::median(&mut dash_over),
+        common::median(&mut fed_over),
     );
     println!("load average at end: {}", common::load_average());
 }
@@ -647,13 +829,70 @@ fn scaling_cases(threads: &[usize]) -> Vec<common::Case> {
     cases
 }
 
+/// Checks `SpscFedMarket` before it is measured: 2,000 random operations (2 producers with
+/// 2 items on sale each, 2 carts, 3 products) in lock-step with the model, the choice of
+/// producer each reservation made replayed into the model and every count compared after
+/// every operation; then the mix with 2 thread pairs on rings of 1 and 8 slots. Panics on the
+/// first difference.
+fn check_spsc_fed() {
+    let (m, mut model) = (SpscFedMarket::new(2, 2), Model::new(2).unwrap());
+    let producers = [m.register_producer_id(), m.register_producer_id()];
+    let carts = [m.new_cart_id(), m.new_cart_id()];
+    for _ in 0..2 {
+        model.register_producer();
+        model.new_cart();
+    }
+    let counts = |m: &SpscFedMarket| -> Vec<usize> {
+        m.stats().on_sale.into_iter().map(|(_, n)| n).collect()
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    for step in 0..2_000 {
+        // xorshift64: a fixed sequence of operations, the same on every run.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let (who, x) = ((seed >> 8) as usize % 2, (seed >> 16) % 3);
+        match seed % 5 {
+            0 | 1 => {
+                let got = m.publish(producers[who], x).map_err(|e| match e {
+                    PublishError::Full(x) => x,
+                    e => panic!("step {step}: {e:?}"),
+                });
+                assert_eq!(got, model.publish(who, x).map_err(|e| e.0), "step {step}");
+            }
+            2 => {
+                let before = counts(&m);
+                let got = m.add_to_cart(carts[who], &x).unwrap();
+                let after = counts(&m);
+                let from = (0..2).find(|&p| after[p] < before[p]);
+                let want = model.add_to_cart_chosen(who, &x, |_, p| Some(p) == from);
+                assert_eq!(want, Ok(got), "step {step}: reserved {x} from {from:?}");
+            }
+            3 => {
+                let got = m.remove_from_cart(carts[who], &x).unwrap();
+                assert_eq!(got, model.remove_from_cart(who, &x), "step {step}");
+            }
+            _ => {
+                let got = m.place_order(carts[who]).unwrap();
+                assert_eq!(got, model.place_order(who), "step {step}");
+            }
+        }
+        let want: Vec<usize> = (0..2).map(|p| model.on_sale_of(p)).collect();
+        assert_eq!(counts(&m), want, "step {step}: items on sale per producer");
+    }
+    for queue in [1, 8] {
+        mix_ids(SpscFedMarket::new(queue, 2), 2, 3, 2_000);
+    }
+}
+
 /// `cargo bench --bench market -- alternating [ROUNDS]` runs the alternating comparison and
 /// `... -- scaling THREADS_LIST OUT.csv [ROUNDS]` the scaling runs instead of the criterion
-/// benchmarks.
+/// benchmarks; every mode first checks `SpscFedMarket` (see [`check_spsc_fed`]).
 fn main() {
     let scaling = common::Scaling {
         structure: "market",
         cases: scaling_cases,
     };
+    check_spsc_fed();
     common::main(15, alternating, Some(scaling), benches);
 }
