@@ -82,6 +82,69 @@ fn single_thread_fill_and_drain_at_small_and_large_capacities() {
     }
 }
 
+/// What each end's observers say, through shared references only.
+#[derive(Debug, PartialEq)]
+struct Looks {
+    len: usize,
+    slots: usize,
+    empty: bool,
+    full: bool,
+}
+
+fn producer_looks(p: &Producer<u8>) -> Looks {
+    Looks {
+        len: p.len(),
+        slots: p.slots(),
+        empty: p.is_empty(),
+        full: p.is_full(),
+    }
+}
+
+fn consumer_looks(c: &Consumer<u8>) -> Looks {
+    Looks {
+        len: c.len(),
+        slots: c.slots(),
+        empty: c.is_empty(),
+        full: c.is_full(),
+    }
+}
+
+/// The observers take `&self` and read the other end's index afresh: each end is asked right
+/// after the *other* end moved, with no call of its own in between, so an answer from its
+/// cached copy of the other index would be stale.
+#[test]
+fn observers_take_shared_references_and_read_the_other_end_afresh() {
+    let (mut p, mut c) = spsc::ring::<u8>(3);
+    let (full, empty) = (
+        Looks {
+            len: 3,
+            slots: 0,
+            empty: false,
+            full: true,
+        },
+        Looks {
+            len: 0,
+            slots: 3,
+            empty: true,
+            full: false,
+        },
+    );
+    // The consumer has never looked at the producer's index.
+    p.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3]);
+    assert_eq!(consumer_looks(&c), Looks { slots: 3, ..full });
+    assert_eq!(producer_looks(&p), full);
+    // The producer's cached limit says full; the consumer has taken everything since.
+    c.read_chunk(3).commit_all();
+    assert_eq!(producer_looks(&p), empty);
+    assert_eq!(consumer_looks(&c), Looks { slots: 0, ..empty });
+    // Observing changed nothing: the ring still fills and drains in order.
+    for i in 4..7 {
+        p.push(i).unwrap();
+    }
+    assert_eq!(p.push(0), Err(Full(0)));
+    assert_eq!(c.read_chunk(3).into_iter().collect::<Vec<_>>(), [4, 5, 6]);
+}
+
 #[test]
 fn interleaved_push_pop_wraps_every_position() {
     // Offsets the producer and consumer by every amount so that each position in

@@ -9,6 +9,9 @@ use crate::Empty;
 /// The consuming end of a ring made by [`ring`](super::ring).
 ///
 /// `Send` when `T` is, never `Sync`; every method that changes the ring takes `&mut self`.
+/// The observers ([`len`](Self::len), [`is_empty`](Self::is_empty),
+/// [`is_full`](Self::is_full), [`slots`](Self::slots), [`capacity`](Self::capacity),
+/// [`is_abandoned`](Self::is_abandoned)) take `&self` and only read the producer's index.
 ///
 /// ```compile_fail
 /// fn shared<S: Sync>(_: S) {}
@@ -93,6 +96,21 @@ impl<T> Consumer<T> {
         debug_assert!(self.geometry.distance(self.head, tail) <= self.geometry.capacity);
         self.tail_cache = tail;
         self.cached_len()
+    }
+
+    /// Items available as of a fresh look at the producer's position, without updating the
+    /// cache (nor giving back slots left behind by a forgotten [`ReadChunkIntoIter`]): the
+    /// observers' answer, through `&self`.
+    #[inline]
+    fn len_now(&self) -> usize {
+        // Relaxed: only a number comes out of this; no slot is read on its strength. A pop
+        // that follows loads `tail` again with Acquire before it reads (the cache is not
+        // updated here), and coherence makes that load see this value or a later one, so the
+        // items counted here are there for it.
+        let tail = self.shared.tail.load(Ordering::Relaxed);
+        let len = self.geometry.distance(self.head, tail);
+        debug_assert!(len <= self.geometry.capacity);
+        len
     }
 
     /// Gives the slots before position `head` back to the producer.
@@ -222,12 +240,12 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(3);
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.slots(), 1);
     /// ```
-    pub fn slots(&mut self) -> usize {
-        self.refresh()
+    pub fn slots(&self) -> usize {
+        self.len_now()
     }
 
     /// The number of items in the ring now; the same as [`slots`](Self::slots), with the
@@ -236,12 +254,12 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(3);
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.len(), 1);
     /// ```
-    pub fn len(&mut self) -> usize {
-        self.refresh()
+    pub fn len(&self) -> usize {
+        self.len_now()
     }
 
     /// Whether the ring holds no item, so that [`pop`](Self::pop) would fail.
@@ -252,13 +270,13 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(1);
     /// assert!(consumer.is_empty());
     /// producer.push(1).unwrap();
     /// assert!(!consumer.is_empty());
     /// ```
-    pub fn is_empty(&mut self) -> bool {
-        self.cached_len() == 0 && self.refresh() == 0
+    pub fn is_empty(&self) -> bool {
+        self.cached_len() == 0 && self.len_now() == 0
     }
 
     /// Whether every slot holds an item.
@@ -269,12 +287,12 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(1);
     /// producer.push(1).unwrap();
     /// assert!(consumer.is_full());
     /// ```
-    pub fn is_full(&mut self) -> bool {
-        self.refresh() == self.geometry.capacity
+    pub fn is_full(&self) -> bool {
+        self.len_now() == self.geometry.capacity
     }
 
     /// Whether the producer has been dropped, so that no more items will come.
@@ -520,9 +538,10 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 ///
 /// Forgetting it (`mem::forget`) is safe: the items it took are never handed out again. Their
 /// slots are then given back to the producer not when the iterator is dropped but at the
-/// consumer's next index store (a `pop`, a commit), its next look at the producer's index (a
-/// `pop` or `read_chunk` that finds its cached items used up, `len`, `is_empty`, ...), or its
-/// drop.
+/// consumer's next index store (a `pop`, a commit), its next refresh of the producer's index
+/// (a `pop`, `peek` or `read_chunk` that finds its cached items used up), or its drop. The
+/// observers (`len`, `is_empty`, ...) take `&self` and only read, so they do not give them
+/// back.
 ///
 /// It is invariant in `T`, as its consumer is:
 ///

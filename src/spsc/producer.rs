@@ -9,6 +9,9 @@ use crate::Full;
 /// The producing end of a ring made by [`ring`](super::ring).
 ///
 /// `Send` when `T` is, never `Sync`; every method that changes the ring takes `&mut self`.
+/// The observers ([`len`](Self::len), [`is_empty`](Self::is_empty),
+/// [`is_full`](Self::is_full), [`slots`](Self::slots), [`capacity`](Self::capacity),
+/// [`is_abandoned`](Self::is_abandoned)) take `&self` and only read the consumer's index.
 ///
 /// ```compile_fail
 /// fn shared<S: Sync>(_: S) {}
@@ -84,6 +87,20 @@ impl<T> Producer<T> {
         debug_assert!(self.geometry.distance(head, self.tail) <= self.geometry.capacity);
         self.limit = self.geometry.advance(head, self.geometry.capacity);
         self.cached_free()
+    }
+
+    /// Free slots as of a fresh look at the consumer's position, without updating the cache:
+    /// the observers' answer, through `&self`.
+    #[inline]
+    fn free_now(&self) -> usize {
+        // Relaxed: only a number comes out of this; no slot is touched on its strength. A
+        // push that follows loads `head` again with Acquire before it writes (the cached limit
+        // is not updated here), and coherence makes that load see this value or a later one,
+        // so the free slots counted here stay free for it.
+        let head = self.shared.head.load(Ordering::Relaxed);
+        let len = self.geometry.distance(head, self.tail);
+        debug_assert!(len <= self.geometry.capacity);
+        self.geometry.capacity - len
     }
 
     /// Makes the slots up to position `tail` visible to the consumer.
@@ -185,8 +202,8 @@ impl<T> Producer<T> {
     /// producer.push(1).unwrap();
     /// assert_eq!(producer.slots(), 2);
     /// ```
-    pub fn slots(&mut self) -> usize {
-        self.refresh()
+    pub fn slots(&self) -> usize {
+        self.free_now()
     }
 
     /// The number of items in the ring now.
@@ -201,8 +218,8 @@ impl<T> Producer<T> {
     /// producer.push('a').unwrap();
     /// assert_eq!(producer.len(), 1);
     /// ```
-    pub fn len(&mut self) -> usize {
-        self.geometry.capacity - self.refresh()
+    pub fn len(&self) -> usize {
+        self.geometry.capacity - self.free_now()
     }
 
     /// Whether the ring holds no item.
@@ -218,8 +235,8 @@ impl<T> Producer<T> {
     /// producer.push(()).unwrap();
     /// assert!(!producer.is_empty());
     /// ```
-    pub fn is_empty(&mut self) -> bool {
-        self.refresh() == self.geometry.capacity
+    pub fn is_empty(&self) -> bool {
+        self.free_now() == self.geometry.capacity
     }
 
     /// Whether every slot holds an item, so that [`push`](Self::push) would fail.
@@ -236,8 +253,8 @@ impl<T> Producer<T> {
     /// consumer.pop().unwrap();
     /// assert!(!producer.is_full());
     /// ```
-    pub fn is_full(&mut self) -> bool {
-        self.cached_free() == 0 && self.refresh() == 0
+    pub fn is_full(&self) -> bool {
+        self.cached_free() == 0 && self.free_now() == 0
     }
 
     /// Whether the consumer has been dropped, so that nothing pushed will ever be popped.
