@@ -6,7 +6,10 @@
 //!   themselves out: when the last producer is gone, consumers drain what is left and then learn
 //!   [`PopError::Closed`] ("empty for good") rather than [`PopError::Empty`] ("empty for now").
 //!   Both sides can wait, blocking (`push_wait`, `pop_wait`) or with a time-out
-//!   (`push_timeout`, `pop_timeout`), without losing wake-ups.
+//!   (`push_timeout`, `pop_timeout`), without losing wake-ups. A consumer is iterated as a
+//!   crossbeam-channel `Receiver` is: [`Consumer::iter`] blocks and ends once the channel is
+//!   closed and drained, [`Consumer::try_iter`] takes what is there now, and `for v in &rx`
+//!   or `for v in rx` work too.
 //!
 //! # Examples
 //!
@@ -25,13 +28,7 @@
 //!     let consumers: Vec<_> = (0..3)
 //!         .map(|_| {
 //!             let rx = rx.clone();
-//!             s.spawn(move || {
-//!                 let mut sum = 0;
-//!                 while let Ok(v) = rx.pop_wait() {
-//!                     sum += v;
-//!                 }
-//!                 sum
-//!             })
+//!             s.spawn(move || rx.iter().sum::<u64>())
 //!         })
 //!         .collect();
 //!     consumers.into_iter().map(|c| c.join().unwrap()).sum()
@@ -42,8 +39,10 @@
 
 mod channel;
 mod error;
+mod iter;
 mod ring;
 
 pub use channel::{channel, Consumer, Producer};
 pub use error::{Closed, Disconnected, PopError, PopTimeoutError, PushError, PushTimeoutError};
+pub use iter::{IntoIter, Iter, TryIter};
 pub use ring::Ring;
