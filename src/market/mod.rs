@@ -57,6 +57,7 @@ pub use wait::{PublishWaitError, WaitError};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::WaitList;
 use crate::{Full, ZeroCapacity};
+pub(crate) use ids::MarketTag;
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, SearchHints, Stall};
 use wait::{Handle, ProductWaits};
@@ -318,6 +319,8 @@ impl<T> Default for CartShared<T> {
 /// The shared state behind every clone of a [`Market`] and every handle.
 pub(crate) struct Inner<T> {
     capacity: usize,
+    /// Carried by every id this market hands out; an id with another tag is unknown here.
+    tag: MarketTag,
     /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
     eq: fn(&T, &T) -> bool,
     /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
@@ -392,6 +395,7 @@ impl<T: Eq + Hash> Market<T> {
         Ok(Self {
             inner: Handle::new(Inner {
                 capacity: queue_size_per_producer,
+                tag: MarketTag::unique(),
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
                 index: Index::new(buckets),
@@ -429,7 +433,11 @@ impl<T> Market<T> {
     pub fn register_producer(&self) -> Producer<T> {
         let (index, entry) = self.inner.producers.register(HELD);
         entry.value.counts.registered(entry.slot(), true);
-        Producer::new(self.inner.clone(), entry, ProducerId(index))
+        Producer::new(
+            self.inner.clone(),
+            entry,
+            ProducerId::tagged(self.inner.tag, index),
+        )
     }
 
     /// Opens a cart and returns the handle that owns it.
@@ -447,7 +455,11 @@ impl<T> Market<T> {
     /// ```
     pub fn new_cart(&self) -> Cart<T> {
         let (index, entry) = self.inner.carts.register(HELD);
-        Cart::new(self.inner.clone(), entry, CartId(index))
+        Cart::new(
+            self.inner.clone(),
+            entry,
+            CartId::tagged(self.inner.tag, index),
+        )
     }
 
     /// Registers a producer for the id API.
@@ -462,7 +474,7 @@ impl<T> Market<T> {
     pub fn register_producer_id(&self) -> ProducerId {
         let (index, entry) = self.inner.producers.register(IDLE);
         entry.value.counts.registered(entry.slot(), false);
-        ProducerId(index)
+        ProducerId::tagged(self.inner.tag, index)
     }
 
     /// Opens a cart for the id API.
@@ -475,7 +487,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.place_order(c), Ok(vec![]));
     /// ```
     pub fn new_cart_id(&self) -> CartId {
-        CartId(self.inner.carts.register(IDLE).0)
+        CartId::tagged(self.inner.tag, self.inner.carts.register(IDLE).0)
     }
 
     /// Puts `item` on sale under `producer`. Lock-free, and wait-free while the producer has
@@ -500,9 +512,18 @@ impl<T> Market<T> {
     /// assert!(matches!(market.publish(p, 2), Err(PublishError::Full(2))));
     /// let other = market.register_producer_id();
     /// assert!(market.publish(other, 3).is_ok());
+    /// // An id of another market is unknown here.
+    /// assert!(matches!(
+    ///     market.publish(stranger, 4),
+    ///     Err(PublishError::Id(IdError::UnknownProducer(_), 4))
+    /// ));
     /// ```
     pub fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
-        let entry = match self.inner.producers.acquire(producer.0) {
+        let entry = match producer
+            .number_in(self.inner.tag)
+            .ok_or(Refused::Unknown)
+            .and_then(|number| self.inner.producers.acquire(number))
+        {
             Ok(entry) => entry,
             Err(Refused::Unknown) => {
                 return Err(PublishError::Id(IdError::UnknownProducer(producer), item))
@@ -602,7 +623,11 @@ impl<T> Market<T> {
         cart: CartId,
         f: impl FnOnce(&Inner<T>, &CartShared<T>) -> R,
     ) -> Result<R, IdError> {
-        let entry = match self.inner.carts.acquire(cart.0) {
+        let entry = match cart
+            .number_in(self.inner.tag)
+            .ok_or(Refused::Unknown)
+            .and_then(|number| self.inner.carts.acquire(number))
+        {
             Ok(entry) => entry,
             Err(Refused::Unknown) => return Err(IdError::UnknownCart(cart)),
             Err(Refused::Busy) => return Err(IdError::CartBusy(cart)),
@@ -652,7 +677,7 @@ impl<T> Market<T> {
                 .producers
                 .iter()
                 // Relaxed: a statistic.
-                .map(|(i, e)| (ProducerId(i), e.value.counts.on_sale()))
+                .map(|(i, e)| (ProducerId::tagged(inner.tag, i), e.value.counts.on_sale()))
                 .collect(),
             in_carts: inner
                 .carts
