@@ -15,7 +15,7 @@ use crate::Empty;
 ///
 /// ```compile_fail
 /// fn shared<S: Sync>(_: S) {}
-/// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(1);
+/// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(1).unwrap();
 /// shared(consumer); // a consumer cannot be shared between threads
 /// ```
 ///
@@ -23,7 +23,7 @@ use crate::Empty;
 ///
 /// ```compile_fail
 /// fn send<S: Send>(_: S) {}
-/// let (_producer, consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1);
+/// let (_producer, consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1).unwrap();
 /// send(consumer); // the `Rc`s would be shared by two threads
 /// ```
 ///
@@ -144,7 +144,7 @@ impl<T> Consumer<T> {
     /// ```
     /// use ringmarket::Empty;
     ///
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2).unwrap();
     /// assert_eq!(consumer.pop(), Err(Empty));
     /// producer.push(5).unwrap();
     /// assert_eq!(consumer.pop(), Ok(5));
@@ -173,7 +173,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2).unwrap();
     /// producer.push(String::from("hi")).unwrap();
     /// assert_eq!(consumer.peek().map(String::as_str), Ok("hi"));
     /// assert_eq!(consumer.pop().as_deref(), Ok("hi"));
@@ -199,7 +199,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// for i in 0..3 {
     ///     producer.push(i).unwrap();
     /// }
@@ -225,7 +225,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(3);
+    /// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(3).unwrap();
     /// assert_eq!(consumer.capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -240,7 +240,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.slots(), 1);
     /// ```
@@ -254,7 +254,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.len(), 1);
     /// ```
@@ -270,7 +270,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(1).unwrap();
     /// assert!(consumer.is_empty());
     /// producer.push(1).unwrap();
     /// assert!(!consumer.is_empty());
@@ -287,7 +287,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(1).unwrap();
     /// producer.push(1).unwrap();
     /// assert!(consumer.is_full());
     /// ```
@@ -303,7 +303,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2).unwrap();
     /// producer.push(1).unwrap();
     /// drop(producer);
     /// assert!(consumer.is_abandoned());
@@ -362,7 +362,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.read_chunk(3).len(), 1);
     /// ```
@@ -375,7 +375,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (_producer, mut consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// let (_producer, mut consumer) = ringmarket::spsc::ring::<u8>(4).unwrap();
     /// assert!(consumer.read_chunk(3).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -388,7 +388,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.write_chunk(3).unwrap().fill_from_iter([1, 2, 3]);
     /// consumer.read_chunk(2).commit_all();
     /// producer.write_chunk(2).unwrap().fill_from_iter([4, 5]);
@@ -416,7 +416,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// let mut chunk = consumer.read_chunk(1);
     /// chunk.as_mut_slices().0[0] += 10;
@@ -451,7 +451,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3]);
     /// consumer.read_chunk(3).commit(2);
     /// assert_eq!(consumer.pop(), Ok(3));
@@ -488,7 +488,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.push(1).unwrap();
     /// consumer.read_chunk(4).commit_all();
     /// assert!(consumer.is_empty());
@@ -509,7 +509,7 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.write_chunk(3).unwrap().fill_from_iter(1..);
     /// let mut items = consumer.read_chunk(3).into_iter();
     /// assert_eq!(items.next(), Some(1));

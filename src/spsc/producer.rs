@@ -15,7 +15,7 @@ use crate::Full;
 ///
 /// ```compile_fail
 /// fn shared<S: Sync>(_: S) {}
-/// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(1);
+/// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(1).unwrap();
 /// shared(producer); // a producer cannot be shared between threads
 /// ```
 ///
@@ -23,7 +23,7 @@ use crate::Full;
 ///
 /// ```compile_fail
 /// fn send<S: Send>(_: S) {}
-/// let (producer, _consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1);
+/// let (producer, _consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1).unwrap();
 /// send(producer); // the `Rc`s would be shared by two threads
 /// ```
 ///
@@ -125,7 +125,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1).unwrap();
     /// assert_eq!(producer.push(1), Ok(()));
     /// assert_eq!(producer.push(2).unwrap_err().into_inner(), 2);
     /// assert_eq!(consumer.pop(), Ok(1));
@@ -158,7 +158,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// let chunk = producer.write_chunk(3).unwrap();
     /// assert_eq!(chunk.fill_from_iter(10..), 3);
     /// assert_eq!(consumer.read_chunk(4).into_iter().collect::<Vec<_>>(), [10, 11, 12]);
@@ -183,7 +183,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(3);
+    /// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(3).unwrap();
     /// assert_eq!(producer.capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -198,7 +198,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(producer.slots(), 2);
     /// ```
@@ -214,7 +214,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push('a').unwrap();
     /// assert_eq!(producer.len(), 1);
     /// ```
@@ -230,7 +230,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3).unwrap();
     /// assert!(producer.is_empty());
     /// producer.push(()).unwrap();
     /// assert!(!producer.is_empty());
@@ -247,7 +247,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1).unwrap();
     /// producer.push(1).unwrap();
     /// assert!(producer.is_full());
     /// consumer.pop().unwrap();
@@ -264,7 +264,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (producer, consumer) = ringmarket::spsc::ring::<u8>(1);
+    /// let (producer, consumer) = ringmarket::spsc::ring::<u8>(1).unwrap();
     /// assert!(!producer.is_abandoned());
     /// drop(consumer);
     /// assert!(producer.is_abandoned());
@@ -317,7 +317,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4).unwrap();
     /// assert_eq!(producer.write_chunk(2).unwrap().len(), 2);
     /// ```
     pub fn len(&self) -> usize {
@@ -329,7 +329,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4).unwrap();
     /// assert!(producer.write_chunk(0).unwrap().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -347,7 +347,7 @@ impl<T> WriteChunk<'_, T> {
     /// ```
     /// use std::mem::MaybeUninit;
     ///
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// let mut chunk = producer.write_chunk(2).unwrap();
     /// let (first, second) = chunk.as_mut_slices();
     /// for (slot, value) in first.iter_mut().chain(second).zip([7, 8]) {
@@ -406,7 +406,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8).unwrap();
     /// assert_eq!(producer.write_chunk(5).unwrap().fill_from_iter(["a", "b"]), 2);
     /// assert_eq!(consumer.slots(), 2);
     /// ```
@@ -461,7 +461,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8).unwrap();
     /// assert_eq!(producer.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3, 4]), 3);
     /// assert_eq!(consumer.read_chunk(8).as_slices(), (&[1, 2, 3][..], &[][..]));
     /// ```
