@@ -108,7 +108,7 @@ fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -
 }
 
 impl<T> Cart<T> {
-    /// The future version of [`add_wait`](Cart::add_wait), without a time-out: resolves to
+    /// The future version of [`add_wait`](Cart::add_wait) (no time-out): resolves to
     /// `Ok(())` once an item equal to `item` is in the cart, or to `Err(WaitError::Closed)`
     /// when the market is closed first. Dropping it before it resolves leaves the cart and the
     /// items on sale unchanged.
@@ -146,7 +146,7 @@ impl<T> Cart<T> {
 }
 
 impl<T> Producer<T> {
-    /// The future version of [`publish_wait`](Producer::publish_wait), without a time-out:
+    /// The future version of [`publish_wait`](Producer::publish_wait) (no time-out):
     /// resolves to `Ok(())` once `item` is on sale, or to `Err(PublishWaitError::Closed(item))`
     /// when the market is closed while this producer is at its limit. Dropping it unresolved
     /// drops the item (once); [`PublishFuture::cancel`] hands it back instead.

@@ -9,6 +9,14 @@
 //!   [`Market::add_to_cart`], ...): ids can be passed around; a call on an id that another
 //!   call is using at that moment is refused with a `Busy` [`IdError`] instead of waiting.
 //!
+//! Waiting follows the crate's vocabulary (see [`mpmc`](crate::mpmc#names)): [`Cart::add`] and
+//! [`Producer::publish`] never block; [`Cart::add_wait`] and [`Producer::publish_wait`] block
+//! with no time-out; [`Cart::add_timeout`] and [`Producer::publish_timeout`] wait at most a
+//! given time and may end with [`WaitError::Timeout`]; `add_async` and `publish_async` are
+//! their futures (cargo feature `async`). Every wait ends with [`WaitError::Closed`] (with the
+//! item, for a publish) once the market is [closed](Market::close) or nothing else could end
+//! it.
+//!
 //! Both are implemented by the same lock-free core; the [`Marketplace`] trait is the id API,
 //! shared with [`MutexMarket`](crate::baseline::MutexMarket). How it works, and why it is
 //! correct, is in `docs/DESIGN.md`.
@@ -149,7 +157,7 @@ pub(crate) struct Counts {
     /// Items of this producer put back on sale by any cart, minus those reserved by any cart
     /// (wrapping arithmetic).
     net: CachePadded<AtomicUsize>,
-    /// The producer's thread while it waits for room (`Producer::publish_wait`).
+    /// The producer's thread while it waits for room (`Producer::publish_timeout`).
     room: WaitList,
     /// Items of this producer that left the market (ordered, or dropped with a cart), and
     /// whether the producer's handle is gone: see [`Lifetime`].
