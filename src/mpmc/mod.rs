@@ -11,6 +11,36 @@
 //!   closed and drained, [`Consumer::try_iter`] takes what is there now, and `for v in &rx`
 //!   or `for v in rx` work too.
 //!
+//! # Names
+//!
+//! Every structure of the crate (the [spsc](crate::spsc) ring, [`Ring`], this channel and the
+//! [market](crate::market)) speaks one vocabulary: `push`/`pop` (`publish`/`add` in the
+//! market) never block; `*_wait` blocks, with no time-out; `*_timeout(.., Duration)` waits
+//! at most that long and fails with a `Timeout` variant; constructors return
+//! `Result<_, ZeroCapacity>`. A consumer whose wait can never succeed (every producer gone, the
+//! ring drained) learns *closed* ([`PopError::Closed`], [`Closed`],
+//! [`PopTimeoutError::Closed`]), as a market's waits do; a producer whose value nobody can ever
+//! take (every consumer gone) learns *disconnected* ([`PushError::Disconnected`],
+//! [`Disconnected`], [`PushTimeoutError::Disconnected`]).
+//!
+//! The channel keeps the ring's `push`/`pop` rather than crossbeam-channel's `send`/`recv`: a
+//! `push` here never blocks where crossbeam's `send` does, and one name meaning one thing on
+//! the ring and on its channel lets code move between the two unchanged. It says *closed*
+//! where crossbeam's receiver says *disconnected* because the two states differ here: a
+//! channel whose producers are gone is closed at once ([`Consumer::is_closed`]) but still
+//! hands out what it holds. For crossbeam-channel users:
+//!
+//! | crossbeam-channel | here |
+//! | --- | --- |
+//! | `try_send` → `TrySendError::{Full, Disconnected}` | `push` → [`PushError`]`::{Full, Disconnected}` |
+//! | `send` → `SendError` | `push_wait` → [`Disconnected`] |
+//! | `send_timeout` → `SendTimeoutError::{Timeout, Disconnected}` | `push_timeout` → [`PushTimeoutError`]`::{Timeout, Disconnected}` |
+//! | `try_recv` → `TryRecvError::{Empty, Disconnected}` | `pop` → [`PopError`]`::{Empty, Closed}` |
+//! | `recv` → `RecvError` | `pop_wait` → [`Closed`] |
+//! | `recv_timeout` → `RecvTimeoutError::{Timeout, Disconnected}` | `pop_timeout` → [`PopTimeoutError`]`::{Timeout, Closed}` |
+//! | `iter`, `try_iter`, `for v in &rx`, `for v in rx` | the same |
+//! | `Sender`, `Receiver` | [`Producer`], [`Consumer`] |
+//!
 //! # Examples
 //!
 //! Seven producers and three consumers through a buffer of 100:
