@@ -86,8 +86,9 @@ impl<T> Cart<T> {
         self.id
     }
 
-    /// Sets this cart's priority among carts waiting for equal items ([`add_timeout`](Cart::add_timeout),
-    /// [`add_async`](Cart::add_async)): an item put on sale wakes the waiting cart with the
+    /// Sets this cart's priority among carts waiting for equal items
+    /// ([`add_wait`](Cart::add_wait), [`add_timeout`](Cart::add_timeout), and `add_async` with
+    /// the cargo feature `async`): an item put on sale wakes the waiting cart with the
     /// highest priority, and among equal priorities the one that has waited longest. Every
     /// cart starts at 0, so by default waiters are served first come, first served. A wait
     /// already under way keeps the priority it started with. Priorities only choose whom to
