@@ -133,6 +133,7 @@ impl<T> Cart<T> {
     /// assert_eq!(block_on(c.add_async(&5)), Ok(()));
     /// assert_eq!(c.items(), &[5]);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn add_async<'a>(&'a mut self, item: &'a T) -> AddFuture<'a, T> {
         let hash = (self.inner.hash)(&self.inner.index, item);
         AddFuture {
@@ -169,6 +170,7 @@ impl<T> Producer<T> {
     /// assert_eq!(block_on(p.publish_async('x')), Ok(()));
     /// assert_eq!(p.on_sale(), 1);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn publish_async(&mut self, item: T) -> PublishFuture<'_, T> {
         PublishFuture {
             producer: self,
@@ -190,6 +192,7 @@ impl<T> Producer<T> {
 /// }
 /// ```
 #[must_use = "futures do nothing unless polled"]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub struct AddFuture<'a, T> {
     cart: &'a mut Cart<T>,
     item: &'a T,
@@ -269,6 +272,7 @@ impl<T> core::fmt::Debug for AddFuture<'_, T> {
 /// }
 /// ```
 #[must_use = "futures do nothing unless polled"]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub struct PublishFuture<'a, T> {
     producer: &'a mut Producer<T>,
     /// The item until it is published (or handed back).

@@ -57,6 +57,7 @@ use crossbeam_utils::CachePadded;
 pub use api::{Marketplace, Stats};
 pub use cart::Cart;
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use future::{AddFuture, PublishFuture};
 pub use ids::{CartId, IdError, ProducerId, PublishError};
 pub use producer::Producer;
