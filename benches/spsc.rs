@@ -80,7 +80,7 @@ mod ours {
     use ringmarket::spsc::{ring, Consumer, Producer, TooFewSlots};
 
     pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
-        ring(capacity)
+        ring(capacity).expect("a bench capacity is at least 1")
     }
 
     pub fn produce_single(mut p: Producer<u64>, n: u64) {

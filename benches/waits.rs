@@ -1,5 +1,5 @@
 //! Hand-off latency from a publish to the waiting consumer's wake-up, for the market's
-//! `Cart::add_wait` against two `Mutex` + `Condvar` designs (a count per product, and a market
+//! `Cart::add_timeout` against two `Mutex` + `Condvar` designs (a count per product, and a market
 //! with the same semantics as `Market`) and against polling with `thread::sleep(1 ms)`; and the
 //! cost of the market's fast path (publish, add, order) with and
 //! without waiters parked on other products.
@@ -107,7 +107,7 @@ impl CondvarMarket {
     }
 
     /// Reserves an item equal to `item` into `cart`, sleeping on `me` until one is on sale.
-    fn add_wait(&self, cart: usize, item: usize, me: &Arc<Condvar>) {
+    fn add_timeout(&self, cart: usize, item: usize, me: &Arc<Condvar>) {
         let mut s = self.state.lock().unwrap();
         loop {
             if let Some(at) = s.on_sale.iter().position(|&(x, _)| x == item) {
@@ -170,7 +170,7 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
                 for _ in 0..rounds {
                     waiting[k].store(true, SeqCst);
                     match kind {
-                        Kind::Market => cart.add_wait(&k, Duration::MAX).unwrap(),
+                        Kind::Market => cart.add_timeout(&k, Duration::MAX).unwrap(),
                         Kind::Condvar => {
                             let mut g = stock.on_sale.lock().unwrap();
                             while g[k] == 0 {
@@ -178,7 +178,7 @@ fn handoff(kind: Kind, producers: usize, consumers: usize, rounds: u64) -> Vec<u
                             }
                             g[k] -= 1;
                         }
-                        Kind::CondvarMarket => condvar_market.add_wait(k, k, &me),
+                        Kind::CondvarMarket => condvar_market.add_timeout(k, k, &me),
                         Kind::Sleep1ms => {
                             while !cart.add(&k) {
                                 thread::sleep(Duration::from_millis(1));
@@ -364,7 +364,7 @@ fn alternating(runs: usize) {
 }
 
 /// The fast path: publish, add and order on one thread, with `parked` threads asleep in
-/// `add_wait` for products that are never published.
+/// `add_timeout` for products that are never published.
 fn fast_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("fast path");
     for parked in [0usize, 16] {
@@ -378,7 +378,7 @@ fn fast_path(c: &mut Criterion) {
                             let mut cart = market.new_cart();
                             s.spawn(move || {
                                 // Products 1_000_000 + k are never published; close() ends these.
-                                let _ = cart.add_wait(&(1_000_000 + k as u64), Duration::MAX);
+                                let _ = cart.add_timeout(&(1_000_000 + k as u64), Duration::MAX);
                             });
                         }
                         let mut p = market.register_producer();

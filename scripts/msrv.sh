@@ -23,7 +23,7 @@ edition = "2021"
 rust-version = "$msrv"
 
 [lints.rust]
-unexpected_cfgs = { level = "warn", check-cfg = ['cfg(loom)'] }
+unexpected_cfgs = { level = "warn", check-cfg = ['cfg(loom)', 'cfg(docsrs)'] }
 
 [features]
 $(sed -n '/^\[features\]/,/^\[/p' Cargo.toml | sed '1d;/^\[/d')

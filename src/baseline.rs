@@ -1,6 +1,6 @@
 //! The original design behind one lock, as a yardstick: [`MutexMarket`].
 
-use crate::market::{CartId, IdError, Marketplace, ProducerId, PublishError, Stats};
+use crate::market::{CartId, IdError, MarketTag, Marketplace, ProducerId, PublishError, Stats};
 use crate::sync::{Mutex, MutexGuard};
 use crate::ZeroCapacity;
 
@@ -25,6 +25,8 @@ use crate::ZeroCapacity;
 /// ```
 pub struct MutexMarket<T> {
     capacity: usize,
+    /// Carried by every id this market hands out; an id with another tag is unknown here.
+    tag: MarketTag,
     state: Mutex<State<T>>,
 }
 
@@ -58,6 +60,7 @@ impl<T: Eq> MutexMarket<T> {
         }
         Ok(Self {
             capacity,
+            tag: MarketTag::unique(),
             state: Mutex::new(State {
                 on_sale: Vec::new(),
                 counts: Vec::new(),
@@ -74,51 +77,60 @@ impl<T: Eq> MutexMarket<T> {
     }
 }
 
+impl<T> MutexMarket<T> {
+    /// The index of `cart` in `s.carts`, if this market handed it out.
+    fn cart_index(&self, s: &State<T>, cart: CartId) -> Result<usize, IdError> {
+        cart.number_in(self.tag)
+            .filter(|&c| c < s.carts.len())
+            .ok_or(IdError::UnknownCart(cart))
+    }
+}
+
 impl<T: Eq + Send> Marketplace<T> for MutexMarket<T> {
     fn register_producer_id(&self) -> ProducerId {
         let mut s = self.lock();
         s.counts.push(0);
-        ProducerId(s.counts.len() - 1)
+        ProducerId::tagged(self.tag, s.counts.len() - 1)
     }
 
     fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
         let mut s = self.lock();
-        let Some(count) = s.counts.get_mut(producer.0) else {
+        let Some((p, count)) = producer
+            .number_in(self.tag)
+            .and_then(|p| Some((p, s.counts.get_mut(p)?)))
+        else {
             return Err(PublishError::Id(IdError::UnknownProducer(producer), item));
         };
         if *count >= self.capacity {
             return Err(PublishError::Full(item));
         }
         *count += 1;
-        s.on_sale.push((item, producer.0));
+        s.on_sale.push((item, p));
         Ok(())
     }
 
     fn new_cart_id(&self) -> CartId {
         let mut s = self.lock();
         s.carts.push(Vec::new());
-        CartId(s.carts.len() - 1)
+        CartId::tagged(self.tag, s.carts.len() - 1)
     }
 
     fn add_to_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
         let mut s = self.lock();
-        if cart.0 >= s.carts.len() {
-            return Err(IdError::UnknownCart(cart));
-        }
+        let c = self.cart_index(&s, cart)?;
         let Some(at) = s.on_sale.iter().position(|(x, _)| x == item) else {
             return Ok(false);
         };
         let (x, p) = s.on_sale.remove(at);
         s.counts[p] -= 1;
-        s.carts[cart.0].push((x, p));
+        s.carts[c].push((x, p));
         Ok(true)
     }
 
     fn remove_from_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
         let mut s = self.lock();
-        let Some(items) = s.carts.get_mut(cart.0) else {
-            return Err(IdError::UnknownCart(cart));
-        };
+        let c = self.cart_index(&s, cart)?;
+        let items = &mut s.carts[c];
         let Some(at) = items.iter().rposition(|(x, _)| x == item) else {
             return Ok(false);
         };
@@ -130,10 +142,8 @@ impl<T: Eq + Send> Marketplace<T> for MutexMarket<T> {
 
     fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError> {
         let mut s = self.lock();
-        let Some(items) = s.carts.get_mut(cart.0) else {
-            return Err(IdError::UnknownCart(cart));
-        };
-        let items = core::mem::take(items);
+        let c = self.cart_index(&s, cart)?;
+        let items = core::mem::take(&mut s.carts[c]);
         s.ordered += items.len() as u64;
         Ok(items.into_iter().map(|(x, _)| x).collect())
     }
@@ -143,7 +153,7 @@ impl<T: Eq + Send> Marketplace<T> for MutexMarket<T> {
         T: Clone,
     {
         let s = self.lock();
-        let items = s.carts.get(cart.0).ok_or(IdError::UnknownCart(cart))?;
+        let items = &s.carts[self.cart_index(&s, cart)?];
         Ok(items.iter().map(|(x, _)| x.clone()).collect())
     }
 
@@ -154,7 +164,7 @@ impl<T: Eq + Send> Marketplace<T> for MutexMarket<T> {
                 .counts
                 .iter()
                 .enumerate()
-                .map(|(p, &n)| (ProducerId(p), n))
+                .map(|(p, &n)| (ProducerId::tagged(self.tag, p), n))
                 .collect(),
             in_carts: s.carts.iter().map(Vec::len).sum(),
             ordered: s.ordered,

@@ -167,3 +167,16 @@ pub(crate) fn wait_step(step: &mut u32) {
         }
     }
 }
+
+/// A number that no earlier call in this process returned, from 1 on: the tag that tells one
+/// market's ids from another's (0 is left for ids of no market).
+///
+/// A std atomic under loom too: a tag takes part in no interleaving that a model explores
+/// (only its uniqueness matters), and a loom atomic cannot live in a `static`. 64 bits do
+/// not wrap: a new market every nanosecond would take 584 years to use them up.
+pub(crate) fn unique_tag() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // Relaxed: uniqueness needs only the atomicity of the increment; no data is published
+    // with the number.
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

@@ -179,3 +179,89 @@ fn orders_of_dropped_carts_stay_counted() {
     drop(cart);
     assert_eq!(market.stats().ordered, 3);
 }
+
+/// Every call that takes an id refuses, as unknown, an id that another market handed out,
+/// although this market has a live id with the same number; neither market changes.
+fn ids_of_another_market_are_unknown(a: &dyn Marketplace<String>, b: &dyn Marketplace<String>) {
+    let (pa, ca) = (a.register_producer_id(), a.new_cart_id());
+    let (pb, cb) = (b.register_producer_id(), b.new_cart_id());
+    assert_eq!(
+        (pa.index(), ca.index()),
+        (pb.index(), cb.index()),
+        "the two markets number their ids alike"
+    );
+    a.publish(pa, s("a")).unwrap();
+    a.publish(pa, s("a")).unwrap();
+    assert_eq!(a.add_to_cart(ca, &s("a")), Ok(true));
+    b.publish(pb, s("b")).unwrap();
+    b.publish(pb, s("b")).unwrap();
+    assert_eq!(b.add_to_cart(cb, &s("b")), Ok(true));
+    let (before_a, before_b) = (a.stats(), b.stats());
+    for (market, theirs_p, theirs_c, on_sale) in [(a, pb, cb, "a"), (b, pa, ca, "b")] {
+        match market.publish(theirs_p, s("stray")) {
+            Err(PublishError::Id(IdError::UnknownProducer(id), back)) => {
+                assert_eq!((id, back.as_str()), (theirs_p, "stray"))
+            }
+            other => panic!("publish with another market's {theirs_p}: {other:?}"),
+        }
+        let unknown = Err(IdError::UnknownCart(theirs_c));
+        assert_eq!(market.add_to_cart(theirs_c, &s(on_sale)), unknown);
+        assert_eq!(market.remove_from_cart(theirs_c, &s(on_sale)), unknown);
+        assert_eq!(market.cart_contents(theirs_c), unknown.map(|_| vec![]));
+        assert_eq!(market.place_order(theirs_c), unknown.map(|_| vec![]));
+    }
+    assert_eq!((a.stats(), b.stats()), (before_a, before_b));
+    // Each market's own ids still work.
+    assert_eq!(a.place_order(ca), Ok(vec![s("a")]));
+    assert_eq!(b.place_order(cb), Ok(vec![s("b")]));
+}
+
+#[test]
+fn an_id_from_another_market_is_unknown_in_every_call_that_takes_an_id() {
+    ids_of_another_market_are_unknown(&Market::new(2).unwrap(), &Market::new(2).unwrap());
+    ids_of_another_market_are_unknown(&MutexMarket::new(2).unwrap(), &MutexMarket::new(2).unwrap());
+    ids_of_another_market_are_unknown(&Market::new(2).unwrap(), &MutexMarket::new(2).unwrap());
+}
+
+#[test]
+fn a_handle_id_from_another_market_is_unknown_not_busy() {
+    let (a, b) = (Market::<u8>::new(1).unwrap(), Market::new(1).unwrap());
+    let (pa, ca) = (a.register_producer(), a.new_cart());
+    // `b` holds the same numbers through its own handles: its answer for them is "busy".
+    let (pb, cb) = (b.register_producer(), b.new_cart());
+    assert_eq!(
+        (pa.id().index(), ca.id().index()),
+        (pb.id().index(), cb.id().index())
+    );
+    assert!(matches!(
+        b.publish(pb.id(), 1),
+        Err(PublishError::Id(IdError::ProducerBusy(_), 1))
+    ));
+    assert!(matches!(
+        b.publish(pa.id(), 1),
+        Err(PublishError::Id(IdError::UnknownProducer(id), 1)) if id == pa.id()
+    ));
+    assert_eq!(b.place_order(ca.id()), Err(IdError::UnknownCart(ca.id())));
+    assert_eq!(b.place_order(cb.id()), Err(IdError::CartBusy(cb.id())));
+}
+
+#[test]
+fn a_clone_of_a_market_is_the_same_market_for_ids() {
+    let market = Market::new(1).unwrap();
+    let clone = market.clone();
+    let p = market.register_producer_id();
+    let c = clone.new_cart_id();
+    clone.publish(p, 5).unwrap();
+    assert_eq!(market.add_to_cart(c, &5), Ok(true));
+    assert_eq!(clone.place_order(c), Ok(vec![5]));
+}
+
+#[test]
+fn ids_debug_as_they_display() {
+    let market = Market::<u8>::new(1).unwrap();
+    let (p, c) = (market.register_producer_id(), market.new_cart_id());
+    assert_eq!(format!("{p:?} {c:?}"), "producer 0 cart 0");
+    assert_eq!(format!("{p:?} {c:?}"), format!("{p} {c}"));
+    let err = IdError::UnknownCart(c);
+    assert_eq!(format!("{err:?}"), "UnknownCart(cart 0)");
+}

@@ -41,7 +41,7 @@ fn a_cart_waiting_when_the_last_other_handle_goes_gets_the_closed_error() {
     let market = Market::<u32>::new(1).unwrap();
     let producer = market.register_producer();
     let mut cart = market.new_cart();
-    let (r, took) = wait_while_dropping((market, producer), move || cart.add_wait(&1, TIMEOUT));
+    let (r, took) = wait_while_dropping((market, producer), move || cart.add_timeout(&1, TIMEOUT));
     assert_eq!(r, Err(WaitError::Closed));
     assert!(took < TIMEOUT, "it ended before its time-out");
 }
@@ -52,7 +52,7 @@ fn a_producer_waiting_for_room_when_the_last_other_handle_goes_gets_its_item_bac
     let cart = market.new_cart();
     let mut p = market.register_producer();
     p.publish(1).unwrap();
-    let (r, took) = wait_while_dropping((market, cart), move || p.publish_wait(2, TIMEOUT));
+    let (r, took) = wait_while_dropping((market, cart), move || p.publish_timeout(2, TIMEOUT));
     assert_eq!(r, Err(PublishWaitError::Closed(2)));
     assert!(took < TIMEOUT);
 }
@@ -65,13 +65,13 @@ fn a_wait_of_the_last_handle_ends_at_once_unless_it_can_succeed() {
     p.publish(7).unwrap();
     drop((market, p));
     // Its item is still on sale: the wait succeeds.
-    assert_eq!(cart.add_wait(&7, TIMEOUT), Ok(()));
-    assert_eq!(cart.add_wait(&8, TIMEOUT), Err(WaitError::Closed));
+    assert_eq!(cart.add_timeout(&7, TIMEOUT), Ok(()));
+    assert_eq!(cart.add_timeout(&8, TIMEOUT), Err(WaitError::Closed));
     // A handle made from the last one is another handle again: waits wait.
     let market = cart.market();
-    assert_eq!(cart.add_wait(&8, SHORT), Err(WaitError::TimedOut));
+    assert_eq!(cart.add_timeout(&8, SHORT), Err(WaitError::Timeout));
     drop(market);
-    assert_eq!(cart.add_wait(&8, TIMEOUT), Err(WaitError::Closed));
+    assert_eq!(cart.add_timeout(&8, TIMEOUT), Err(WaitError::Closed));
     assert_eq!(cart.place_order(), vec![7]);
 }
 
@@ -92,20 +92,23 @@ fn a_wait_does_not_end_early_while_another_handle_lives() {
         p.publish(1).unwrap();
         let other = other(&market);
         drop(market);
-        assert_eq!(cart.add_wait(&2, SHORT), Err(WaitError::TimedOut), "{k}");
+        assert_eq!(cart.add_timeout(&2, SHORT), Err(WaitError::Timeout), "{k}");
         assert_eq!(
-            p.publish_wait(3, SHORT),
-            Err(PublishWaitError::TimedOut(3)),
+            p.publish_timeout(3, SHORT),
+            Err(PublishWaitError::Timeout(3)),
             "{k}"
         );
         drop(cart);
         assert_eq!(
-            p.publish_wait(3, SHORT),
-            Err(PublishWaitError::TimedOut(3)),
+            p.publish_timeout(3, SHORT),
+            Err(PublishWaitError::Timeout(3)),
             "{k}: the other handle still lives"
         );
         drop(other);
-        assert_eq!(p.publish_wait(3, SHORT), Err(PublishWaitError::Closed(3)));
+        assert_eq!(
+            p.publish_timeout(3, SHORT),
+            Err(PublishWaitError::Closed(3))
+        );
     }
 }
 

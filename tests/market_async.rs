@@ -361,10 +361,10 @@ fn close_reaches_every_waiter_even_when_a_waker_panics() {
     let mut b = market.new_cart();
     // Without the fix, a waiter with a deadline whose entry was removed but never signalled
     // finds it gone at the deadline and waits for the signal for ever.
-    let cart_wait = thread::spawn(move || b.add_wait(&5, Duration::from_secs(3)));
+    let cart_wait = thread::spawn(move || b.add_timeout(&5, Duration::from_secs(3)));
     let mut p = market.register_producer();
     p.publish(1).unwrap();
-    let producer_wait = thread::spawn(move || p.publish_wait(2, Duration::MAX));
+    let producer_wait = thread::spawn(move || p.publish_timeout(2, Duration::MAX));
     thread::sleep(Duration::from_millis(100));
     let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| market.close()));
     assert!(closed.is_err(), "the waker's panic comes out of close");

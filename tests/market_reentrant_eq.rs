@@ -31,7 +31,7 @@ impl PartialEq for Key {
             if wait {
                 // A wait with a short time-out (the id API has none: a handle cart), which
                 // must end by itself.
-                let _ = m.new_cart().add_wait(&Key(1), Duration::from_millis(10));
+                let _ = m.new_cart().add_timeout(&Key(1), Duration::from_millis(10));
             } else {
                 let _ = m.add_to_cart(cart, &Key(self.0));
             }
@@ -79,7 +79,7 @@ fn eq_that_waits_with_a_time_out_in_the_same_market_does_not_hang() {
             REENTER.with(|r| r.set(Some((&market as *const _, CartId::new(0), true))));
             assert_eq!(market.add_to_cart(outer, &Key(1)), Ok(true));
         }),
-        "add_wait(10ms) from inside Eq ignores its time-out and spins forever"
+        "add_timeout(10ms) from inside Eq ignores its time-out and spins forever"
     );
 }
 
@@ -104,7 +104,7 @@ impl PartialEq for Slow {
 }
 impl Eq for Slow {}
 
-/// `add_wait` with a time-out on another thread must end near its time-out even while
+/// `add_timeout` with a time-out on another thread must end near its time-out even while
 /// another thread's `Eq` takes long over an item of the same product.
 #[test]
 fn add_wait_time_out_is_honoured_while_another_eq_is_slow() {
@@ -119,12 +119,12 @@ fn add_wait_time_out_is_honoured_while_another_eq_is_slow() {
     }
     let mut waiter = market.new_cart();
     let ok = finishes(Duration::from_secs(5), move || {
-        let _ = waiter.add_wait(&Slow(1, false), Duration::from_millis(10));
+        let _ = waiter.add_timeout(&Slow(1, false), Duration::from_millis(10));
     });
     drop(gate);
     assert!(slow.join().unwrap());
     assert!(
         ok,
-        "add_wait(10ms) was still running 5s later: it spins on another thread's claim"
+        "add_timeout(10ms) was still running 5s later: it spins on another thread's claim"
     );
 }

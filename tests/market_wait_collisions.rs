@@ -51,7 +51,7 @@ fn each_waiter_gets_its_product(constant_hash: bool, waiters: u32) {
                 let mut cart = market.new_cart();
                 let h = s.spawn(move || {
                     let start = Instant::now();
-                    let r = cart.add_wait(&product(tag), TIMEOUT);
+                    let r = cart.add_timeout(&product(tag), TIMEOUT);
                     let woken = start.elapsed() < TIMEOUT / 2;
                     (r, cart.place_order(), woken)
                 });

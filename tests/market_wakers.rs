@@ -141,7 +141,7 @@ fn still_usable(market: &Market<u32>) {
     let mut p = market.register_producer();
     let mut c = market.new_cart();
     p.publish(5).unwrap();
-    assert_eq!(c.add_wait(&5, Duration::from_secs(10)), Ok(()));
+    assert_eq!(c.add_timeout(&5, Duration::from_secs(10)), Ok(()));
 }
 
 #[test]

@@ -49,17 +49,16 @@ fn pop_all(mut consumer: Consumer<u64>, n: u64) {
 }
 
 #[test]
-fn zero_capacity_is_an_error_or_a_panic() {
-    assert_eq!(spsc::try_ring::<u32>(0).err(), Some(ZeroCapacity));
-    let caught = panic::catch_unwind(|| spsc::ring::<u32>(0));
-    assert!(caught.is_err());
+fn zero_capacity_is_an_error() {
+    assert_eq!(spsc::ring::<u32>(0).err(), Some(ZeroCapacity));
+    assert_eq!(spsc::ring::<()>(0).err(), Some(ZeroCapacity));
 }
 
 #[test]
 fn single_thread_fill_and_drain_at_small_and_large_capacities() {
     let large = if cfg!(miri) { 100 } else { 10_000 };
     for capacity in [1, 2, 3, 5, large] {
-        let (mut p, mut c) = spsc::ring::<usize>(capacity);
+        let (mut p, mut c) = spsc::ring::<usize>(capacity).unwrap();
         assert_eq!(p.capacity(), capacity);
         assert_eq!(c.capacity(), capacity);
         for round in 0..3 {
@@ -82,12 +81,75 @@ fn single_thread_fill_and_drain_at_small_and_large_capacities() {
     }
 }
 
+/// What each end's observers say, through shared references only.
+#[derive(Debug, PartialEq)]
+struct Looks {
+    len: usize,
+    slots: usize,
+    empty: bool,
+    full: bool,
+}
+
+fn producer_looks(p: &Producer<u8>) -> Looks {
+    Looks {
+        len: p.len(),
+        slots: p.slots(),
+        empty: p.is_empty(),
+        full: p.is_full(),
+    }
+}
+
+fn consumer_looks(c: &Consumer<u8>) -> Looks {
+    Looks {
+        len: c.len(),
+        slots: c.slots(),
+        empty: c.is_empty(),
+        full: c.is_full(),
+    }
+}
+
+/// The observers take `&self` and read the other end's index afresh: each end is asked right
+/// after the *other* end moved, with no call of its own in between, so an answer from its
+/// cached copy of the other index would be stale.
+#[test]
+fn observers_take_shared_references_and_read_the_other_end_afresh() {
+    let (mut p, mut c) = spsc::ring::<u8>(3).unwrap();
+    let (full, empty) = (
+        Looks {
+            len: 3,
+            slots: 0,
+            empty: false,
+            full: true,
+        },
+        Looks {
+            len: 0,
+            slots: 3,
+            empty: true,
+            full: false,
+        },
+    );
+    // The consumer has never looked at the producer's index.
+    p.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3]);
+    assert_eq!(consumer_looks(&c), Looks { slots: 3, ..full });
+    assert_eq!(producer_looks(&p), full);
+    // The producer's cached limit says full; the consumer has taken everything since.
+    c.read_chunk(3).commit_all();
+    assert_eq!(producer_looks(&p), empty);
+    assert_eq!(consumer_looks(&c), Looks { slots: 0, ..empty });
+    // Observing changed nothing: the ring still fills and drains in order.
+    for i in 4..7 {
+        p.push(i).unwrap();
+    }
+    assert_eq!(p.push(0), Err(Full(0)));
+    assert_eq!(c.read_chunk(3).into_iter().collect::<Vec<_>>(), [4, 5, 6]);
+}
+
 #[test]
 fn interleaved_push_pop_wraps_every_position() {
     // Offsets the producer and consumer by every amount so that each position in
     // `0 .. 2 * capacity` is used as head and tail.
     for capacity in [1, 2, 3, 4, 7] {
-        let (mut p, mut c) = spsc::ring::<u32>(capacity);
+        let (mut p, mut c) = spsc::ring::<u32>(capacity).unwrap();
         let mut next_in = 0;
         let mut next_out = 0;
         for lag in 0..capacity {
@@ -113,7 +175,7 @@ fn interleaved_push_pop_wraps_every_position() {
 #[test]
 fn threaded_sequence_arrives_whole_and_in_order() {
     for capacity in [1, 2, 3, 1024] {
-        let (p, c) = spsc::ring(capacity);
+        let (p, c) = spsc::ring(capacity).unwrap();
         let producer = thread::spawn(move || push_all(p, STRESS_ITEMS));
         pop_all(c, STRESS_ITEMS);
         producer.join().unwrap();
@@ -123,7 +185,7 @@ fn threaded_sequence_arrives_whole_and_in_order() {
 #[test]
 fn threaded_batches_arrive_whole_and_in_order() {
     for (capacity, batch) in [(1, 1), (2, 2), (3, 2), (7, 5), (1024, 64)] {
-        let (mut p, mut c) = spsc::ring::<u64>(capacity);
+        let (mut p, mut c) = spsc::ring::<u64>(capacity).unwrap();
         let producer = thread::spawn(move || {
             let mut next = 0;
             let mut spins = 0;
@@ -209,7 +271,7 @@ fn items_left_in_the_ring_are_dropped_exactly_once() {
     for capacity in [1, 2, 3, 8] {
         for consumer_first in [false, true] {
             let drops = Arc::new(AtomicUsize::new(0));
-            let (mut p, mut c) = spsc::ring(capacity);
+            let (mut p, mut c) = spsc::ring(capacity).unwrap();
             // Wrap the positions first so the leftovers straddle the end of the buffer.
             for _ in 0..capacity + 1 {
                 p.push(Counted::new(&drops)).unwrap();
@@ -239,7 +301,7 @@ fn items_left_in_the_ring_are_dropped_exactly_once() {
 #[test]
 fn a_panicking_drop_in_teardown_drops_the_rest_once() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let (mut p, mut c) = spsc::ring(4);
+    let (mut p, mut c) = spsc::ring(4).unwrap();
     // Positions 3.. : leftovers at slots 3, 0, 1 (wrapped), the panicking one in the middle.
     for _ in 0..3 {
         p.push(Counted::new(&drops)).unwrap();
@@ -258,7 +320,7 @@ fn a_panicking_drop_in_teardown_drops_the_rest_once() {
 fn a_panicking_drop_in_commit_drops_the_rest_and_releases_the_slots() {
     for panicking_at in 0..4 {
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut p, mut c) = spsc::ring(4);
+        let (mut p, mut c) = spsc::ring(4).unwrap();
         // Start at slot 2 so the committed items span both runs.
         for _ in 0..2 {
             p.push(Counted::new(&drops)).unwrap();
@@ -287,7 +349,7 @@ fn a_panicking_drop_in_commit_drops_the_rest_and_releases_the_slots() {
 #[test]
 fn a_panicking_iterator_publishes_what_it_wrote() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let (mut p, mut c) = spsc::ring(4);
+    let (mut p, mut c) = spsc::ring(4).unwrap();
     let items = (0..4).map(|i| {
         if i == 2 {
             panic!("the iterator panics on purpose");
@@ -315,7 +377,7 @@ fn a_panicking_clone_publishes_what_it_cloned() {
             Brittle(self.0)
         }
     }
-    let (mut p, mut c) = spsc::ring(5);
+    let (mut p, mut c) = spsc::ring(5).unwrap();
     let src = [Brittle(1), Brittle(2), Brittle(3), Brittle(4)];
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         p.write_chunk(4).unwrap().fill_from_slice(&src)
@@ -328,7 +390,7 @@ fn a_panicking_clone_publishes_what_it_cloned() {
 
 #[test]
 fn zero_sized_items_are_counted_like_any_other() {
-    let (mut p, mut c) = spsc::ring::<()>(3);
+    let (mut p, mut c) = spsc::ring::<()>(3).unwrap();
     for _ in 0..3 {
         p.push(()).unwrap();
     }
@@ -354,7 +416,7 @@ fn zero_sized_items_are_counted_like_any_other() {
             ZST_DROPS.fetch_add(1, Ordering::SeqCst);
         }
     }
-    let (mut p, mut c) = spsc::ring::<Unit>(2);
+    let (mut p, mut c) = spsc::ring::<Unit>(2).unwrap();
     p.push(Unit).unwrap();
     p.push(Unit).unwrap();
     drop(c.pop().unwrap());
@@ -368,7 +430,7 @@ fn zero_sized_items_are_counted_like_any_other() {
 fn threaded_drop_counting_with_a_consumer_that_stops_early() {
     let drops = Arc::new(AtomicUsize::new(0));
     let total = if cfg!(miri) { 50 } else { 20_000 };
-    let (mut p, mut c) = spsc::ring(7);
+    let (mut p, mut c) = spsc::ring(7).unwrap();
     let counter = drops.clone();
     let producer = thread::spawn(move || {
         let mut pushed = 0;
@@ -407,7 +469,7 @@ fn threaded_drop_counting_with_a_consumer_that_stops_early() {
 #[test]
 fn handles_are_send_and_chunk_limits_hold() {
     fn assert_send<S: Send>(_: &S) {}
-    let (mut p, mut c) = spsc::ring::<String>(3);
+    let (mut p, mut c) = spsc::ring::<String>(3).unwrap();
     assert_send(&p);
     assert_send(&c);
     assert_eq!(p.write_chunk(4).err(), Some(TooFewSlots(3)));
@@ -424,7 +486,7 @@ fn handles_are_send_and_chunk_limits_hold() {
 
 #[test]
 fn uncommitted_chunks_change_nothing() {
-    let (mut p, mut c) = spsc::ring::<u8>(2);
+    let (mut p, mut c) = spsc::ring::<u8>(2).unwrap();
     let _unused = p.write_chunk(2).unwrap();
     assert!(c.is_empty());
     p.push(1).unwrap();
@@ -446,7 +508,7 @@ fn a_ring_of_zero_sized_items_at_max_capacity_is_made_at_once() {
     // handful of instructions.
     let (done, made) = std::sync::mpsc::channel();
     thread::spawn(move || {
-        let (mut p, mut c) = spsc::ring::<()>(spsc::MAX_CAPACITY);
+        let (mut p, mut c) = spsc::ring::<()>(spsc::MAX_CAPACITY).unwrap();
         assert_eq!(p.capacity(), spsc::MAX_CAPACITY);
         for _ in 0..3 {
             p.push(()).unwrap();

@@ -73,7 +73,7 @@ fn ring_at<'a>(
     offset: usize,
     maker: &mut Maker<'a>,
 ) -> (Producer<Item<'a>>, Consumer<Item<'a>>) {
-    let (mut p, mut c) = spsc::ring(capacity);
+    let (mut p, mut c) = spsc::ring(capacity).unwrap();
     for n in 0..offset {
         maker.push(&mut p);
         pop_expecting(&mut c, n);

@@ -81,7 +81,7 @@ proptest! {
     fn ring_matches_vecdeque((capacity, ops) in scenario()) {
         // Heap-owning items, so that a lost, duplicated or double-dropped item shows up under
         // Miri as well as in the comparisons.
-        let (mut p, mut c) = spsc::ring::<String>(capacity);
+        let (mut p, mut c) = spsc::ring::<String>(capacity).unwrap();
         let mut model: VecDeque<String> = VecDeque::with_capacity(capacity);
         let mut next = 0_u32;
         let mut fresh = |k: usize| -> Vec<String> {

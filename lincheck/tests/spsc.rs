@@ -27,7 +27,7 @@ impl Target for Ring {
 
     fn setup(&self, threads: usize) -> (BoundedQueue, Vec<Side>) {
         assert_eq!(threads, 2);
-        let (p, c) = spsc::ring(self.capacity);
+        let (p, c) = spsc::ring(self.capacity).unwrap();
         (
             BoundedQueue::new(self.capacity),
             vec![Side::Producer(p), Side::Consumer(c)],

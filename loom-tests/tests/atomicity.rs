@@ -10,7 +10,7 @@ use ringmarket::spsc;
 #[test]
 fn a_write_chunk_becomes_visible_whole() {
     let executions = explore(|| {
-        let (mut producer, mut consumer) = spsc::ring::<u32>(2);
+        let (mut producer, mut consumer) = spsc::ring::<u32>(2).unwrap();
         let writer = thread::spawn(move || {
             let chunk = producer.write_chunk(2).expect("the ring is empty");
             assert_eq!(chunk.fill_from_slice(&[1, 2]), 2);

@@ -271,7 +271,7 @@ fn add_wait_is_woken_by_the_publish_of_its_product() {
         let mut p = m.register_producer();
         let mut c = m.new_cart();
         let waiter = thread::spawn(move || {
-            assert_eq!(c.add_wait(&4, FOREVER), Ok(()));
+            assert_eq!(c.add_timeout(&4, FOREVER), Ok(()));
             c
         });
         let publisher = thread::spawn(move || {
@@ -294,7 +294,7 @@ fn publish_wait_is_woken_by_a_reservation_that_frees_room() {
         let mut c = m.new_cart();
         p.publish(1).unwrap();
         let waiter = thread::spawn(move || {
-            assert!(p.publish_wait(2, FOREVER).is_ok());
+            assert!(p.publish_timeout(2, FOREVER).is_ok());
             p
         });
         let shopper = thread::spawn(move || {
@@ -386,7 +386,7 @@ fn a_slot_refilled_with_another_product_between_filter_and_claim() {
             (t, p)
         });
         let waiter = thread::spawn(move || {
-            assert_eq!(w.add_wait(&8, FOREVER), Ok(()));
+            assert_eq!(w.add_timeout(&8, FOREVER), Ok(()));
             w
         });
         let mut r = reserver.join().unwrap();
@@ -411,11 +411,11 @@ fn waiters_of_colliding_products_each_get_theirs() {
         let mut a = m.new_cart();
         let mut b = m.new_cart();
         let ta = thread::spawn(move || {
-            assert_eq!(a.add_wait(&Colliding(1), FOREVER), Ok(()));
+            assert_eq!(a.add_timeout(&Colliding(1), FOREVER), Ok(()));
             a
         });
         let tb = thread::spawn(move || {
-            assert_eq!(b.add_wait(&Colliding(2), FOREVER), Ok(()));
+            assert_eq!(b.add_timeout(&Colliding(2), FOREVER), Ok(()));
             b
         });
         p.publish(Colliding(1)).unwrap();

@@ -33,7 +33,7 @@ fn pop(consumer: &mut Consumer<u32>) -> u32 {
 /// items, at capacity 2 after four positions) and the ring is full and empty on the way.
 fn push_pop_model(capacity: usize) -> usize {
     explore(move || {
-        let (mut p, mut c) = spsc::ring::<u32>(capacity);
+        let (mut p, mut c) = spsc::ring::<u32>(capacity).unwrap();
         let producer = thread::spawn(move || {
             for i in 0..3 {
                 push(&mut p, i);
@@ -60,7 +60,7 @@ fn push_pop_wraps_at_capacity_2() {
 #[test]
 fn peek_sees_the_published_item() {
     let n = explore(|| {
-        let (mut p, mut c) = spsc::ring::<u32>(1);
+        let (mut p, mut c) = spsc::ring::<u32>(1).unwrap();
         let producer = thread::spawn(move || {
             push(&mut p, 7);
             push(&mut p, 8);
@@ -82,7 +82,7 @@ fn peek_sees_the_published_item() {
 #[test]
 fn batches_go_through_whole_and_in_order() {
     let n = explore(|| {
-        let (mut p, mut c) = spsc::ring::<u32>(2);
+        let (mut p, mut c) = spsc::ring::<u32>(2).unwrap();
         let producer = thread::spawn(move || {
             // A chunk of two, then a chunk of one that wraps around the buffer.
             let mut next = 0;
@@ -140,7 +140,7 @@ impl Drop for Counted {
 fn teardown_with_the_producer_gone_first() {
     let n = explore(|| {
         let drops = StdArc::new(AtomicUsize::new(0));
-        let (mut p, mut c) = spsc::ring::<Counted>(2);
+        let (mut p, mut c) = spsc::ring::<Counted>(2).unwrap();
         let made = drops.clone();
         let producer = thread::spawn(move || {
             p.push(Counted(made.clone())).ok().unwrap();
@@ -171,7 +171,7 @@ fn teardown_with_the_producer_gone_first() {
 fn teardown_with_the_consumer_gone_first() {
     let n = explore(|| {
         let drops = StdArc::new(AtomicUsize::new(0));
-        let (mut p, mut c) = spsc::ring::<Counted>(1);
+        let (mut p, mut c) = spsc::ring::<Counted>(1).unwrap();
         let made = drops.clone();
         let producer = thread::spawn(move || {
             // Keeps the ring fed until the consumer is gone; rejected items are dropped here.

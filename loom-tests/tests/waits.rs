@@ -33,7 +33,7 @@ fn two_publishes_wake_two_waiters_of_one_product() {
             .map(|_| {
                 let mut c = m.new_cart();
                 thread::spawn(move || {
-                    assert_eq!(c.add_wait(&5, FOREVER), Ok(()));
+                    assert_eq!(c.add_timeout(&5, FOREVER), Ok(()));
                     c.place_order()
                 })
             })
@@ -59,7 +59,7 @@ fn a_waiter_whose_item_is_taken_first_waits_again_and_is_woken() {
         let mut p = m.register_producer();
         let (mut c1, mut c2) = (m.new_cart(), m.new_cart());
         let waiter = thread::spawn(move || {
-            assert_eq!(c1.add_wait(&5, FOREVER), Ok(()));
+            assert_eq!(c1.add_timeout(&5, FOREVER), Ok(()));
             c1.place_order()
         });
         let other = thread::spawn(move || (c2.add(&5), c2));
@@ -83,7 +83,7 @@ fn a_time_out_racing_a_publish_leaves_the_item_in_one_place() {
         let m = market(1);
         let mut p = m.register_producer();
         let mut c = m.new_cart();
-        let waiter = thread::spawn(move || (c.add_wait(&4, Duration::ZERO), c));
+        let waiter = thread::spawn(move || (c.add_timeout(&4, Duration::ZERO), c));
         p.publish(4).unwrap();
         let (r, mut c) = waiter.join().unwrap();
         match r {
@@ -93,7 +93,7 @@ fn a_time_out_racing_a_publish_leaves_the_item_in_one_place() {
                 assert_eq!(c.place_order(), vec![4]);
             }
             Err(e) => {
-                assert_eq!(e, WaitError::TimedOut);
+                assert_eq!(e, WaitError::Timeout);
                 assert!(c.items().is_empty());
                 assert_eq!(p.on_sale(), 1);
                 assert!(c.add(&4), "still on sale");
@@ -112,7 +112,7 @@ fn a_time_out_racing_freed_room_leaves_the_item_in_one_place() {
         let mut p = m.register_producer();
         let mut c = m.new_cart();
         p.publish(1).unwrap();
-        let producer = thread::spawn(move || (p.publish_wait(2, Duration::ZERO), p));
+        let producer = thread::spawn(move || (p.publish_timeout(2, Duration::ZERO), p));
         assert!(c.add(&1));
         let (r, p) = producer.join().unwrap();
         match r {
@@ -121,7 +121,7 @@ fn a_time_out_racing_freed_room_leaves_the_item_in_one_place() {
                 assert!(c.add(&2), "on sale");
             }
             Err(e) => {
-                assert_eq!(e, PublishWaitError::TimedOut(2));
+                assert_eq!(e, PublishWaitError::Timeout(2));
                 assert_eq!(p.on_sale(), 0);
                 assert!(!c.add(&2), "not also on sale");
             }
@@ -197,8 +197,8 @@ fn close_racing_waiters_ends_their_waits() {
         let mut c = m.new_cart();
         let mut p = m.register_producer();
         p.publish(1).unwrap();
-        let cart = thread::spawn(move || c.add_wait(&4, FOREVER));
-        let producer = thread::spawn(move || p.publish_wait(2, FOREVER));
+        let cart = thread::spawn(move || c.add_timeout(&4, FOREVER));
+        let producer = thread::spawn(move || p.publish_timeout(2, FOREVER));
         m.close();
         assert_eq!(cart.join().unwrap(), Err(WaitError::Closed));
         assert_eq!(producer.join().unwrap(), Err(PublishWaitError::Closed(2)));
@@ -214,7 +214,7 @@ fn the_last_other_handle_dropped_racing_a_waiter_ends_its_wait() {
     let n = explore(|| {
         let m = market(1);
         let mut c = m.new_cart();
-        let cart = thread::spawn(move || c.add_wait(&4, FOREVER));
+        let cart = thread::spawn(move || c.add_timeout(&4, FOREVER));
         drop(m);
         assert_eq!(cart.join().unwrap(), Err(WaitError::Closed));
     });
@@ -223,7 +223,7 @@ fn the_last_other_handle_dropped_racing_a_waiter_ends_its_wait() {
         let m = market(1);
         let mut p = m.register_producer();
         p.publish(1).unwrap();
-        let producer = thread::spawn(move || p.publish_wait(2, FOREVER));
+        let producer = thread::spawn(move || p.publish_timeout(2, FOREVER));
         drop(m);
         assert_eq!(producer.join().unwrap(), Err(PublishWaitError::Closed(2)));
     });
@@ -252,7 +252,7 @@ fn a_waker_dropped_by_a_cancellation_may_use_the_same_list() {
     let n = explore(|| {
         let m = market(1);
         let (mut c1, mut c2) = (m.new_cart(), m.new_cart());
-        let other = thread::spawn(move || c2.add_wait(&9, FOREVER));
+        let other = thread::spawn(move || c2.add_timeout(&9, FOREVER));
         let closer = Waker::from(StdArc::new(CloseOnDrop(m.clone())));
         let mut f = c1.add_async(&9);
         assert!(poll(&mut f, &closer).is_pending());

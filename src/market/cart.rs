@@ -86,8 +86,9 @@ impl<T> Cart<T> {
         self.id
     }
 
-    /// Sets this cart's priority among carts waiting for equal items ([`add_wait`](Cart::add_wait),
-    /// [`add_async`](Cart::add_async)): an item put on sale wakes the waiting cart with the
+    /// Sets this cart's priority among carts waiting for equal items
+    /// ([`add_wait`](Cart::add_wait), [`add_timeout`](Cart::add_timeout), and `add_async` with
+    /// the cargo feature `async`): an item put on sale wakes the waiting cart with the
     /// highest priority, and among equal priorities the one that has waited longest. Every
     /// cart starts at 0, so by default waiters are served first come, first served. A wait
     /// already under way keeps the priority it started with. Priorities only choose whom to
@@ -134,6 +135,34 @@ impl<T> Cart<T> {
         unsafe { self.inner.reserve(self.shared(), item) }
     }
 
+    /// Like [`add`](Cart::add), but waits for as long as it takes for an equal item to be put
+    /// on sale, as [`add_timeout`](Cart::add_timeout) does with no time-out.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Closed`] when the market is or gets [closed](Market::close) while no equal
+    /// item is on sale, or this cart's handle becomes the market's last (nothing could ever
+    /// end the wait). Never [`WaitError::Timeout`]. The cart is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// let shopper = thread::spawn(move || {
+    ///     c.add_wait(&"bread").unwrap();
+    ///     c.place_order()
+    /// });
+    /// p.publish("bread").unwrap();
+    /// assert_eq!(shopper.join().unwrap(), ["bread"]);
+    /// ```
+    pub fn add_wait(&mut self, item: &T) -> Result<(), WaitError> {
+        self.add_timeout(item, Duration::MAX)
+    }
+
     /// Like [`add`](Cart::add), but waits up to `timeout` for an equal item to be put on
     /// sale, sleeping (after a short spin) without polling. Only a publish or a return of an
     /// equal item wakes the waiting thread, and one such item wakes one waiting cart. Waiters
@@ -144,7 +173,7 @@ impl<T> Cart<T> {
     ///
     /// # Errors
     ///
-    /// [`WaitError::TimedOut`] when `timeout` passed without an equal item on sale (or with
+    /// [`WaitError::Timeout`] when `timeout` passed without an equal item on sale (or with
     /// one still being compared by another cart's `Eq` at the deadline: the wait does not
     /// outlast its time-out for another thread's `Eq`);
     /// [`WaitError::Closed`] when the market is or gets [closed](Market::close) while none is.
@@ -159,15 +188,15 @@ impl<T> Cart<T> {
     /// let market = ringmarket::Market::new(1).unwrap();
     /// let mut p = market.register_producer();
     /// let mut c = market.new_cart();
-    /// assert_eq!(c.add_wait(&1, Duration::from_millis(1)), Err(WaitError::TimedOut));
+    /// assert_eq!(c.add_timeout(&1, Duration::from_millis(1)), Err(WaitError::Timeout));
     /// let later = thread::spawn(move || {
     ///     thread::sleep(Duration::from_millis(5));
     ///     p.publish(1).unwrap();
     /// });
-    /// assert_eq!(c.add_wait(&1, Duration::MAX), Ok(()));
+    /// assert_eq!(c.add_timeout(&1, Duration::MAX), Ok(()));
     /// later.join().unwrap();
     /// ```
-    pub fn add_wait(&mut self, item: &T, timeout: Duration) -> Result<(), WaitError> {
+    pub fn add_timeout(&mut self, item: &T, timeout: Duration) -> Result<(), WaitError> {
         // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
         unsafe {
             self.inner

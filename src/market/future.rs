@@ -108,7 +108,7 @@ fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -
 }
 
 impl<T> Cart<T> {
-    /// The future version of [`add_wait`](Cart::add_wait), without a time-out: resolves to
+    /// The future version of [`add_wait`](Cart::add_wait) (no time-out): resolves to
     /// `Ok(())` once an item equal to `item` is in the cart, or to `Err(WaitError::Closed)`
     /// when the market is closed first. Dropping it before it resolves leaves the cart and the
     /// items on sale unchanged.
@@ -133,6 +133,7 @@ impl<T> Cart<T> {
     /// assert_eq!(block_on(c.add_async(&5)), Ok(()));
     /// assert_eq!(c.items(), &[5]);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn add_async<'a>(&'a mut self, item: &'a T) -> AddFuture<'a, T> {
         let hash = (self.inner.hash)(&self.inner.index, item);
         AddFuture {
@@ -146,7 +147,7 @@ impl<T> Cart<T> {
 }
 
 impl<T> Producer<T> {
-    /// The future version of [`publish_wait`](Producer::publish_wait), without a time-out:
+    /// The future version of [`publish_wait`](Producer::publish_wait) (no time-out):
     /// resolves to `Ok(())` once `item` is on sale, or to `Err(PublishWaitError::Closed(item))`
     /// when the market is closed while this producer is at its limit. Dropping it unresolved
     /// drops the item (once); [`PublishFuture::cancel`] hands it back instead.
@@ -169,6 +170,7 @@ impl<T> Producer<T> {
     /// assert_eq!(block_on(p.publish_async('x')), Ok(()));
     /// assert_eq!(p.on_sale(), 1);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn publish_async(&mut self, item: T) -> PublishFuture<'_, T> {
         PublishFuture {
             producer: self,
@@ -190,6 +192,7 @@ impl<T> Producer<T> {
 /// }
 /// ```
 #[must_use = "futures do nothing unless polled"]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub struct AddFuture<'a, T> {
     cart: &'a mut Cart<T>,
     item: &'a T,
@@ -269,6 +272,7 @@ impl<T> core::fmt::Debug for AddFuture<'_, T> {
 /// }
 /// ```
 #[must_use = "futures do nothing unless polled"]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub struct PublishFuture<'a, T> {
     producer: &'a mut Producer<T>,
     /// The item until it is published (or handed back).

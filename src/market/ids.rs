@@ -45,36 +45,84 @@ fn write_id(f: &mut fmt::Formatter<'_>, what: &str, n: usize) -> fmt::Result {
     }
 }
 
+/// The tag of the market that handed out an id: a number unique in the process, so that an
+/// id used on another market than its own is refused as unknown instead of naming whatever
+/// that market has under the same number. Tag 0 belongs to no market.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct MarketTag(u64);
+
+impl MarketTag {
+    /// A tag no other market of this process has.
+    pub(crate) fn unique() -> Self {
+        Self(crate::sync::unique_tag())
+    }
+}
+
 /// Identifies a producer of one market.
+///
+/// An id carries a tag of the market that handed it out: used on another market, it is
+/// refused with [`IdError::UnknownProducer`], even where that market has a producer with the
+/// same number. `Debug` shows what `Display` shows (`producer 3`, or `producer 3.1` for a
+/// reused registry slot); two ids that print alike but come from different markets are not
+/// equal.
 ///
 /// # Examples
 ///
 /// ```
+/// use ringmarket::market::{IdError, PublishError};
+///
 /// let market = ringmarket::Market::<u32>::new(4).unwrap();
 /// let a = market.register_producer_id();
 /// let b = market.register_producer_id();
 /// assert_ne!(a, b);
 /// assert_eq!(a.to_string(), "producer 0");
+/// assert_eq!(format!("{a:?}"), "producer 0");
+///
+/// let other = ringmarket::Market::<u32>::new(4).unwrap();
+/// let theirs = other.register_producer_id();
+/// assert_eq!(theirs.to_string(), "producer 0");
+/// assert_ne!(theirs, a);
+/// assert!(matches!(
+///     market.publish(theirs, 1),
+///     Err(PublishError::Id(IdError::UnknownProducer(_), 1))
+/// ));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProducerId(pub(crate) usize);
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProducerId {
+    market: MarketTag,
+    number: usize,
+}
 
 /// Identifies a cart of one market.
+///
+/// Like [`ProducerId`], it carries a tag of its market: used on another market, it is
+/// refused with [`IdError::UnknownCart`]. `Debug` shows what `Display` shows.
 ///
 /// # Examples
 ///
 /// ```
+/// use ringmarket::market::IdError;
+///
 /// let market = ringmarket::Market::<u32>::new(4).unwrap();
 /// let cart = market.new_cart_id();
 /// assert_eq!(cart.to_string(), "cart 0");
+/// assert_eq!(format!("{cart:?}"), "cart 0");
+///
+/// let other = ringmarket::Market::<u32>::new(4).unwrap();
+/// let _their_cart = other.new_cart_id();
+/// assert_eq!(other.place_order(cart), Err(IdError::UnknownCart(cart)));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CartId(pub(crate) usize);
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CartId {
+    market: MarketTag,
+    number: usize,
+}
 
 impl ProducerId {
-    /// The id with number `index` (for callers that keep ids as numbers; an id that was
-    /// never registered, or whose producer is gone, is refused with
-    /// [`IdError::UnknownProducer`]).
+    /// The id with number `index` and no market, for other implementations of
+    /// [`Marketplace`](crate::Marketplace) that number their ids themselves. Every market of
+    /// this crate refuses it ([`IdError::UnknownProducer`]): only the ids a market handed out
+    /// name its producers.
     ///
     /// # Examples
     ///
@@ -84,21 +132,31 @@ impl ProducerId {
     /// assert_eq!(ProducerId::new(3).index(), 3);
     /// ```
     pub const fn new(index: usize) -> Self {
-        Self(index)
+        Self::tagged(MarketTag(0), index)
     }
 
-    /// The id as a number. The low half of its bits is a registry slot, the high half how
-    /// many times that slot was vacated before (its generation), so ids stay unique although
-    /// the slots of retired producers are reused. Producers registered while none was retired
-    /// are numbered from 0 in registration order.
+    pub(crate) const fn tagged(market: MarketTag, number: usize) -> Self {
+        Self { market, number }
+    }
+
+    /// The number of this id if `market` handed it out.
+    pub(crate) fn number_in(self, market: MarketTag) -> Option<usize> {
+        (self.market == market).then_some(self.number)
+    }
+
+    /// The id as a number (without its market). The low half of its bits is a registry slot,
+    /// the high half how many times that slot was vacated before (its generation), so ids
+    /// stay unique although the slots of retired producers are reused. Producers registered
+    /// while none was retired are numbered from 0 in registration order.
     pub fn index(self) -> usize {
-        self.0
+        self.number
     }
 }
 
 impl CartId {
-    /// The id with number `index` (for callers that keep ids as numbers; an id that was
-    /// never created, or whose cart is gone, is refused with [`IdError::UnknownCart`]).
+    /// The id with number `index` and no market, for other implementations of
+    /// [`Marketplace`](crate::Marketplace) that number their ids themselves. Every market of
+    /// this crate refuses it ([`IdError::UnknownCart`]).
     ///
     /// # Examples
     ///
@@ -108,37 +166,62 @@ impl CartId {
     /// assert_eq!(CartId::new(3).index(), 3);
     /// ```
     pub const fn new(index: usize) -> Self {
-        Self(index)
+        Self::tagged(MarketTag(0), index)
     }
 
-    /// The id as a number: a registry slot in the low half of its bits, the slot's generation
-    /// in the high half (as for [`ProducerId::index`]). Carts opened while none was dropped
-    /// are numbered from 0 in creation order.
+    pub(crate) const fn tagged(market: MarketTag, number: usize) -> Self {
+        Self { market, number }
+    }
+
+    /// The number of this id if `market` handed it out.
+    pub(crate) fn number_in(self, market: MarketTag) -> Option<usize> {
+        (self.market == market).then_some(self.number)
+    }
+
+    /// The id as a number (without its market): a registry slot in the low half of its bits,
+    /// the slot's generation in the high half (as for [`ProducerId::index`]). Carts opened
+    /// while none was dropped are numbered from 0 in creation order.
     pub fn index(self) -> usize {
-        self.0
+        self.number
     }
 }
 
 /// `producer SLOT`, or `producer SLOT.GENERATION` for a reused slot.
 impl fmt::Display for ProducerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_id(f, "producer", self.0)
+        write_id(f, "producer", self.number)
+    }
+}
+
+/// The same as `Display`.
+impl fmt::Debug for ProducerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
 /// `cart SLOT`, or `cart SLOT.GENERATION` for a reused slot.
 impl fmt::Display for CartId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_id(f, "cart", self.0)
+        write_id(f, "cart", self.number)
+    }
+}
+
+/// The same as `Display`.
+impl fmt::Debug for CartId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
 /// Why an id-API call was refused. Nothing changed in the market when one is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdError {
-    /// No producer has this id, or its [`Producer`](crate::market::Producer) handle was dropped.
+    /// No producer of this market has this id (it was never handed out, or by another
+    /// market), or its [`Producer`](crate::market::Producer) handle was dropped.
     UnknownProducer(ProducerId),
-    /// No cart has this id, or its [`Cart`](crate::market::Cart) handle was dropped.
+    /// No cart of this market has this id (it was never handed out, or by another market), or
+    /// its [`Cart`](crate::market::Cart) handle was dropped.
     UnknownCart(CartId),
     /// Another call is using this producer right now, or a handle owns it.
     ProducerBusy(ProducerId),

@@ -9,6 +9,14 @@
 //!   [`Market::add_to_cart`], ...): ids can be passed around; a call on an id that another
 //!   call is using at that moment is refused with a `Busy` [`IdError`] instead of waiting.
 //!
+//! Waiting follows the crate's vocabulary (see [`mpmc`](crate::mpmc#names)): [`Cart::add`] and
+//! [`Producer::publish`] never block; [`Cart::add_wait`] and [`Producer::publish_wait`] block
+//! with no time-out; [`Cart::add_timeout`] and [`Producer::publish_timeout`] wait at most a
+//! given time and may end with [`WaitError::Timeout`]; `add_async` and `publish_async` are
+//! their futures (cargo feature `async`). Every wait ends with [`WaitError::Closed`] (with the
+//! item, for a publish) once the market is [closed](Market::close) or nothing else could end
+//! it.
+//!
 //! Both are implemented by the same lock-free core; the [`Marketplace`] trait is the id API,
 //! shared with [`MutexMarket`](crate::baseline::MutexMarket). How it works, and why it is
 //! correct, is in `docs/DESIGN.md`.
@@ -49,6 +57,7 @@ use crossbeam_utils::CachePadded;
 pub use api::{Marketplace, Stats};
 pub use cart::Cart;
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use future::{AddFuture, PublishFuture};
 pub use ids::{CartId, IdError, ProducerId, PublishError};
 pub use producer::Producer;
@@ -57,6 +66,7 @@ pub use wait::{PublishWaitError, WaitError};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::WaitList;
 use crate::{Full, ZeroCapacity};
+pub(crate) use ids::MarketTag;
 use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, Item, SearchHints, Stall};
 use wait::{Handle, ProductWaits};
@@ -148,7 +158,7 @@ pub(crate) struct Counts {
     /// Items of this producer put back on sale by any cart, minus those reserved by any cart
     /// (wrapping arithmetic).
     net: CachePadded<AtomicUsize>,
-    /// The producer's thread while it waits for room (`Producer::publish_wait`).
+    /// The producer's thread while it waits for room (`Producer::publish_timeout`).
     room: WaitList,
     /// Items of this producer that left the market (ordered, or dropped with a cart), and
     /// whether the producer's handle is gone: see [`Lifetime`].
@@ -318,6 +328,8 @@ impl<T> Default for CartShared<T> {
 /// The shared state behind every clone of a [`Market`] and every handle.
 pub(crate) struct Inner<T> {
     capacity: usize,
+    /// Carried by every id this market hands out; an id with another tag is unknown here.
+    tag: MarketTag,
     /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
     eq: fn(&T, &T) -> bool,
     /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
@@ -392,6 +404,7 @@ impl<T: Eq + Hash> Market<T> {
         Ok(Self {
             inner: Handle::new(Inner {
                 capacity: queue_size_per_producer,
+                tag: MarketTag::unique(),
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
                 index: Index::new(buckets),
@@ -429,7 +442,11 @@ impl<T> Market<T> {
     pub fn register_producer(&self) -> Producer<T> {
         let (index, entry) = self.inner.producers.register(HELD);
         entry.value.counts.registered(entry.slot(), true);
-        Producer::new(self.inner.clone(), entry, ProducerId(index))
+        Producer::new(
+            self.inner.clone(),
+            entry,
+            ProducerId::tagged(self.inner.tag, index),
+        )
     }
 
     /// Opens a cart and returns the handle that owns it.
@@ -447,7 +464,11 @@ impl<T> Market<T> {
     /// ```
     pub fn new_cart(&self) -> Cart<T> {
         let (index, entry) = self.inner.carts.register(HELD);
-        Cart::new(self.inner.clone(), entry, CartId(index))
+        Cart::new(
+            self.inner.clone(),
+            entry,
+            CartId::tagged(self.inner.tag, index),
+        )
     }
 
     /// Registers a producer for the id API.
@@ -462,7 +483,7 @@ impl<T> Market<T> {
     pub fn register_producer_id(&self) -> ProducerId {
         let (index, entry) = self.inner.producers.register(IDLE);
         entry.value.counts.registered(entry.slot(), false);
-        ProducerId(index)
+        ProducerId::tagged(self.inner.tag, index)
     }
 
     /// Opens a cart for the id API.
@@ -475,7 +496,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.place_order(c), Ok(vec![]));
     /// ```
     pub fn new_cart_id(&self) -> CartId {
-        CartId(self.inner.carts.register(IDLE).0)
+        CartId::tagged(self.inner.tag, self.inner.carts.register(IDLE).0)
     }
 
     /// Puts `item` on sale under `producer`. Lock-free, and wait-free while the producer has
@@ -500,9 +521,18 @@ impl<T> Market<T> {
     /// assert!(matches!(market.publish(p, 2), Err(PublishError::Full(2))));
     /// let other = market.register_producer_id();
     /// assert!(market.publish(other, 3).is_ok());
+    /// // An id of another market is unknown here.
+    /// assert!(matches!(
+    ///     market.publish(stranger, 4),
+    ///     Err(PublishError::Id(IdError::UnknownProducer(_), 4))
+    /// ));
     /// ```
     pub fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
-        let entry = match self.inner.producers.acquire(producer.0) {
+        let entry = match producer
+            .number_in(self.inner.tag)
+            .ok_or(Refused::Unknown)
+            .and_then(|number| self.inner.producers.acquire(number))
+        {
             Ok(entry) => entry,
             Err(Refused::Unknown) => {
                 return Err(PublishError::Id(IdError::UnknownProducer(producer), item))
@@ -602,7 +632,11 @@ impl<T> Market<T> {
         cart: CartId,
         f: impl FnOnce(&Inner<T>, &CartShared<T>) -> R,
     ) -> Result<R, IdError> {
-        let entry = match self.inner.carts.acquire(cart.0) {
+        let entry = match cart
+            .number_in(self.inner.tag)
+            .ok_or(Refused::Unknown)
+            .and_then(|number| self.inner.carts.acquire(number))
+        {
             Ok(entry) => entry,
             Err(Refused::Unknown) => return Err(IdError::UnknownCart(cart)),
             Err(Refused::Busy) => return Err(IdError::CartBusy(cart)),
@@ -652,7 +686,7 @@ impl<T> Market<T> {
                 .producers
                 .iter()
                 // Relaxed: a statistic.
-                .map(|(i, e)| (ProducerId(i), e.value.counts.on_sale()))
+                .map(|(i, e)| (ProducerId::tagged(inner.tag, i), e.value.counts.on_sale()))
                 .collect(),
             in_carts: inner
                 .carts

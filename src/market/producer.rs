@@ -106,13 +106,44 @@ impl<T> Producer<T> {
         unsafe { self.inner.publish(&self.entry().value, item) }
     }
 
+    /// Like [`publish`](Producer::publish), but waits for as long as it takes for room, as
+    /// [`publish_timeout`](Producer::publish_timeout) does with no time-out.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishWaitError::Closed`] with the item when the market is or gets
+    /// [closed](Market::close) while this producer is at its limit, or this producer's handle
+    /// becomes the market's last. Never [`PublishWaitError::Timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// let market = ringmarket::Market::new(1).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// p.publish(1).unwrap();
+    /// let seller = thread::spawn(move || {
+    ///     p.publish_wait(2).unwrap(); // waits for the cart to take 1
+    ///     p
+    /// });
+    /// c.add_wait(&1).unwrap();
+    /// c.add_wait(&2).unwrap();
+    /// assert_eq!(c.place_order(), [1, 2]);
+    /// seller.join().unwrap();
+    /// ```
+    pub fn publish_wait(&mut self, item: T) -> Result<(), PublishWaitError<T>> {
+        self.publish_timeout(item, Duration::MAX)
+    }
+
     /// Like [`publish`](Producer::publish), but waits up to `timeout` for room, sleeping
     /// (after a short spin) without polling: returns as soon as the item is on sale. Only
     /// reservations of this producer's items (which free room) wake the waiting thread.
     ///
     /// # Errors
     ///
-    /// The item is handed back: [`PublishWaitError::TimedOut`] when this producer stayed at
+    /// The item is handed back: [`PublishWaitError::Timeout`] when this producer stayed at
     /// its limit for the whole `timeout`, [`PublishWaitError::Closed`] when the market is or
     /// gets [closed](Market::close) while it is at its limit.
     ///
@@ -125,17 +156,24 @@ impl<T> Producer<T> {
     /// let mut p = market.register_producer();
     /// let mut c = market.new_cart();
     /// p.publish('a').unwrap();
-    /// assert!(p.publish_wait('b', Duration::from_millis(1)).is_err());
+    /// assert!(p.publish_timeout('b', Duration::from_millis(1)).is_err());
     /// let shopper = thread::spawn(move || {
     ///     thread::sleep(Duration::from_millis(5));
     ///     assert!(c.add(&'a'));
     /// });
-    /// assert!(p.publish_wait('b', Duration::MAX).is_ok());
+    /// assert!(p.publish_timeout('b', Duration::MAX).is_ok());
     /// shopper.join().unwrap();
     /// ```
-    pub fn publish_wait(&mut self, item: T, timeout: Duration) -> Result<(), PublishWaitError<T>> {
+    pub fn publish_timeout(
+        &mut self,
+        item: T,
+        timeout: Duration,
+    ) -> Result<(), PublishWaitError<T>> {
         // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.publish_wait(&self.entry().value, item, timeout) }
+        unsafe {
+            self.inner
+                .publish_timeout(&self.entry().value, item, timeout)
+        }
     }
 
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it

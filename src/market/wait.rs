@@ -129,14 +129,14 @@ impl<T> Deref for Handle<T> {
 ///
 /// let market = ringmarket::Market::new(1).unwrap();
 /// let mut cart = market.new_cart();
-/// assert_eq!(cart.add_wait(&1, Duration::ZERO), Err(WaitError::TimedOut));
+/// assert_eq!(cart.add_timeout(&1, Duration::ZERO), Err(WaitError::Timeout));
 /// market.close();
-/// assert_eq!(cart.add_wait(&1, Duration::MAX), Err(WaitError::Closed));
+/// assert_eq!(cart.add_timeout(&1, Duration::MAX), Err(WaitError::Closed));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WaitError {
     /// The time-out passed.
-    TimedOut,
+    Timeout,
     /// The market was [closed](Market::close), or every other handle of it (each `Market`
     /// clone, producer and cart) is gone, so that nothing could ever end the wait (as a
     /// channel's receiver is told when the last sender goes).
@@ -146,7 +146,7 @@ pub enum WaitError {
 impl fmt::Display for WaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::TimedOut => "timed out waiting",
+            Self::Timeout => "timed out waiting",
             Self::Closed => "the market was closed while waiting",
         })
     }
@@ -154,7 +154,7 @@ impl fmt::Display for WaitError {
 
 impl std::error::Error for WaitError {}
 
-/// [`Producer::publish_wait`](super::Producer::publish_wait) ended without publishing; the item
+/// [`Producer::publish_timeout`](super::Producer::publish_timeout) ended without publishing; the item
 /// is handed back.
 ///
 /// # Examples
@@ -166,15 +166,15 @@ impl std::error::Error for WaitError {}
 /// let market = ringmarket::Market::new(1).unwrap();
 /// let mut p = market.register_producer();
 /// p.publish(1).unwrap();
-/// let err = p.publish_wait(2, Duration::ZERO).unwrap_err();
-/// assert_eq!(err, PublishWaitError::TimedOut(2));
-/// assert_eq!(err.reason(), WaitError::TimedOut);
+/// let err = p.publish_timeout(2, Duration::ZERO).unwrap_err();
+/// assert_eq!(err, PublishWaitError::Timeout(2));
+/// assert_eq!(err.reason(), WaitError::Timeout);
 /// assert_eq!(err.into_inner(), 2);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PublishWaitError<T> {
     /// The producer stayed at its limit for the whole time-out.
-    TimedOut(T),
+    Timeout(T),
     /// The market was [closed](Market::close), or the producer's handle became the market's
     /// last, while the producer was at its limit.
     Closed(T),
@@ -183,7 +183,7 @@ pub enum PublishWaitError<T> {
 impl<T> PublishWaitError<T> {
     fn new(reason: WaitError, item: T) -> Self {
         match reason {
-            WaitError::TimedOut => Self::TimedOut(item),
+            WaitError::Timeout => Self::Timeout(item),
             WaitError::Closed => Self::Closed(item),
         }
     }
@@ -191,14 +191,14 @@ impl<T> PublishWaitError<T> {
     /// The unpublished item.
     pub fn into_inner(self) -> T {
         match self {
-            Self::TimedOut(item) | Self::Closed(item) => item,
+            Self::Timeout(item) | Self::Closed(item) => item,
         }
     }
 
     /// Why the wait ended.
     pub fn reason(&self) -> WaitError {
         match self {
-            Self::TimedOut(_) => WaitError::TimedOut,
+            Self::Timeout(_) => WaitError::Timeout,
             Self::Closed(_) => WaitError::Closed,
         }
     }
@@ -225,8 +225,8 @@ impl<T> fmt::Display for PublishWaitError<T> {
 impl<T> std::error::Error for PublishWaitError<T> {}
 
 impl<T> Market<T> {
-    /// Ends every wait, now and later: blocked [`Cart::add_wait`](super::Cart::add_wait) and
-    /// [`Producer::publish_wait`](super::Producer::publish_wait) calls (and their futures) that
+    /// Ends every wait, now and later: blocked [`Cart::add_timeout`](super::Cart::add_timeout) and
+    /// [`Producer::publish_timeout`](super::Producer::publish_timeout) calls (and their futures) that
     /// cannot succeed at once return [`WaitError::Closed`] instead of sleeping. The operations
     /// that do not wait are unaffected, and a wait whose operation can succeed at once still
     /// does. Closing cannot be undone; closing twice is harmless.
@@ -239,7 +239,7 @@ impl<T> Market<T> {
     ///
     /// let market = ringmarket::Market::<u32>::new(1).unwrap();
     /// let mut cart = market.new_cart();
-    /// let waiter = thread::spawn(move || cart.add_wait(&1, Duration::MAX));
+    /// let waiter = thread::spawn(move || cart.add_timeout(&1, Duration::MAX));
     /// market.close();
     /// assert_eq!(waiter.join().unwrap(), Err(WaitError::Closed));
     /// assert!(market.is_closed());
@@ -420,7 +420,7 @@ impl<T> Inner<T> {
                 if reserved {
                     Ok(())
                 } else {
-                    Err(WaitError::TimedOut)
+                    Err(WaitError::Timeout)
                 }
             })
     }
@@ -430,7 +430,7 @@ impl<T> Inner<T> {
     /// # Safety
     ///
     /// The caller holds `producer`'s registry entry exclusively.
-    pub(super) unsafe fn publish_wait(
+    pub(super) unsafe fn publish_timeout(
         &self,
         producer: &ProducerShared<T>,
         item: T,
@@ -453,7 +453,7 @@ impl<T> Inner<T> {
             });
         match (done, pending) {
             (Some(done), _) => done,
-            (None, Some(item)) => Err(PublishWaitError::new(WaitError::TimedOut, item)),
+            (None, Some(item)) => Err(PublishWaitError::new(WaitError::Timeout, item)),
             (None, None) => unreachable!("the item is either published or pending"),
         }
     }
@@ -498,7 +498,7 @@ mod tests {
                 .map(|k| {
                     let mut cart = market.new_cart();
                     s.spawn(move || {
-                        let r = cart.add_wait(&k, LONG);
+                        let r = cart.add_timeout(&k, LONG);
                         (r, cart.place_order())
                     })
                 })
@@ -531,7 +531,7 @@ mod tests {
                 .map(|_| {
                     let mut cart = market.new_cart();
                     s.spawn(move || {
-                        cart.add_wait(&7u8, LONG).unwrap();
+                        cart.add_timeout(&7u8, LONG).unwrap();
                         cart.place_order()
                     })
                 })
@@ -565,7 +565,7 @@ mod tests {
                 let mut cart = market.new_cart();
                 cart.set_priority(priority);
                 waiters.push(Some(s.spawn(move || {
-                    cart.add_wait(&'x', LONG).unwrap();
+                    cart.add_timeout(&'x', LONG).unwrap();
                     cart.place_order()
                 })));
                 while queued(&market) < i + 1 {
@@ -598,17 +598,69 @@ mod tests {
         let mut p = market.register_producer();
         let mut c = market.new_cart();
         assert_eq!(
-            c.add_wait(&1, Duration::from_millis(2)),
-            Err(WaitError::TimedOut)
+            c.add_timeout(&1, Duration::from_millis(2)),
+            Err(WaitError::Timeout)
         );
         p.publish(1).unwrap();
         assert_eq!(
-            p.publish_wait(2, Duration::from_millis(2)),
-            Err(PublishWaitError::TimedOut(2))
+            p.publish_timeout(2, Duration::from_millis(2)),
+            Err(PublishWaitError::Timeout(2))
         );
-        assert_eq!(c.add_wait(&1, Duration::ZERO), Ok(()), "no waiting needed");
-        assert_eq!(p.publish_wait(2, Duration::ZERO), Ok(()));
+        assert_eq!(
+            c.add_timeout(&1, Duration::ZERO),
+            Ok(()),
+            "no waiting needed"
+        );
+        assert_eq!(p.publish_timeout(2, Duration::ZERO), Ok(()));
         assert_eq!(queued(&market), 0);
+    }
+
+    fn room_queued<T>(m: &Market<T>) -> usize {
+        let producers = m.inner.producers.iter();
+        producers.map(|(_, e)| e.value.counts.room.queued()).sum()
+    }
+
+    /// Yields until `queued` says a waiter is queued or `waiter` has finished; says which.
+    fn until_queued<R>(queued: impl Fn() -> usize, waiter: &thread::ScopedJoinHandle<'_, R>) {
+        while queued() == 0 && !waiter.is_finished() {
+            thread::yield_now();
+        }
+        assert!(
+            !waiter.is_finished(),
+            "the blocking wait returned before it was served"
+        );
+    }
+
+    /// The blocking waits take no time-out: they sleep until served (a cart until an equal
+    /// item is published, a producer until a reservation frees room) or closed.
+    #[test]
+    fn blocking_waits_sleep_until_served_or_closed() {
+        let market = Market::new(1).unwrap();
+        let mut p = market.register_producer();
+        let mut c = market.new_cart();
+        thread::scope(|s| {
+            let cart = s.spawn(|| c.add_wait(&1));
+            until_queued(|| queued(&market), &cart);
+            p.publish(1).unwrap();
+            assert_eq!(cart.join().unwrap(), Ok(()));
+        });
+        thread::scope(|s| {
+            p.publish(2).unwrap();
+            let producer = s.spawn(|| p.publish_wait(3));
+            until_queued(|| room_queued(&market), &producer);
+            assert!(c.add(&2));
+            assert_eq!(producer.join().unwrap(), Ok(()));
+        });
+        assert_eq!(c.place_order(), [1, 2]);
+        thread::scope(|s| {
+            let producer = s.spawn(|| p.publish_wait(4));
+            until_queued(|| room_queued(&market), &producer);
+            let cart = s.spawn(|| c.add_wait(&5));
+            until_queued(|| queued(&market), &cart);
+            market.close();
+            assert_eq!(producer.join().unwrap(), Err(PublishWaitError::Closed(4)));
+            assert_eq!(cart.join().unwrap(), Err(WaitError::Closed));
+        });
     }
 
     /// Waits with short time-outs racing publishes: every published item ends in exactly one
@@ -627,9 +679,9 @@ mod tests {
                 s.spawn(move || {
                     let mut mine = 0;
                     loop {
-                        match cart.add_wait(&3u8, Duration::from_micros(50)) {
+                        match cart.add_timeout(&3u8, Duration::from_micros(50)) {
                             Ok(()) => mine += cart.place_order().len(),
-                            Err(WaitError::TimedOut) => {
+                            Err(WaitError::Timeout) => {
                                 timed_out.fetch_add(1, Relaxed);
                             }
                             Err(WaitError::Closed) => break,
@@ -640,7 +692,7 @@ mod tests {
             }
             let mut p = market.register_producer();
             for _ in 0..items {
-                p.publish_wait(3, LONG).unwrap();
+                p.publish_timeout(3, LONG).unwrap();
             }
             while p.on_sale() > 0 {
                 thread::yield_now();
@@ -661,13 +713,13 @@ mod tests {
                 let mut p = market.register_producer();
                 s.spawn(move || {
                     for _ in 0..per {
-                        p.publish_wait(k, LONG).unwrap();
+                        p.publish_timeout(k, LONG).unwrap();
                     }
                 });
             }
             let mut cart = market.new_cart();
             for i in 0..producers * per {
-                cart.add_wait(&(i % producers), LONG).unwrap();
+                cart.add_timeout(&(i % producers), LONG).unwrap();
                 if i % 3 == 0 {
                     cart.place_order();
                 }
@@ -682,9 +734,9 @@ mod tests {
         let mut p = market.register_producer();
         p.publish(1u8).unwrap();
         thread::scope(|s| {
-            let producer = s.spawn(move || (p.publish_wait(2, LONG), p));
+            let producer = s.spawn(move || (p.publish_timeout(2, LONG), p));
             let mut cart = market.new_cart();
-            let consumer = s.spawn(move || (cart.add_wait(&3, LONG), cart));
+            let consumer = s.spawn(move || (cart.add_timeout(&3, LONG), cart));
             let room_queued = || -> usize {
                 market
                     .inner
@@ -702,10 +754,10 @@ mod tests {
             let (r, mut cart) = consumer.join().unwrap();
             assert_eq!(r, Err(WaitError::Closed));
             // Later waits end at once, unless they can succeed.
-            assert_eq!(cart.add_wait(&3, LONG), Err(WaitError::Closed));
-            assert_eq!(cart.add_wait(&1, LONG), Ok(()));
-            assert_eq!(p.publish_wait(4, LONG), Ok(()));
-            assert_eq!(p.publish_wait(5, LONG), Err(PublishWaitError::Closed(5)));
+            assert_eq!(cart.add_timeout(&3, LONG), Err(WaitError::Closed));
+            assert_eq!(cart.add_timeout(&1, LONG), Ok(()));
+            assert_eq!(p.publish_timeout(4, LONG), Ok(()));
+            assert_eq!(p.publish_timeout(5, LONG), Err(PublishWaitError::Closed(5)));
         });
     }
 
@@ -759,7 +811,7 @@ mod tests {
                 thread::yield_now();
             }
             let mut a = market.new_cart();
-            let waiter = s.spawn(move || a.add_wait(&plain(7), LONG));
+            let waiter = s.spawn(move || a.add_timeout(&plain(7), LONG));
             GO.store(true, Relaxed);
             assert!(
                 claimer.join().unwrap().is_err(),
@@ -778,13 +830,13 @@ mod tests {
         let shopper = thread::spawn(move || {
             let mut got = 0;
             for i in 0..rounds {
-                assert_eq!(c.add_wait(&(i % 3), LONG), Ok(()), "round {i}");
+                assert_eq!(c.add_timeout(&(i % 3), LONG), Ok(()), "round {i}");
                 got += c.place_order().len();
             }
             got
         });
         for i in 0..rounds {
-            assert_eq!(p.publish_wait(i % 3, LONG), Ok(()), "round {i}");
+            assert_eq!(p.publish_timeout(i % 3, LONG), Ok(()), "round {i}");
         }
         assert_eq!(shopper.join().unwrap(), rounds);
         assert_eq!(p.on_sale(), 0);

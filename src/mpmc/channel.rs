@@ -101,6 +101,10 @@ pub struct Producer<T> {
 
 /// The popping side of a [`channel`]: cloneable, `Send + Sync` when `T: Send`.
 ///
+/// Iterate it as a crossbeam-channel `Receiver`: [`iter`](Consumer::iter) (blocking, ends once
+/// the channel is closed and drained), [`try_iter`](Consumer::try_iter) (what is there now),
+/// `for v in &rx` and `for v in rx`.
+///
 /// Neither when `T` is not `Send`:
 ///
 /// ```compile_fail

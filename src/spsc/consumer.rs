@@ -9,10 +9,13 @@ use crate::Empty;
 /// The consuming end of a ring made by [`ring`](super::ring).
 ///
 /// `Send` when `T` is, never `Sync`; every method that changes the ring takes `&mut self`.
+/// The observers ([`len`](Self::len), [`is_empty`](Self::is_empty),
+/// [`is_full`](Self::is_full), [`slots`](Self::slots), [`capacity`](Self::capacity),
+/// [`is_abandoned`](Self::is_abandoned)) take `&self` and only read the producer's index.
 ///
 /// ```compile_fail
 /// fn shared<S: Sync>(_: S) {}
-/// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(1);
+/// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(1).unwrap();
 /// shared(consumer); // a consumer cannot be shared between threads
 /// ```
 ///
@@ -20,7 +23,7 @@ use crate::Empty;
 ///
 /// ```compile_fail
 /// fn send<S: Send>(_: S) {}
-/// let (_producer, consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1);
+/// let (_producer, consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1).unwrap();
 /// send(consumer); // the `Rc`s would be shared by two threads
 /// ```
 ///
@@ -95,6 +98,21 @@ impl<T> Consumer<T> {
         self.cached_len()
     }
 
+    /// Items available as of a fresh look at the producer's position, without updating the
+    /// cache (nor giving back slots left behind by a forgotten [`ReadChunkIntoIter`]): the
+    /// observers' answer, through `&self`.
+    #[inline]
+    fn len_now(&self) -> usize {
+        // Relaxed: only a number comes out of this; no slot is read on its strength. A pop
+        // that follows loads `tail` again with Acquire before it reads (the cache is not
+        // updated here), and coherence makes that load see this value or a later one, so the
+        // items counted here are there for it.
+        let tail = self.shared.tail.load(Ordering::Relaxed);
+        let len = self.geometry.distance(self.head, tail);
+        debug_assert!(len <= self.geometry.capacity);
+        len
+    }
+
     /// Gives the slots before position `head` back to the producer.
     #[inline(always)]
     fn publish(&mut self, head: usize) {
@@ -126,7 +144,7 @@ impl<T> Consumer<T> {
     /// ```
     /// use ringmarket::Empty;
     ///
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2).unwrap();
     /// assert_eq!(consumer.pop(), Err(Empty));
     /// producer.push(5).unwrap();
     /// assert_eq!(consumer.pop(), Ok(5));
@@ -155,7 +173,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2).unwrap();
     /// producer.push(String::from("hi")).unwrap();
     /// assert_eq!(consumer.peek().map(String::as_str), Ok("hi"));
     /// assert_eq!(consumer.pop().as_deref(), Ok("hi"));
@@ -181,7 +199,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// for i in 0..3 {
     ///     producer.push(i).unwrap();
     /// }
@@ -207,7 +225,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(3);
+    /// let (_producer, consumer) = ringmarket::spsc::ring::<u8>(3).unwrap();
     /// assert_eq!(consumer.capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -222,12 +240,12 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.slots(), 1);
     /// ```
-    pub fn slots(&mut self) -> usize {
-        self.refresh()
+    pub fn slots(&self) -> usize {
+        self.len_now()
     }
 
     /// The number of items in the ring now; the same as [`slots`](Self::slots), with the
@@ -236,12 +254,12 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.len(), 1);
     /// ```
-    pub fn len(&mut self) -> usize {
-        self.refresh()
+    pub fn len(&self) -> usize {
+        self.len_now()
     }
 
     /// Whether the ring holds no item, so that [`pop`](Self::pop) would fail.
@@ -252,13 +270,13 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(1).unwrap();
     /// assert!(consumer.is_empty());
     /// producer.push(1).unwrap();
     /// assert!(!consumer.is_empty());
     /// ```
-    pub fn is_empty(&mut self) -> bool {
-        self.cached_len() == 0 && self.refresh() == 0
+    pub fn is_empty(&self) -> bool {
+        self.cached_len() == 0 && self.len_now() == 0
     }
 
     /// Whether every slot holds an item.
@@ -269,12 +287,12 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, consumer) = ringmarket::spsc::ring(1).unwrap();
     /// producer.push(1).unwrap();
     /// assert!(consumer.is_full());
     /// ```
-    pub fn is_full(&mut self) -> bool {
-        self.refresh() == self.geometry.capacity
+    pub fn is_full(&self) -> bool {
+        self.len_now() == self.geometry.capacity
     }
 
     /// Whether the producer has been dropped, so that no more items will come.
@@ -285,7 +303,7 @@ impl<T> Consumer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(2).unwrap();
     /// producer.push(1).unwrap();
     /// drop(producer);
     /// assert!(consumer.is_abandoned());
@@ -344,7 +362,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(consumer.read_chunk(3).len(), 1);
     /// ```
@@ -357,7 +375,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (_producer, mut consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// let (_producer, mut consumer) = ringmarket::spsc::ring::<u8>(4).unwrap();
     /// assert!(consumer.read_chunk(3).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -370,7 +388,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.write_chunk(3).unwrap().fill_from_iter([1, 2, 3]);
     /// consumer.read_chunk(2).commit_all();
     /// producer.write_chunk(2).unwrap().fill_from_iter([4, 5]);
@@ -398,7 +416,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// let mut chunk = consumer.read_chunk(1);
     /// chunk.as_mut_slices().0[0] += 10;
@@ -433,7 +451,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3]);
     /// consumer.read_chunk(3).commit(2);
     /// assert_eq!(consumer.pop(), Ok(3));
@@ -470,7 +488,7 @@ impl<'a, T> ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.push(1).unwrap();
     /// consumer.read_chunk(4).commit_all();
     /// assert!(consumer.is_empty());
@@ -491,7 +509,7 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// producer.write_chunk(3).unwrap().fill_from_iter(1..);
     /// let mut items = consumer.read_chunk(3).into_iter();
     /// assert_eq!(items.next(), Some(1));
@@ -520,9 +538,10 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 ///
 /// Forgetting it (`mem::forget`) is safe: the items it took are never handed out again. Their
 /// slots are then given back to the producer not when the iterator is dropped but at the
-/// consumer's next index store (a `pop`, a commit), its next look at the producer's index (a
-/// `pop` or `read_chunk` that finds its cached items used up, `len`, `is_empty`, ...), or its
-/// drop.
+/// consumer's next index store (a `pop`, a commit), its next refresh of the producer's index
+/// (a `pop`, `peek` or `read_chunk` that finds its cached items used up), or its drop. The
+/// observers (`len`, `is_empty`, ...) take `&self` and only read, so they do not give them
+/// back.
 ///
 /// It is invariant in `T`, as its consumer is:
 ///

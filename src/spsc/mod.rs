@@ -1,9 +1,10 @@
 //! A bounded, lock-free, wait-free single-producer single-consumer ring.
 //!
-//! [`ring`] (or [`try_ring`]) allocates a ring of any capacity of at least one and returns its
-//! two ends: a [`Producer`] that pushes and a [`Consumer`] that pops. Each end is `Send` (when
-//! `T` is), not `Sync`, and every operation takes `&mut self`, so the type system keeps the
-//! single producer single and the single consumer single.
+//! [`ring`] allocates a ring of any capacity of at least one and returns its two ends: a
+//! [`Producer`] that pushes and a [`Consumer`] that pops. Each end is `Send` (when `T` is), not
+//! `Sync`, and every operation that changes the ring takes `&mut self`, so the type system
+//! keeps the single producer single and the single consumer single; the observers (`len`,
+//! `is_empty`, `is_full`, `slots`) take `&self`.
 //!
 //! Items go one at a time ([`Producer::push`], [`Consumer::pop`], [`Consumer::peek`]) or in
 //! batches that publish their index once per batch, not once per item
@@ -18,7 +19,7 @@
 //! ```
 //! use ringmarket::spsc;
 //!
-//! let (mut producer, mut consumer) = spsc::ring::<u64>(3);
+//! let (mut producer, mut consumer) = spsc::ring::<u64>(3).unwrap();
 //! let worker = std::thread::spawn(move || {
 //!     for i in 0..100 {
 //!         let mut item = i;
@@ -66,37 +67,10 @@ pub const MAX_CAPACITY: usize = usize::MAX / 4;
 /// `capacity` can be any number from 1 to [`MAX_CAPACITY`], not only a power of two. The
 /// whole buffer is allocated here, once.
 ///
-/// # Panics
-///
-/// If `capacity` is 0 (a ring that can never hold anything is a programming error, as a
-/// literal capacity usually is a constant), if it exceeds [`MAX_CAPACITY`], or if the buffer
-/// cannot be allocated. Callers whose capacity comes from input (a configuration file, a
-/// command line) use [`try_ring`], which reports a zero capacity as an error instead.
-///
-/// # Examples
-///
-/// ```
-/// let (mut producer, mut consumer) = ringmarket::spsc::ring::<&str>(1);
-/// producer.push("one").unwrap();
-/// assert!(producer.push("two").is_err());
-/// assert_eq!(consumer.pop(), Ok("one"));
-/// ```
-#[track_caller]
-pub fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
-    match try_ring(capacity) {
-        Ok(ends) => ends,
-        Err(ZeroCapacity) => panic!("spsc::ring: capacity must be at least 1"),
-    }
-}
-
-/// Creates a ring that holds up to `capacity` items, or says why it cannot.
-///
-/// The same as [`ring`], but a capacity of 0 is an error the caller can handle rather than a
-/// panic: use it when the capacity comes from outside the program.
-///
 /// # Errors
 ///
-/// [`ZeroCapacity`] if `capacity` is 0.
+/// [`ZeroCapacity`] if `capacity` is 0 (a ring that could never hold anything), as for every
+/// structure of the crate.
 ///
 /// # Panics
 ///
@@ -108,13 +82,15 @@ pub fn ring<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 /// ```
 /// use ringmarket::{spsc, ZeroCapacity};
 ///
-/// assert_eq!(spsc::try_ring::<u8>(0).err(), Some(ZeroCapacity));
-/// let (producer, _consumer) = spsc::try_ring::<u8>(5)?;
-/// assert_eq!(producer.capacity(), 5);
+/// let (mut producer, mut consumer) = spsc::ring::<&str>(1)?;
+/// producer.push("one").unwrap();
+/// assert!(producer.push("two").is_err());
+/// assert_eq!(consumer.pop(), Ok("one"));
+/// assert_eq!(spsc::ring::<u8>(0).err(), Some(ZeroCapacity));
 /// # Ok::<(), ZeroCapacity>(())
 /// ```
 #[track_caller]
-pub fn try_ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), ZeroCapacity> {
+pub fn ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), ZeroCapacity> {
     if capacity == 0 {
         return Err(ZeroCapacity);
     }
@@ -135,7 +111,7 @@ pub fn try_ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), ZeroCa
 /// ```
 /// use ringmarket::spsc::{self, TooFewSlots};
 ///
-/// let (mut producer, _consumer) = spsc::ring::<u32>(4);
+/// let (mut producer, _consumer) = spsc::ring::<u32>(4).unwrap();
 /// assert_eq!(producer.write_chunk(5).err(), Some(TooFewSlots(4)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -9,10 +9,13 @@ use crate::Full;
 /// The producing end of a ring made by [`ring`](super::ring).
 ///
 /// `Send` when `T` is, never `Sync`; every method that changes the ring takes `&mut self`.
+/// The observers ([`len`](Self::len), [`is_empty`](Self::is_empty),
+/// [`is_full`](Self::is_full), [`slots`](Self::slots), [`capacity`](Self::capacity),
+/// [`is_abandoned`](Self::is_abandoned)) take `&self` and only read the consumer's index.
 ///
 /// ```compile_fail
 /// fn shared<S: Sync>(_: S) {}
-/// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(1);
+/// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(1).unwrap();
 /// shared(producer); // a producer cannot be shared between threads
 /// ```
 ///
@@ -20,7 +23,7 @@ use crate::Full;
 ///
 /// ```compile_fail
 /// fn send<S: Send>(_: S) {}
-/// let (producer, _consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1);
+/// let (producer, _consumer) = ringmarket::spsc::ring::<std::rc::Rc<u8>>(1).unwrap();
 /// send(producer); // the `Rc`s would be shared by two threads
 /// ```
 ///
@@ -86,6 +89,20 @@ impl<T> Producer<T> {
         self.cached_free()
     }
 
+    /// Free slots as of a fresh look at the consumer's position, without updating the cache:
+    /// the observers' answer, through `&self`.
+    #[inline]
+    fn free_now(&self) -> usize {
+        // Relaxed: only a number comes out of this; no slot is touched on its strength. A
+        // push that follows loads `head` again with Acquire before it writes (the cached limit
+        // is not updated here), and coherence makes that load see this value or a later one,
+        // so the free slots counted here stay free for it.
+        let head = self.shared.head.load(Ordering::Relaxed);
+        let len = self.geometry.distance(head, self.tail);
+        debug_assert!(len <= self.geometry.capacity);
+        self.geometry.capacity - len
+    }
+
     /// Makes the slots up to position `tail` visible to the consumer.
     #[inline(always)]
     fn publish(&mut self, tail: usize) {
@@ -108,7 +125,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1).unwrap();
     /// assert_eq!(producer.push(1), Ok(()));
     /// assert_eq!(producer.push(2).unwrap_err().into_inner(), 2);
     /// assert_eq!(consumer.pop(), Ok(1));
@@ -141,7 +158,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// let chunk = producer.write_chunk(3).unwrap();
     /// assert_eq!(chunk.fill_from_iter(10..), 3);
     /// assert_eq!(consumer.read_chunk(4).into_iter().collect::<Vec<_>>(), [10, 11, 12]);
@@ -166,7 +183,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(3);
+    /// let (producer, _consumer) = ringmarket::spsc::ring::<u8>(3).unwrap();
     /// assert_eq!(producer.capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -181,12 +198,12 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push(1).unwrap();
     /// assert_eq!(producer.slots(), 2);
     /// ```
-    pub fn slots(&mut self) -> usize {
-        self.refresh()
+    pub fn slots(&self) -> usize {
+        self.free_now()
     }
 
     /// The number of items in the ring now.
@@ -197,12 +214,12 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3).unwrap();
     /// producer.push('a').unwrap();
     /// assert_eq!(producer.len(), 1);
     /// ```
-    pub fn len(&mut self) -> usize {
-        self.geometry.capacity - self.refresh()
+    pub fn len(&self) -> usize {
+        self.geometry.capacity - self.free_now()
     }
 
     /// Whether the ring holds no item.
@@ -213,13 +230,13 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring(3).unwrap();
     /// assert!(producer.is_empty());
     /// producer.push(()).unwrap();
     /// assert!(!producer.is_empty());
     /// ```
-    pub fn is_empty(&mut self) -> bool {
-        self.refresh() == self.geometry.capacity
+    pub fn is_empty(&self) -> bool {
+        self.free_now() == self.geometry.capacity
     }
 
     /// Whether every slot holds an item, so that [`push`](Self::push) would fail.
@@ -230,14 +247,14 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(1).unwrap();
     /// producer.push(1).unwrap();
     /// assert!(producer.is_full());
     /// consumer.pop().unwrap();
     /// assert!(!producer.is_full());
     /// ```
-    pub fn is_full(&mut self) -> bool {
-        self.cached_free() == 0 && self.refresh() == 0
+    pub fn is_full(&self) -> bool {
+        self.cached_free() == 0 && self.free_now() == 0
     }
 
     /// Whether the consumer has been dropped, so that nothing pushed will ever be popped.
@@ -247,7 +264,7 @@ impl<T> Producer<T> {
     /// # Examples
     ///
     /// ```
-    /// let (producer, consumer) = ringmarket::spsc::ring::<u8>(1);
+    /// let (producer, consumer) = ringmarket::spsc::ring::<u8>(1).unwrap();
     /// assert!(!producer.is_abandoned());
     /// drop(consumer);
     /// assert!(producer.is_abandoned());
@@ -300,7 +317,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4).unwrap();
     /// assert_eq!(producer.write_chunk(2).unwrap().len(), 2);
     /// ```
     pub fn len(&self) -> usize {
@@ -312,7 +329,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4);
+    /// let (mut producer, _consumer) = ringmarket::spsc::ring::<u8>(4).unwrap();
     /// assert!(producer.write_chunk(0).unwrap().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -330,7 +347,7 @@ impl<T> WriteChunk<'_, T> {
     /// ```
     /// use std::mem::MaybeUninit;
     ///
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(4).unwrap();
     /// let mut chunk = producer.write_chunk(2).unwrap();
     /// let (first, second) = chunk.as_mut_slices();
     /// for (slot, value) in first.iter_mut().chain(second).zip([7, 8]) {
@@ -389,7 +406,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8).unwrap();
     /// assert_eq!(producer.write_chunk(5).unwrap().fill_from_iter(["a", "b"]), 2);
     /// assert_eq!(consumer.slots(), 2);
     /// ```
@@ -444,7 +461,7 @@ impl<T> WriteChunk<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8);
+    /// let (mut producer, mut consumer) = ringmarket::spsc::ring(8).unwrap();
     /// assert_eq!(producer.write_chunk(3).unwrap().fill_from_slice(&[1, 2, 3, 4]), 3);
     /// assert_eq!(consumer.read_chunk(8).as_slices(), (&[1, 2, 3][..], &[][..]));
     /// ```

@@ -89,8 +89,8 @@ fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: 
                             slot.set(Doing::Publishing {
                                 product: supply.product,
                             });
-                            tracing::info!(producer = name, id = %producer.id(), product = repr, timeout = ?Duration::MAX, "publish_wait: enter");
-                            let r = producer.publish_wait(item, Duration::MAX);
+                            tracing::info!(producer = name, id = %producer.id(), product = repr, "publish_wait: enter");
+                            let r = producer.publish_wait(item);
                             tracing::info!(producer = name, ok = r.is_ok(), "publish_wait: exit");
                             match r {
                                 Err(PublishWaitError::Closed(_)) => {
@@ -146,9 +146,6 @@ fn consumer_thread(
     let spec = &ctx.scenario.consumers[index];
     let name = spec.name.as_str();
     let retry = scaled(spec.retry_wait, ctx.scale);
-    // A parked consumer waits until the item comes, or until the market is closed when the
-    // run is abandoned: no time-out, no polling.
-    let park = Duration::MAX;
     // When several consumers wait for equal products, a publish serves the one with the
     // shortest retry wait first (ties: the one waiting longest), the consumer that the
     // original's polling favours: it looks again soonest. Serving strictly in arrival order
@@ -188,8 +185,10 @@ fn consumer_thread(
                                     // The stall report shows the wait while it lasts.
                                     waiting = true;
                                     slot.set(adding);
-                                    tracing::info!(consumer = name, cart = %cart.id(), product = repr, timeout = ?park, "add_wait: enter");
-                                    let r = cart.add_wait(&item, park);
+                                    // A parked consumer waits until the item comes, or until the market is
+                                    // closed when the run is abandoned: no time-out, no polling.
+                                    tracing::info!(consumer = name, cart = %cart.id(), product = repr, "add_wait: enter");
+                                    let r = cart.add_wait(&item);
                                     tracing::info!(consumer = name, cart = %cart.id(), ok = r.is_ok(), "add_wait: exit");
                                     if r == Err(WaitError::Closed) {
                                         // The run was abandoned (a stall): leave quietly.

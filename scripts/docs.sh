@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the library's documentation with every rustdoc warning an error, as docs.rs would
+# show it: without features, and with all of them.
+#
+#   scripts/docs.sh            # stable, default and all features
+#   scripts/docs.sh --nightly  # also the docs.rs build itself (nightly, --cfg docsrs, doc(cfg) badges)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "cargo doc --no-deps -p ringmarket"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringmarket
+
+step "cargo doc --no-deps -p ringmarket --all-features"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringmarket --all-features
+
+if [ "${1:-}" = "--nightly" ]; then
+  step "cargo +nightly doc --no-deps -p ringmarket --all-features (--cfg docsrs)"
+  RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --no-deps -p ringmarket --all-features
+fi
+echo "docs: no warnings"
