@@ -16,6 +16,9 @@ step "cargo doc --no-deps -p ringmarket --all-features"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringmarket --all-features
 
 if [ "${1:-}" = "--nightly" ]; then
+  if ! rustup run nightly rustdoc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+  fi
   step "cargo +nightly doc --no-deps -p ringmarket --all-features (--cfg docsrs)"
   RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --no-deps -p ringmarket --all-features
 fi
