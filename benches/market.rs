@@ -311,7 +311,8 @@ impl SpscFedMarket {
 
 impl Marketplace<u64> for SpscFedMarket {
     fn register_producer_id(&self) -> ProducerId {
-        let (ring, consumer) = spsc::ring(self.capacity);
+        let (ring, consumer) =
+            spsc::ring(self.capacity).expect("the market was made with a capacity of 1 or more");
         let mut index = self.index.lock().unwrap();
         let p = index.rings.len();
         let stall = self
