@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{ErrorCode, Item, Request, Response, ResponseDecoder, Token, VERSION};
+use crate::staged::StagedFiles;
 
 /// The longest response frame the client accepts: an `ITEM` frame with the longest name
 /// fits in a few hundred bytes, an error message in about as much.
@@ -64,29 +65,14 @@ impl LocalInventory {
     ///
     /// When the file or its directory cannot be written.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        // A fresh, unpredictable name created with O_EXCL beside the target (so the rename
-        // stays on one file system): nothing planted there in advance is written through.
-        let mut prefix = std::ffi::OsString::from(".");
-        prefix.push(path.file_name().unwrap_or_default());
-        prefix.push(".");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
-        tmp.write_all(&json)?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        // On any error the temporary file is removed when `tmp` drops.
-        tmp.persist(path).map_err(|e| e.error)?;
-        // Make the rename itself durable.
-        #[cfg(unix)]
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(())
+        let mut staged = StagedFiles::new();
+        let mut file = staged.create(path)?;
+        file.write_all(&json)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        // On any error the temporary file is removed when `staged` drops.
+        staged.commit()
     }
 
     /// Adds this inventory's units to the inventory in the file at `path`, and returns what the
@@ -129,14 +115,9 @@ impl LocalInventory {
                 merged.add(user, upc, &item.name, item.units);
             }
         }
-        if let Err(e) = merged.save(path) {
-            // Once the new file is in place its purchases are recorded, even when syncing the
-            // directory failed afterwards: reporting them as unsaved would add them twice on
-            // the next save.
-            if LocalInventory::load(path).ok().as_ref() != Some(&merged) {
-                return Err(e);
-            }
-        }
+        // An error means the file was not replaced (see `StagedFiles::commit`): the purchases
+        // in `self` are not in it, and the next save adds them again.
+        merged.save(path)?;
         Ok(merged)
     }
 
