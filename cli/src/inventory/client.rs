@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{ErrorCode, Item, Request, Response, ResponseDecoder, Token, VERSION};
+use super::protocol::{
+    parse_upc, ErrorCode, Item, Request, Response, ResponseDecoder, Token, MAX_UPC_DIGITS, VERSION,
+};
 use crate::staged::StagedFiles;
 
 /// The longest response frame the client accepts: an `ITEM` frame with the longest name
@@ -603,8 +605,11 @@ impl Client {
         let Some(quantity) = prompt(input, out, "quantity: ")? else {
             return Ok(());
         };
-        let (Ok(upc), Ok(quantity)) = (upc.parse::<u64>(), quantity.parse::<u32>()) else {
-            return writeln!(out, "the UPC and the quantity are whole numbers");
+        let (Ok(upc), Ok(quantity)) = (parse_upc(&upc), quantity.parse::<u32>()) else {
+            return writeln!(
+                out,
+                "the UPC is 1 to {MAX_UPC_DIGITS} digits and the quantity a whole number"
+            );
         };
         match self.call(&Request::Buy { upc, quantity }) {
             Ok(Response::Bought {
