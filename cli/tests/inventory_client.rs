@@ -130,6 +130,7 @@ fn an_unreachable_server_is_reported_not_fatal() {
 /// A client process whose menu is fed a piece at a time.
 struct LiveClient {
     child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
     stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
@@ -137,24 +138,46 @@ impl LiveClient {
     /// Starts a client and waits for its banner, printed once it has read its local
     /// inventory.
     fn start(addr: std::net::SocketAddr, local: &Path) -> LiveClient {
-        use std::io::BufRead;
         let mut child = client(addr, local)
             .stderr(Stdio::null())
             .spawn()
             .expect("start the client");
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut banner = String::new();
-        stdout.read_line(&mut banner).unwrap();
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut client = LiveClient {
+            child,
+            stdin,
+            stdout,
+        };
+        let banner = client.wait_for("ringmarket client");
         assert!(banner.starts_with("ringmarket client"), "{banner}");
-        LiveClient { child, stdout }
+        client
+    }
+
+    /// Feeds more menu input.
+    fn feed(&mut self, script: &str) {
+        let stdin = self.stdin.as_mut().expect("input still open");
+        stdin.write_all(script.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Reads output up to the end of the line holding `needle`; the output read (a panic if
+    /// the client ends first).
+    fn wait_for(&mut self, needle: &str) -> String {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        while !seen.contains(needle) {
+            let read = self.stdout.read_line(&mut seen).unwrap();
+            assert!(read > 0, "{needle:?} never came: {seen}");
+        }
+        seen
     }
 
     /// Feeds the rest of the menu input and returns the rest of the output.
     fn finish(mut self, script: &str) -> String {
         use std::io::Read;
-        let mut stdin = self.child.stdin.take().unwrap();
-        stdin.write_all(script.as_bytes()).unwrap();
-        drop(stdin);
+        self.feed(script);
+        drop(self.stdin.take());
         let mut out = String::new();
         self.stdout.read_to_string(&mut out).unwrap();
         assert!(self.child.wait().unwrap().success(), "{out}");
@@ -233,37 +256,59 @@ fn concurrent_saves_to_one_local_inventory_lose_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
-/// A fake server on 127.0.0.1 that logs anyone in and answers every `BUY` with `buy_answer`
-/// (a whole frame); it serves one connection at a time until the test process ends.
-fn fake_server(buy_answer: &'static str) -> std::net::SocketAddr {
+/// A fake server on 127.0.0.1: each request line gets what `answer` writes for it (any number
+/// of frames, or none); `None` from `answer` asks for the server's usual reply. Each connection
+/// is served on its own thread until the client goes.
+fn scripted_server<F>(answer: F) -> std::net::SocketAddr
+where
+    F: Fn(&str, &mut std::net::TcpStream) -> Option<std::io::Result<()>> + Send + Sync + 'static,
+{
     use std::io::BufRead;
+    let answer = std::sync::Arc::new(answer);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let mut writer = stream.try_clone().unwrap();
-            for line in std::io::BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                let mut words = line.split(' ');
-                let answer = match words.next().unwrap_or("") {
-                    "HELLO" => "OK HELLO 1\n".to_owned(),
-                    "LOGIN" => format!(
-                        "OK LOGIN {} 0123456789abcdef0123456789abcdef\n",
-                        words.next().unwrap_or("")
-                    ),
-                    "RESUME" => "OK RESUME alice\n".to_owned(),
-                    "BUY" => buy_answer.to_owned(),
-                    "LOGOUT" => "OK LOGOUT alice\n".to_owned(),
-                    _ => "ERR bad-request what\n".to_owned(),
-                };
-                if writer.write_all(answer.as_bytes()).is_err() {
-                    break;
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                for line in std::io::BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let result = answer(&line, &mut writer)
+                        .unwrap_or_else(|| writer.write_all(usual_answer(&line).as_bytes()));
+                    if result.is_err() {
+                        break;
+                    }
                 }
-            }
+            });
         }
     });
     addr
+}
+
+/// What an honest server would answer to `line`, in outline: anyone logs in, as `alice` when
+/// resumed or logged out.
+fn usual_answer(line: &str) -> String {
+    let mut words = line.split(' ');
+    match words.next().unwrap_or("") {
+        "HELLO" => "OK HELLO 1\n".to_owned(),
+        "LOGIN" => format!("OK LOGIN {} {TOKEN}\n", words.next().unwrap_or("")),
+        "RESUME" => "OK RESUME alice\n".to_owned(),
+        "LOGOUT" => "OK LOGOUT alice\n".to_owned(),
+        _ => "ERR bad-request what\n".to_owned(),
+    }
+}
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// A fake server that logs anyone in and answers every `BUY` with `buy_answer` (a whole
+/// frame).
+fn fake_server(buy_answer: &'static str) -> std::net::SocketAddr {
+    scripted_server(move |line, w| {
+        line.starts_with("BUY ")
+            .then(|| w.write_all(buy_answer.as_bytes()))
+    })
 }
 
 #[test]
@@ -282,10 +327,9 @@ fn a_purchase_answer_that_does_not_match_the_request_is_not_recorded() {
             "{out}"
         );
         assert!(!out.contains("quantity: bought"), "{out}");
-        assert!(
-            out.contains("local inventory of alice: nothing bought yet"),
-            "{out}"
-        );
+        // The session ends with the protocol error.
+        assert!(out.contains("logged out here: log in again"), "{out}");
+        assert!(out.contains("log in to see what you bought"), "{out}");
         assert!(
             !local.exists(),
             "{}",
@@ -365,29 +409,7 @@ fn a_save_waits_for_the_lock_and_a_lock_file_left_behind_does_not_block() {
 fn hostile_server(
     answer: fn(&mut std::net::TcpStream) -> std::io::Result<()>,
 ) -> std::net::SocketAddr {
-    use std::io::BufRead;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                for line in std::io::BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    let result = match line.as_str() {
-                        "HELLO 1" => writer.write_all(b"OK HELLO 1\n"),
-                        "INVENTORY" => answer(&mut writer),
-                        _ => writer.write_all(b"ERR bad-request what\n"),
-                    };
-                    if result.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    scripted_server(move |line, w| (line == "INVENTORY").then(|| answer(w)))
 }
 
 /// Runs the client with a one-second time-out to view the server inventory and quit; its
@@ -500,4 +522,80 @@ fn a_save_does_not_write_through_a_planted_link() {
     assert_eq!(saved.users["alice"][&1001].units, 2);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert_eq!(LocalInventory::load(&path).unwrap(), saved);
+}
+
+/// The protocol has no request ids: a frame the server sends unasked would be taken as the
+/// answer to the next request, and every answer after it would be shifted by one. Here a
+/// purchase the server refuses would have been recorded as made.
+#[test]
+fn a_frame_sent_unasked_is_a_protocol_error_not_the_next_answer() {
+    let refused = "ERR insufficient-units asked for 1, 0 left\n";
+    let stale = "OK BOUGHT 1001 1 5 Blue widget\n";
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+
+    // The extra frame comes with the answer to LOGIN.
+    let addr = scripted_server(move |line, w| {
+        if line.starts_with("LOGIN ") {
+            return Some(w.write_all(format!("OK LOGIN alice {TOKEN}\n{stale}").as_bytes()));
+        }
+        line.starts_with("BUY ")
+            .then(|| w.write_all(refused.as_bytes()))
+    });
+    let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\n3\nq\n");
+    assert!(
+        out.contains(
+            "error: protocol error: the server sent a frame that answers no request: \
+             \"OK BOUGHT 1001 1 5 Blue widget\"; the connection is closed"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("bought 1 x"), "{out}");
+    assert!(!local.exists());
+
+    // The extra frame comes on its own, after the answer, before the next request.
+    let addr = scripted_server(move |line, w| {
+        if line.starts_with("LOGIN ") {
+            let answered = w.write_all(format!("OK LOGIN alice {TOKEN}\n").as_bytes());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            return Some(answered.and_then(|()| w.write_all(stale.as_bytes())));
+        }
+        line.starts_with("BUY ")
+            .then(|| w.write_all(refused.as_bytes()))
+    });
+    let mut client = LiveClient::start(addr, &local);
+    client.feed("1\nalice\nx\n");
+    client.wait_for("logged in as alice");
+    // Time for the extra frame to arrive (it is sent 50 ms after the answer).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = client.finish("4\n1001\n1\n3\nq\n");
+    assert!(
+        out.contains(
+            "quantity: error: protocol error: the server sent a frame that answers no request: \
+             \"OK BOUGHT 1001 1 5 Blue widget\"; the connection is closed; logged out here: \
+             log in again"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("bought 1 x"), "{out}");
+    assert!(out.contains("log in to see what you bought"), "{out}");
+    assert!(!local.exists());
+}
+
+/// The notice a server sends as it closes an idle connection (`ERR timeout` here) is not the
+/// answer to the client's next request: that request goes over a fresh connection, and the
+/// login is resumed.
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--idle-timeout-ms", "200"]);
+    let mut client = LiveClient::start(server.addr, &dir.path().join("local.json"));
+    client.feed(&format!("1\n{}\n{}\n", ALICE.0, ALICE.1));
+    client.wait_for("logged in as alice");
+    // Past the idle time-out: the server has sent `ERR timeout` and closed the connection.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let out = client.finish("2\nq\n");
+    assert!(out.contains("1001     50  Blue widget"), "{out}");
+    assert!(!out.contains("timeout"), "{out}");
+    assert!(out.contains("logged out alice"), "{out}");
 }

@@ -8,15 +8,15 @@
 //! [`LocalInventory::add_to_file`]).
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::connection::{CallError, Connection};
 use super::protocol::{
-    parse_upc, ErrorCode, Item, Request, Response, ResponseDecoder, Token, MAX_UPC_DIGITS, VERSION,
+    parse_upc, ErrorCode, Item, Request, Response, Token, MAX_UPC_DIGITS, VERSION,
 };
 use crate::staged::StagedFiles;
 
@@ -311,88 +311,6 @@ pub fn parse_addr(addr: &str) -> Result<String, String> {
     Ok(addr.to_owned())
 }
 
-/// A connection to the server.
-struct Connection {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    timeout: Duration,
-}
-
-impl Connection {
-    fn open(addr: &str, timeout: Duration) -> Result<Connection, String> {
-        let mut last = format!("{addr} resolves to no address");
-        let addrs = addr
-            .to_socket_addrs()
-            .map_err(|e| format!("bad address {addr}: {e}"))?;
-        for sa in addrs {
-            match TcpStream::connect_timeout(&sa, timeout) {
-                Ok(stream) => {
-                    stream.set_read_timeout(Some(timeout)).ok();
-                    stream.set_write_timeout(Some(timeout)).ok();
-                    stream.set_nodelay(true).ok();
-                    return Ok(Connection {
-                        stream,
-                        buf: Vec::new(),
-                        timeout,
-                    });
-                }
-                Err(e) => last = format!("cannot reach the server at {addr}: {e}"),
-            }
-        }
-        Err(last)
-    }
-
-    /// Describes a failed read or write: a time-out as such, anything else as a lost
-    /// connection.
-    fn failure(&self, e: &io::Error) -> String {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                "no answer from the server within {} ms",
-                self.timeout.as_millis()
-            ),
-            _ => format!("connection lost: {e}"),
-        }
-    }
-
-    /// Sends `request` and reads its response, all within the time-out: the time-out bounds
-    /// the whole exchange, not each read, so a server sending a byte at a time cannot keep
-    /// the client waiting. A response larger than [`MAX_RESPONSE_BYTES`] is refused.
-    fn call(&mut self, request: &Request) -> Result<Response, String> {
-        let deadline = Instant::now() + self.timeout;
-        if let Err(e) = self.stream.write_all(request.encode().as_bytes()) {
-            return Err(self.failure(&e));
-        }
-        let mut decoder = ResponseDecoder::new(MAX_RESPONSE_FRAME);
-        let mut received = 0usize;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match decoder.feed(&mut self.buf) {
-                Ok(Some(response)) => return Ok(response),
-                Ok(None) => {}
-                Err(e) => return Err(format!("the server sent a bad response: {e}")),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                return Err(self.failure(&io::ErrorKind::TimedOut.into()));
-            }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err("the server closed the connection".into()),
-                Ok(n) => {
-                    received += n;
-                    if received > MAX_RESPONSE_BYTES {
-                        return Err(format!(
-                            "the server's answer is larger than {} MiB",
-                            MAX_RESPONSE_BYTES >> 20
-                        ));
-                    }
-                    self.buf.extend_from_slice(&chunk[..n]);
-                }
-                Err(e) => return Err(self.failure(&e)),
-            }
-        }
-    }
-}
-
 /// The client's state between menu choices.
 pub struct Client {
     addr: String,
@@ -451,13 +369,13 @@ impl Client {
     /// `ERR busy` (the server took the connection's slot back, or has too many from this
     /// address) means the request was not carried out and the connection is closing: any
     /// request, a purchase included, is retried once on a fresh connection.
-    fn call(&mut self, request: &Request) -> Result<Response, String> {
+    ///
+    /// A protocol error ends the session: the connection is closed and the login forgotten,
+    /// since nothing more the server says on it can be matched to a request.
+    fn call(&mut self, request: &Request) -> Result<Response, CallError> {
         let retry = !matches!(request, Request::Buy { .. });
         match self.call_once(request) {
-            Err(_) if retry => {
-                self.conn = None;
-                self.call_once(request)
-            }
+            Err(CallError::Transport(_)) if retry => self.call_once(request),
             Ok(Response::Error {
                 code: ErrorCode::Busy,
                 ..
@@ -469,29 +387,59 @@ impl Client {
         }
     }
 
-    fn call_once(&mut self, request: &Request) -> Result<Response, String> {
+    fn call_once(&mut self, request: &Request) -> Result<Response, CallError> {
+        if let Some(conn) = &mut self.conn {
+            match conn.ready() {
+                Ok(true) => {}
+                // Closed by the server: a fresh connection carries the request.
+                Ok(false) => self.conn = None,
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
         if self.conn.is_none() {
-            let mut conn = Connection::open(&self.addr, self.timeout)?;
-            match conn.call(&Request::Hello { version: VERSION })? {
-                Response::Hello { .. } => {}
-                other => return Err(format!("the server refused version {VERSION}: {other:?}")),
-            }
-            if let Some((_, token)) = &self.login {
-                if !matches!(request, Request::Login { .. }) {
-                    match conn.call(&Request::Resume { token: *token })? {
-                        Response::Resumed { .. } => {}
-                        _ => self.login = None,
-                    }
-                }
-            }
+            let conn = self.connect(request).map_err(|e| self.failed(e))?;
             self.conn = Some(conn);
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let result = conn.call(request);
-        if result.is_err() {
-            self.conn = None;
+        conn.call(request).map_err(|e| self.failed(e))
+    }
+
+    /// A fresh connection, its version checked and the login resumed (unless `request` is a
+    /// new login).
+    fn connect(&mut self, request: &Request) -> Result<Connection, CallError> {
+        let mut conn = Connection::open(&self.addr, self.timeout)?;
+        match conn.call(&Request::Hello { version: VERSION })? {
+            Response::Hello { .. } => {}
+            other => {
+                return Err(CallError::Transport(format!(
+                    "the server refused version {VERSION}: {other:?}"
+                )))
+            }
         }
-        result
+        if let Some((_, token)) = &self.login {
+            if !matches!(request, Request::Login { .. }) {
+                match conn
+                    .ready()
+                    .and_then(|_| conn.call(&Request::Resume { token: *token }))?
+                {
+                    Response::Resumed { .. } => {}
+                    // The login has ended (logged out elsewhere, or unknown to this server).
+                    _ => self.login = None,
+                }
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Gives up the connection after `error`, and the login too after a protocol error.
+    fn failed(&mut self, error: CallError) -> CallError {
+        self.conn = None;
+        match error {
+            CallError::Protocol(message) if self.login.take().is_some() => {
+                CallError::Protocol(format!("{message}; logged out here: log in again"))
+            }
+            other => other,
+        }
     }
 
     /// Runs the menu until `q` or the end of `input`; returns when the user quits.
@@ -613,21 +561,6 @@ impl Client {
         };
         match self.call(&Request::Buy { upc, quantity }) {
             Ok(Response::Bought {
-                upc: got_upc,
-                quantity: got_quantity,
-                ..
-            }) if got_upc != upc || got_quantity != quantity => {
-                // The answer does not match the request: the server is not speaking the
-                // protocol, so nothing it says about this purchase is recorded.
-                self.conn = None;
-                writeln!(
-                    out,
-                    "error: protocol error: asked to buy {quantity} x UPC {upc}, the server \
-                     answered that {got_quantity} x UPC {got_upc} were bought; nothing was \
-                     recorded: check the server inventory"
-                )
-            }
-            Ok(Response::Bought {
                 upc,
                 quantity,
                 left,
@@ -649,7 +582,8 @@ impl Client {
             }
             Err(e) => writeln!(
                 out,
-                "{e}; the purchase may or may not have happened: check the server inventory"
+                "error: {e}; nothing was recorded here, and the purchase may or may not have \
+                 happened: check the server inventory"
             ),
             other => show_failure(out, other),
         }
@@ -687,7 +621,7 @@ impl Client {
     }
 }
 
-fn show_failure(out: &mut dyn Write, result: Result<Response, String>) -> io::Result<()> {
+fn show_failure(out: &mut dyn Write, result: Result<Response, CallError>) -> io::Result<()> {
     match result {
         Ok(Response::Error { code, message }) => writeln!(out, "refused ({code}): {message}"),
         // A code from a later version of the protocol: a refusal all the same.

@@ -6,6 +6,7 @@
 //! ([`store`]); passwords are held only as Argon2id hashes ([`users`]).
 
 pub mod client;
+mod connection;
 mod handle;
 pub mod protocol;
 pub mod server;

@@ -579,6 +579,44 @@ impl Response {
         }
     }
 
+    /// Whether this response can be the answer to `request`: a refusal answers any request;
+    /// otherwise the response must be of the request's kind, and a `LOGIN` or `BUY` answer
+    /// must name the user, or the UPC and quantity, that the request named. The protocol has
+    /// no request ids (answers come in order), so this is how a client notices that a
+    /// server's answers are out of step with its requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket_cli::inventory::protocol::{Request, Response};
+    ///
+    /// let buy = Request::Buy { upc: 1001, quantity: 2 };
+    /// let bought = |upc| Response::Bought { upc, quantity: 2, left: 5, name: "Widget".into() };
+    /// assert!(bought(1001).answers(&buy));
+    /// assert!(!bought(1002).answers(&buy));
+    /// assert!(!Response::Bye.answers(&buy));
+    /// assert!(Response::OtherError { code: "later".into(), message: String::new() }.answers(&buy));
+    /// ```
+    pub fn answers(&self, request: &Request) -> bool {
+        match (self, request) {
+            (Response::Error { .. } | Response::OtherError { .. }, _) => true,
+            (Response::Hello { version }, Request::Hello { version: asked }) => version == asked,
+            (Response::LoggedIn { user, .. }, Request::Login { user: asked, .. }) => user == asked,
+            (Response::Resumed { .. }, Request::Resume { .. })
+            | (Response::Inventory(_), Request::Inventory)
+            | (Response::LoggedOut { .. }, Request::Logout)
+            | (Response::Bye, Request::Quit) => true,
+            (
+                Response::Bought { upc, quantity, .. },
+                Request::Buy {
+                    upc: asked,
+                    quantity: asked_quantity,
+                },
+            ) => upc == asked && quantity == asked_quantity,
+            _ => false,
+        }
+    }
+
     /// The frames for this response, each ending in `\n`.
     ///
     /// Control characters in free text are replaced by `?` so the framing always holds.
