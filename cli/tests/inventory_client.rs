@@ -599,3 +599,75 @@ fn a_connection_the_server_closed_while_idle_is_replaced() {
     assert!(!out.contains("timeout"), "{out}");
     assert!(out.contains("logged out alice"), "{out}");
 }
+
+/// The client used to show, and record purchases under, the user named in the server's
+/// answer rather than the one it asked for.
+#[test]
+fn the_user_is_the_one_asked_for_not_the_one_the_server_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    let bought = "OK BOUGHT 1001 1 5 Blue widget\n";
+
+    // LOGIN answered for another user.
+    let addr = scripted_server(move |line, w| {
+        if line.starts_with("LOGIN ") {
+            return Some(w.write_all(format!("OK LOGIN mallory {TOKEN}\n").as_bytes()));
+        }
+        line.starts_with("BUY ")
+            .then(|| w.write_all(bought.as_bytes()))
+    });
+    let out = run_client(addr, &local, "1\nalice\nx\n4\n1001\n1\nq\n");
+    assert!(!out.contains("logged in as mallory"), "{out}");
+    assert!(
+        out.contains(
+            "error: protocol error: the server answered Login(\"alice\", <password>) with \
+             LoggedIn { user: \"mallory\""
+        ),
+        "{out}"
+    );
+    assert!(!local.exists());
+
+    // RESUME answered for another user, once the server took the first connection back.
+    let inventories = std::sync::atomic::AtomicUsize::new(0);
+    let addr = scripted_server(move |line, w| match line {
+        "INVENTORY" if inventories.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 => Some(
+            w.write_all(b"ERR busy this connection was idle longest\n")
+                .and_then(|()| w.shutdown(std::net::Shutdown::Both)),
+        ),
+        _ if line.starts_with("RESUME ") => Some(w.write_all(b"OK RESUME mallory\n")),
+        _ => line
+            .starts_with("BUY ")
+            .then(|| w.write_all(bought.as_bytes())),
+    });
+    let out = run_client(addr, &local, "1\nalice\nx\n2\n4\n1001\n1\nq\n");
+    assert!(out.contains("logged in as alice"), "{out}");
+    assert!(
+        out.contains(
+            "error: protocol error: resumed the login of alice, the server answered that it \
+             resumed \"mallory\"'s; logged out here: log in again"
+        ),
+        "{out}"
+    );
+    assert!(!local.exists());
+
+    // LOGOUT answered for another user (this server always names alice).
+    let addr = fake_server(bought);
+    let out = run_client(addr, &local, "1\nbob\nx\n5\nq\n");
+    assert!(out.contains("logged in as bob"), "{out}");
+    assert!(!out.contains("logged out alice"), "{out}");
+    assert!(
+        out.contains(
+            "error: protocol error: asked to log bob out, the server answered that it logged \
+             \"alice\" out"
+        ),
+        "{out}"
+    );
+
+    // What is not a user id is not sent: this server would log in "al".
+    let out = run_client(addr, &local, "1\nal ice\nx\nq\n");
+    assert!(
+        out.contains("\"al ice\" is not a user id (1 to 64 ASCII letters"),
+        "{out}"
+    );
+    assert!(!out.contains("logged in"), "{out}");
+}

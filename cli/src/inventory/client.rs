@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::connection::{CallError, Connection};
 use super::protocol::{
-    parse_upc, ErrorCode, Item, Request, Response, Token, MAX_UPC_DIGITS, VERSION,
+    parse_upc, valid_user, ErrorCode, Item, Request, Response, Token, MAX_UPC_DIGITS, MAX_USER_LEN,
+    VERSION,
 };
 use crate::staged::StagedFiles;
 
@@ -416,13 +417,21 @@ impl Client {
                 )))
             }
         }
-        if let Some((_, token)) = &self.login {
+        if let Some((user, token)) = &self.login {
             if !matches!(request, Request::Login { .. }) {
-                match conn
-                    .ready()
-                    .and_then(|_| conn.call(&Request::Resume { token: *token }))?
-                {
-                    Response::Resumed { .. } => {}
+                if !conn.ready()? {
+                    return Err(CallError::Transport(
+                        "the server closed the connection".into(),
+                    ));
+                }
+                match conn.call(&Request::Resume { token: *token })? {
+                    Response::Resumed { user: resumed } if resumed == *user => {}
+                    Response::Resumed { user: resumed } => {
+                        return Err(CallError::Protocol(format!(
+                            "resumed the login of {user}, the server answered that it resumed \
+                             {resumed:?}'s"
+                        )))
+                    }
                     // The login has ended (logged out elsewhere, or unknown to this server).
                     _ => self.login = None,
                 }
@@ -504,11 +513,22 @@ impl Client {
                 None => return Ok(()),
             }
         };
+        // Checked after reading the password, so that a script's password line is never
+        // taken for a menu choice.
+        if !valid_user(&user) {
+            return writeln!(
+                out,
+                "{user:?} is not a user id (1 to {MAX_USER_LEN} ASCII letters, digits, '_', '-' \
+                 and '.')"
+            );
+        }
         match self.call(&Request::Login {
             user: user.clone(),
             password,
         }) {
-            Ok(Response::LoggedIn { user, token }) => {
+            // The user is the one asked for (`Response::answers` checked that the server
+            // named the same): nothing the server wrote is shown or recorded as the name.
+            Ok(Response::LoggedIn { token, .. }) => {
                 writeln!(out, "logged in as {user}")?;
                 self.login = Some((user, token));
             }
@@ -607,14 +627,19 @@ impl Client {
     }
 
     fn do_logout(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        if self.login.is_none() {
+        let Some((user, _)) = self.login.clone() else {
             return writeln!(out, "not logged in");
-        }
-        let result = self.call(&Request::Logout);
-        match result {
-            Ok(Response::LoggedOut { user }) => {
+        };
+        match self.call(&Request::Logout) {
+            Ok(Response::LoggedOut { user: ended }) if ended == user => {
                 self.login = None;
                 writeln!(out, "logged out {user}")
+            }
+            Ok(Response::LoggedOut { user: ended }) => {
+                let e = self.failed(CallError::Protocol(format!(
+                    "asked to log {user} out, the server answered that it logged {ended:?} out"
+                )));
+                show_failure(out, Err(e))
             }
             other => show_failure(out, other),
         }
