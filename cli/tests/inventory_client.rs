@@ -671,3 +671,52 @@ fn the_user_is_the_one_asked_for_not_the_one_the_server_names() {
     );
     assert!(!out.contains("logged in"), "{out}");
 }
+
+/// Item names and messages from the server used to be printed as they came, bidirectional
+/// overrides included: a name could make the line printed around it read differently from
+/// what it is.
+#[test]
+fn characters_that_reorder_text_are_escaped_when_shown() {
+    const REORDERING: [char; 12] = [
+        '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
+    ];
+    let name: String = REORDERING.iter().map(|c| format!("x{c}")).collect();
+    let answers = std::sync::Arc::new(name.clone());
+    let addr = scripted_server(move |line, w| {
+        let frames = match line {
+            "INVENTORY" => format!("OK INVENTORY 1\nITEM 1001 5 {answers}\n"),
+            "BUY 1001 1" => format!("OK BOUGHT 1001 1 4 {answers}\n"),
+            "BUY 1002 1" => "ERR unknown-upc no item \u{202e}2001 CPU sah\n".to_owned(),
+            _ => return None,
+        };
+        Some(w.write_all(frames.as_bytes()))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    let out = run_client(
+        addr,
+        &local,
+        "1\nalice\nx\n2\n4\n1001\n1\n4\n1002\n1\n3\nq\n",
+    );
+    assert!(!out.contains(&REORDERING[..]), "{out:?}");
+    let escaped: String = REORDERING
+        .iter()
+        .map(|&c| format!("x\\u{{{:x}}}", u32::from(c)))
+        .collect();
+    assert!(escaped.starts_with("x\\u{202a}x\\u{202b}"), "{escaped}");
+    // The server inventory, the purchase, the refusal and the local inventory.
+    assert!(out.contains(&format!("1001      5  {escaped}\n")), "{out}");
+    assert!(
+        out.contains(&format!("bought 1 x {escaped} (UPC 1001); 4 left")),
+        "{out}"
+    );
+    assert!(
+        out.contains("refused (unknown-upc): no item \\u{202e}2001 CPU sah\n"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("1001      1  {escaped}\n")), "{out}");
+    // The local inventory keeps the name as it came.
+    let saved = LocalInventory::load(&local).unwrap();
+    assert_eq!(saved.users["alice"][&1001].name, name);
+}

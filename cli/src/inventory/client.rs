@@ -7,7 +7,9 @@
 //! the units this client bought since its last save to what is there (see
 //! [`LocalInventory::add_to_file`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -243,7 +245,46 @@ impl Drop for FileLock {
     }
 }
 
-/// Formats items as an aligned table: UPC and units right-aligned, names left-aligned.
+/// `text` as the client prints it: control characters, and the invisible characters that
+/// change the order in which text is displayed (the bidirectional embeddings, overrides,
+/// isolates and marks U+202A..U+202E, U+2066..U+2069, U+200E, U+200F and U+061C), are written
+/// as `\u{...}` escapes. Item names and messages come from the server: unescaped, such
+/// characters would let a name make the text printed around it read differently from what it
+/// is (a name that seems to end early, a quantity that seems to be another).
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::client::shown;
+///
+/// assert_eq!(shown("Blue widget"), "Blue widget");
+/// assert_eq!(shown("Blue \u{202e}tegdiw"), "Blue \\u{202e}tegdiw");
+/// assert_eq!(shown("tab\there"), "tab\\u{9}here");
+/// ```
+pub fn shown(text: &str) -> Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Formats items as an aligned table: UPC and units right-aligned, names left-aligned (and
+/// [`shown`]).
 ///
 /// # Examples
 ///
@@ -271,7 +312,9 @@ pub fn table(items: &[Item]) -> String {
     for item in items {
         out.push_str(&format!(
             "{:>upc_w$}  {:>units_w$}  {}\n",
-            item.upc, item.units, item.name
+            item.upc,
+            item.units,
+            shown(&item.name)
         ));
     }
     out
@@ -586,7 +629,11 @@ impl Client {
                 left,
                 name,
             }) => {
-                writeln!(out, "bought {quantity} x {name} (UPC {upc}); {left} left")?;
+                writeln!(
+                    out,
+                    "bought {quantity} x {} (UPC {upc}); {left} left",
+                    shown(&name)
+                )?;
                 if let Some((user, _)) = &self.login {
                     self.local.add(user, upc, &name, u64::from(quantity));
                     self.pending.add(user, upc, &name, u64::from(quantity));
@@ -648,10 +695,12 @@ impl Client {
 
 fn show_failure(out: &mut dyn Write, result: Result<Response, CallError>) -> io::Result<()> {
     match result {
-        Ok(Response::Error { code, message }) => writeln!(out, "refused ({code}): {message}"),
+        Ok(Response::Error { code, message }) => {
+            writeln!(out, "refused ({code}): {}", shown(&message))
+        }
         // A code from a later version of the protocol: a refusal all the same.
         Ok(Response::OtherError { code, message }) => {
-            writeln!(out, "refused ({code}): {message}")
+            writeln!(out, "refused ({}): {}", shown(&code), shown(&message))
         }
         Ok(other) => writeln!(out, "unexpected response: {other:?}"),
         Err(e) => writeln!(out, "error: {e}"),
