@@ -246,7 +246,8 @@ fn a_silent_server_is_reported_as_no_answer() {
         Stdio::piped(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A failed step, standard input not a terminal: status 3.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stdout.contains("error: no answer from the server within 200 ms"),
         "{stdout}"

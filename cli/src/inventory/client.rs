@@ -369,6 +369,9 @@ pub struct Client {
     login: Option<(String, Token)>,
     /// Read passwords from the terminal without echo (when standard input is a terminal).
     hide_passwords: bool,
+    /// End the run at the first step that fails or is refused (when standard input is not a
+    /// terminal, so that a script stops there).
+    stop_at_failure: bool,
     /// Whether the last save of the local inventory failed (it is retried before quitting).
     unsaved: bool,
 }
@@ -397,6 +400,7 @@ impl Client {
             conn: None,
             login: None,
             hide_passwords: false,
+            stop_at_failure: false,
             unsaved: false,
         })
     }
@@ -405,6 +409,13 @@ impl Client {
     /// Meant for an interactive terminal; scripts leave it off.
     pub fn hide_passwords(&mut self, hide: bool) {
         self.hide_passwords = hide;
+    }
+
+    /// Ends [`Client::run`] at the first step that fails or is refused, with
+    /// [`Outcome::Failed`], instead of showing the failure and prompting for the next choice.
+    /// Meant for scripts; an interactive terminal leaves it off.
+    pub fn stop_at_failure(&mut self, stop: bool) {
+        self.stop_at_failure = stop;
     }
 
     /// Sends `request`, connecting (and resuming the login) first if needed. A request that
@@ -494,32 +505,41 @@ impl Client {
         }
     }
 
-    /// Runs the menu until `q` or the end of `input`; returns when the user quits.
+    /// Runs the menu until `q` or the end of `input`, or until a step fails when
+    /// [`Client::stop_at_failure`] is on; then logs out and retries a failed save of the
+    /// local inventory.
     ///
     /// # Errors
     ///
     /// When writing to `out` fails, or when the local inventory could not be saved after a
     /// purchase and retrying at the end fails too; server errors are shown and the menu goes
     /// on.
-    pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+    pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Outcome> {
         writeln!(out, "ringmarket client: server {}", self.addr)?;
+        let mut outcome = Outcome::Done;
         loop {
             writeln!(out, "\n{MENU}")?;
             let Some(choice) = prompt(input, out, "choice> ")? else {
                 break;
             };
-            match choice.as_str() {
+            let step = match choice.as_str() {
                 "1" => self.do_login(input, out)?,
                 "2" => self.do_server_inventory(out)?,
                 "3" => self.do_local_inventory(out)?,
                 "4" => self.do_purchase(input, out)?,
                 "5" => self.do_logout(out)?,
                 "q" | "Q" | "quit" | "6" => break,
-                "" => {}
-                other => writeln!(out, "no such choice: {other:?}")?,
+                "" => Step::Done,
+                other => failure(out, format_args!("no such choice: {other:?}"))?,
+            };
+            if step == Step::Failed && self.stop_at_failure {
+                writeln!(out, "stopped: the step above failed")?;
+                outcome = Outcome::Failed;
+                break;
             }
         }
         if self.login.is_some() {
+            // Not a step of the script: its failure is shown and does not change the outcome.
             self.do_logout(out)?;
         }
         if self.unsaved {
@@ -537,15 +557,18 @@ impl Client {
             self.unsaved = false;
         }
         writeln!(out, "bye")?;
-        Ok(())
+        Ok(outcome)
     }
 
-    fn do_login(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+    fn do_login(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Step> {
         if let Some((user, _)) = &self.login {
-            return writeln!(out, "already logged in as {user}; log out first");
+            return failure(
+                out,
+                format_args!("already logged in as {user}; log out first"),
+            );
         }
         let Some(user) = prompt(input, out, "user id: ")? else {
-            return Ok(());
+            return Ok(Step::Failed);
         };
         let password = if self.hide_passwords {
             out.flush()?;
@@ -553,16 +576,18 @@ impl Client {
         } else {
             match prompt(input, out, "password: ")? {
                 Some(password) => password,
-                None => return Ok(()),
+                None => return Ok(Step::Failed),
             }
         };
         // Checked after reading the password, so that a script's password line is never
         // taken for a menu choice.
         if !valid_user(&user) {
-            return writeln!(
+            return failure(
                 out,
-                "{user:?} is not a user id (1 to {MAX_USER_LEN} ASCII letters, digits, '_', '-' \
-                 and '.')"
+                format_args!(
+                    "{user:?} is not a user id (1 to {MAX_USER_LEN} ASCII letters, digits, \
+                     '_', '-' and '.')"
+                ),
             );
         }
         match self.call(&Request::Login {
@@ -574,22 +599,25 @@ impl Client {
             Ok(Response::LoggedIn { token, .. }) => {
                 writeln!(out, "logged in as {user}")?;
                 self.login = Some((user, token));
+                Ok(Step::Done)
             }
-            other => show_failure(out, other)?,
-        }
-        Ok(())
-    }
-
-    fn do_server_inventory(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        match self.call(&Request::Inventory) {
-            Ok(Response::Inventory(items)) => write!(out, "server inventory:\n{}", table(&items)),
             other => show_failure(out, other),
         }
     }
 
-    fn do_local_inventory(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn do_server_inventory(&mut self, out: &mut dyn Write) -> io::Result<Step> {
+        match self.call(&Request::Inventory) {
+            Ok(Response::Inventory(items)) => {
+                write!(out, "server inventory:\n{}", table(&items))?;
+                Ok(Step::Done)
+            }
+            other => show_failure(out, other),
+        }
+    }
+
+    fn do_local_inventory(&mut self, out: &mut dyn Write) -> io::Result<Step> {
         let Some((user, _)) = &self.login else {
-            return writeln!(out, "log in to see what you bought");
+            return failure(out, format_args!("log in to see what you bought"));
         };
         let items: Vec<Item> = self
             .local
@@ -604,22 +632,26 @@ impl Client {
             })
             .collect();
         if items.is_empty() {
-            return writeln!(out, "local inventory of {user}: nothing bought yet");
+            writeln!(out, "local inventory of {user}: nothing bought yet")?;
+        } else {
+            write!(out, "local inventory of {user}:\n{}", table(&items))?;
         }
-        write!(out, "local inventory of {user}:\n{}", table(&items))
+        Ok(Step::Done)
     }
 
-    fn do_purchase(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+    fn do_purchase(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Step> {
         let Some(upc) = prompt(input, out, "UPC: ")? else {
-            return Ok(());
+            return Ok(Step::Failed);
         };
         let Some(quantity) = prompt(input, out, "quantity: ")? else {
-            return Ok(());
+            return Ok(Step::Failed);
         };
         let (Ok(upc), Ok(quantity)) = (parse_upc(&upc), quantity.parse::<u32>()) else {
-            return writeln!(
+            return failure(
                 out,
-                "the UPC is 1 to {MAX_UPC_DIGITS} digits and the quantity a whole number"
+                format_args!(
+                    "the UPC is 1 to {MAX_UPC_DIGITS} digits and the quantity a whole number"
+                ),
             );
         };
         match self.call(&Request::Buy { upc, quantity }) {
@@ -637,6 +669,8 @@ impl Client {
                 if let Some((user, _)) = &self.login {
                     self.local.add(user, upc, &name, u64::from(quantity));
                     self.pending.add(user, upc, &name, u64::from(quantity));
+                    // The purchase is made: a failed save is retried before the client ends,
+                    // whose exit status says if it failed for good.
                     if let Err(e) = self.save() {
                         writeln!(
                             out,
@@ -645,12 +679,14 @@ impl Client {
                         )?;
                     }
                 }
-                Ok(())
+                Ok(Step::Done)
             }
-            Err(e) => writeln!(
+            Err(e) => failure(
                 out,
-                "error: {e}; nothing was recorded here, and the purchase may or may not have \
-                 happened: check the server inventory"
+                format_args!(
+                    "error: {e}; nothing was recorded here, and the purchase may or may not \
+                     have happened: check the server inventory"
+                ),
             ),
             other => show_failure(out, other),
         }
@@ -673,14 +709,15 @@ impl Client {
         }
     }
 
-    fn do_logout(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn do_logout(&mut self, out: &mut dyn Write) -> io::Result<Step> {
         let Some((user, _)) = self.login.clone() else {
-            return writeln!(out, "not logged in");
+            return failure(out, format_args!("not logged in"));
         };
         match self.call(&Request::Logout) {
             Ok(Response::LoggedOut { user: ended }) if ended == user => {
                 self.login = None;
-                writeln!(out, "logged out {user}")
+                writeln!(out, "logged out {user}")?;
+                Ok(Step::Done)
             }
             Ok(Response::LoggedOut { user: ended }) => {
                 let e = self.failed(CallError::Protocol(format!(
@@ -693,17 +730,43 @@ impl Client {
     }
 }
 
-fn show_failure(out: &mut dyn Write, result: Result<Response, CallError>) -> io::Result<()> {
+/// How a run of the menu ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The input ended or the user quit, and no step failed (or failures were only shown:
+    /// [`Client::stop_at_failure`] was off).
+    Done,
+    /// A step failed or was refused, and the run stopped there.
+    Failed,
+}
+
+/// Whether a menu step did what it was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Done,
+    /// Refused by the server or by the client, failed, or cut short by the end of the input.
+    Failed,
+}
+
+/// Shows why a step failed.
+fn failure(out: &mut dyn Write, why: std::fmt::Arguments<'_>) -> io::Result<Step> {
+    writeln!(out, "{why}")?;
+    Ok(Step::Failed)
+}
+
+/// Shows the server's refusal, or what went wrong, for a step whose request did not succeed.
+fn show_failure(out: &mut dyn Write, result: Result<Response, CallError>) -> io::Result<Step> {
     match result {
         Ok(Response::Error { code, message }) => {
-            writeln!(out, "refused ({code}): {}", shown(&message))
+            failure(out, format_args!("refused ({code}): {}", shown(&message)))
         }
         // A code from a later version of the protocol: a refusal all the same.
-        Ok(Response::OtherError { code, message }) => {
-            writeln!(out, "refused ({}): {}", shown(&code), shown(&message))
-        }
-        Ok(other) => writeln!(out, "unexpected response: {other:?}"),
-        Err(e) => writeln!(out, "error: {e}"),
+        Ok(Response::OtherError { code, message }) => failure(
+            out,
+            format_args!("refused ({}): {}", shown(&code), shown(&message)),
+        ),
+        Ok(other) => failure(out, format_args!("unexpected response: {other:?}")),
+        Err(e) => failure(out, format_args!("error: {e}")),
     }
 }
 
