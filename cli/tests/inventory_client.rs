@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use inventory_support::{units_of, Server, ALICE};
-use ringmarket_cli::inventory::client::{LocalInventory, Outcome};
+use ringmarket_cli::inventory::client::Outcome;
+use ringmarket_cli::inventory::local::LocalInventory;
 
 /// `ringmarket client` against `addr` with the local inventory `local`, stdin and stdout piped.
 fn client(addr: std::net::SocketAddr, local: &Path) -> Command {

@@ -8,6 +8,7 @@
 pub mod client;
 mod connection;
 mod handle;
+pub mod local;
 pub mod protocol;
 pub mod server;
 pub mod slots;
