@@ -294,8 +294,9 @@ impl Client {
     /// # Errors
     ///
     /// When writing to `out` fails, or when the local inventory could not be saved after a
-    /// purchase and retrying at the end fails too; server errors are shown and the menu goes
-    /// on.
+    /// purchase and retrying at the end fails too. A failed step (a refusal, a lost server)
+    /// is not an error: it is shown, and ends the run as [`Outcome::Failed`] only with
+    /// [`Client::stop_at_failure`].
     pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Outcome> {
         writeln!(out, "ringmarket client: server {}", self.addr)?;
         let mut outcome = Outcome::Done;
