@@ -33,10 +33,10 @@ use std::path::PathBuf;
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use ringmarket_cli::staged::StagedFiles;
 use serde_json::{json, Map, Value};
 
 use crate::scenario::check;
-use crate::staged::StagedFiles;
 
 /// The most products, and the most mixed producers (`--products`, `--mixed-producers`).
 pub const MAX_PRODUCERS: u64 = 100_000;

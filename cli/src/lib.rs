@@ -2,6 +2,7 @@
 //! and fuzz targets use directly.
 
 pub mod inventory;
+pub mod staged;
 
 /// The assignment's conformance data, for tests: `$RINGMARKET_CONFORMANCE_DIR`, or
 /// `../shared/conformance/asc-marketplace` seen from the workspace root. `None` (said on

@@ -8,7 +8,6 @@ mod gen;
 mod readings;
 mod run;
 mod scenario;
-mod staged;
 
 /// Lock-free producer/consumer marketplace: run scenarios, pipelines and services on it.
 #[derive(Debug, Parser)]

@@ -1,9 +1,28 @@
-//! Output files that are written whole or not at all.
+//! Files that are replaced whole or not at all.
 //!
-//! A command that writes several files stages each in a temporary file beside its target (same
+//! A command that writes files stages each in a temporary file beside its target (same
 //! folder, so the final rename stays on one file system) and moves them all into place only
 //! once every one is complete. A run that fails before that leaves the files that were there
-//! untouched: the temporaries are removed when the [`StagedFiles`] is dropped.
+//! untouched: the temporaries are removed when the [`StagedFiles`] is dropped. Every atomic
+//! file replacement of the program goes through here: `gen`'s scenario files, the readings
+//! pipeline's output files and the inventory client's local inventory.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::io::Write as _;
+//! use ringmarket_cli::staged::StagedFiles;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let target = dir.path().join("out.txt");
+//! let mut staged = StagedFiles::new();
+//! let mut file = staged.create(&target).unwrap();
+//! file.write_all(b"all or nothing\n").unwrap();
+//! file.sync_all().unwrap();
+//! assert!(!target.exists()); // nothing replaced before the commit
+//! staged.commit().unwrap();
+//! assert_eq!(std::fs::read_to_string(&target).unwrap(), "all or nothing\n");
+//! ```
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -27,6 +46,11 @@ impl StagedFiles {
     /// Creates an empty temporary file beside `target` (named `.NAME.XXXXXX.tmp`), to be renamed
     /// to `target` by [`StagedFiles::commit`], and returns it open for writing.
     ///
+    /// The name is fresh and unpredictable and the file is created exclusively (`O_EXCL`), so
+    /// nothing planted beside the target in advance (a link, say) is written through. The file
+    /// gets the permissions `File::create` would leave on `target`: those of the file already
+    /// there, or the default mode for a new file (not the temporaries' `0600`).
+    ///
     /// # Errors
     ///
     /// `target` is a folder, or the temporary file cannot be created (missing folder, no
@@ -47,11 +71,16 @@ impl StagedFiles {
         builder.prefix(&prefix).suffix(".tmp");
         #[cfg(unix)]
         {
-            // The mode `File::create` gives (before the umask), not the temporaries' 0600.
+            // A new file's mode as `File::create` gives it (before the umask).
             use std::os::unix::fs::PermissionsExt as _;
             builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
         let (file, path) = builder.tempfile_in(dir).map_err(named)?.into_parts();
+        // A file being replaced keeps its permissions, as with `File::create`.
+        if let Ok(existing) = std::fs::metadata(target) {
+            file.set_permissions(existing.permissions())
+                .map_err(named)?;
+        }
         self.staged.push((path, target.to_path_buf()));
         Ok(file)
     }
@@ -91,5 +120,36 @@ impl StagedFiles {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions_and_no_temporary_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        std::fs::write(&target, "old").unwrap();
+        let mut readonly = std::fs::metadata(&target).unwrap().permissions();
+        readonly.set_readonly(true);
+        std::fs::set_permissions(&target, readonly).unwrap();
+
+        let mut staged = StagedFiles::new();
+        staged.create(&target).unwrap().write_all(b"new").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert!(std::fs::metadata(&target).unwrap().permissions().readonly());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        // Dropped before the commit: the target is untouched and the temporary is gone.
+        let mut staged = StagedFiles::new();
+        staged.create(&target).unwrap().write_all(b"lost").unwrap();
+        drop(staged);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use inventory_support::{Server, ALICE};
+use ringmarket_cli::inventory::protocol::{Request, Response};
 
 /// Runs `ringmarket ARGS` with `stdin` as its input and `stdout` as its standard output,
 /// killing it if it runs longer than 20 s (a server that started instead of refusing).
@@ -245,7 +246,8 @@ fn a_silent_server_is_reported_as_no_answer() {
         Stdio::piped(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A failed step, standard input not a terminal: status 3.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stdout.contains("error: no answer from the server within 200 ms"),
         "{stdout}"
@@ -311,4 +313,85 @@ fn a_local_inventory_that_cannot_be_saved_fails_the_client() {
     let saved = std::fs::read_to_string(&local).unwrap();
     assert!(saved.contains("Blue widget"), "{saved}");
     assert!(saved.contains("\"units\": 3"), "{saved}");
+}
+
+/// `serve --inventory FILE` on a fresh data directory; the file holds `text`.
+fn serve_inventory(dir: &Path, text: &str) -> Output {
+    let file = dir.join("inventory");
+    std::fs::write(&file, text).unwrap();
+    serve(
+        &dir.join("data"),
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--inventory",
+            file.to_str().unwrap(),
+        ],
+    )
+}
+
+/// The inventory file used to take any `u64` and a leading `+` as a UPC, while the protocol
+/// carries at most 19 digits: such an item could not be bought, and no client could read the
+/// listing that held it.
+#[test]
+fn an_inventory_file_follows_the_protocols_upc_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inventory");
+    for (bad, word) in [
+        ("+7 1 Plus seven", "\"+7\""),
+        (
+            "18446744073709551615 1 Largest u64",
+            "\"18446744073709551615\"",
+        ),
+        (
+            "10000000000000000000 1 Twenty digits",
+            "\"10000000000000000000\"",
+        ),
+        ("7 +1 Plus one unit", "bad units \"+1\""),
+    ] {
+        let out = serve_inventory(dir.path(), &format!("# UPC units name\n1 1 One\n{bad}\n"));
+        assert_refused(
+            &out,
+            1,
+            &[&file.display().to_string(), "line 3: bad ", word],
+        );
+        assert!(!dir.path().join("data").exists(), "{bad}");
+    }
+
+    // The longest UPC the rule allows is listed and sold end to end.
+    std::fs::write(&file, "9999999999999999999 3 Longest UPC\n").unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--inventory", file.to_str().unwrap()]);
+    let mut c = server.connect();
+    c.login(ALICE);
+    let upc = 9_999_999_999_999_999_999;
+    assert_eq!(inventory_support::units_of(&mut c, upc), 3);
+    let bought = c.request(&Request::Buy { upc, quantity: 2 });
+    assert!(
+        matches!(bought, Response::Bought { left: 1, .. }),
+        "{bought:?}"
+    );
+}
+
+#[test]
+fn a_repeated_upc_in_the_inventory_file_is_refused_naming_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve_inventory(dir.path(), "1 1 One\n2 1 Two\n\n1 5 One again\n");
+    assert_refused(&out, 1, &["line 4: UPC 1 repeats line 1"]);
+    assert!(!dir.path().join("data").exists());
+}
+
+/// A listing announces at most `MAX_ITEMS` items; a file with more used to start a server
+/// whose inventory no client could read.
+#[test]
+fn an_inventory_file_larger_than_a_listing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = ringmarket_cli::inventory::protocol::MAX_ITEMS;
+    let text: String = (1..=max + 1).map(|upc| format!("{upc} 1 x\n")).collect();
+    let out = serve_inventory(dir.path(), &text);
+    assert_refused(
+        &out,
+        1,
+        &[&format!("line {}: more than {max} items", max + 1)],
+    );
 }

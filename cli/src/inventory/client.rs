@@ -1,21 +1,22 @@
-//! The text client: a menu over the protocol, and a local inventory of what was bought.
+//! The text client: a menu over the protocol, recording what it buys in a local inventory
+//! ([`super::local`]).
 //!
-//! The client reads its choices line by line, so a script can be piped into it. The local
-//! inventory (per user: UPC, name, units bought) lives in a JSON file that is rewritten
-//! atomically (temporary file, fsync, rename, fsync of the directory) after every purchase.
-//! Several clients may share the file: each save takes a lock, re-reads the file and adds
-//! the units this client bought since its last save to what is there (see
-//! [`LocalInventory::add_to_file`]).
+//! The client reads its choices line by line, so a script can be piped into it; with its
+//! standard input not a terminal, it stops at the first step that fails (see
+//! [`Client::stop_at_failure`]).
 
-use std::collections::BTreeMap;
-use std::io::{self, BufRead, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::protocol::{ErrorCode, Item, Request, Response, ResponseDecoder, Token, VERSION};
+use super::connection::{CallError, Connection};
+use super::local::LocalInventory;
+use super::protocol::{
+    parse_upc, valid_user, ErrorCode, Item, Request, Response, Token, MAX_UPC_DIGITS, MAX_USER_LEN,
+    VERSION,
+};
 
 /// The longest response frame the client accepts: an `ITEM` frame with the longest name
 /// fits in a few hundred bytes, an error message in about as much.
@@ -26,240 +27,46 @@ pub const MAX_RESPONSE_FRAME: usize = 4096;
 /// more cannot keep the client reading.
 pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
 
-/// One item in the local inventory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LocalItem {
-    /// The item's name when it was bought.
-    pub name: String,
-    /// Units bought so far.
-    pub units: u64,
-}
-
-/// What each user bought through this client: user to UPC to item.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LocalInventory {
-    /// Per user, per UPC.
-    pub users: BTreeMap<String, BTreeMap<u64, LocalItem>>,
-}
-
-impl LocalInventory {
-    /// Reads the local inventory; a missing file is an empty inventory.
-    ///
-    /// # Errors
-    ///
-    /// When the file exists but cannot be read or is not a local inventory.
-    pub fn load(path: &Path) -> Result<LocalInventory, String> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is not a local inventory: {e}", path.display())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(LocalInventory::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-        }
-    }
-
-    /// Writes the local inventory atomically: a reader sees the old file or the new one, never
-    /// a mix, and the new one is on disk when this returns.
-    ///
-    /// # Errors
-    ///
-    /// When the file or its directory cannot be written.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        // A fresh, unpredictable name created with O_EXCL beside the target (so the rename
-        // stays on one file system): nothing planted there in advance is written through.
-        let mut prefix = std::ffi::OsString::from(".");
-        prefix.push(path.file_name().unwrap_or_default());
-        prefix.push(".");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
-        tmp.write_all(&json)?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        // On any error the temporary file is removed when `tmp` drops.
-        tmp.persist(path).map_err(|e| e.error)?;
-        // Make the rename itself durable.
-        #[cfg(unix)]
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(())
-    }
-
-    /// Adds this inventory's units to the inventory in the file at `path`, and returns what the
-    /// file holds afterwards: `self` holds purchases not yet recorded, and they are added per
-    /// user and UPC to the units already in the file (an item new to the file keeps the name
-    /// in `self`). Clients sharing one file therefore never lose each other's purchases.
-    ///
-    /// The read, merge and write happen under an exclusive operating-system lock on the file
-    /// `PATH.lock` next to it (created if missing, and left in place; waited for up to
-    /// [`LOCK_WAIT`]); a client that stops while saving releases it with its process, so
-    /// no lock is ever left behind. The new file replaces the old one atomically as with
-    /// [`LocalInventory::save`].
-    ///
-    /// # Errors
-    ///
-    /// When the lock cannot be taken in time, or the file cannot be read, is not a local
-    /// inventory, or cannot be replaced; the file is then unchanged.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ringmarket_cli::inventory::client::LocalInventory;
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("local.json");
-    /// let (mut mine, mut theirs) = (LocalInventory::default(), LocalInventory::default());
-    /// mine.add("alice", 1001, "Blue widget", 1);
-    /// theirs.add("bob", 1001, "Blue widget", 2);
-    /// mine.add_to_file(&path).unwrap();
-    /// let all = theirs.add_to_file(&path).unwrap();
-    /// assert_eq!(all.users["alice"][&1001].units, 1);
-    /// assert_eq!(all.users["bob"][&1001].units, 2);
-    /// ```
-    pub fn add_to_file(&self, path: &Path) -> io::Result<LocalInventory> {
-        let _lock = FileLock::acquire(path)?;
-        let mut merged = LocalInventory::load(path)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        for (user, items) in &self.users {
-            for (&upc, item) in items {
-                merged.add(user, upc, &item.name, item.units);
-            }
-        }
-        if let Err(e) = merged.save(path) {
-            // Once the new file is in place its purchases are recorded, even when syncing the
-            // directory failed afterwards: reporting them as unsaved would add them twice on
-            // the next save.
-            if LocalInventory::load(path).ok().as_ref() != Some(&merged) {
-                return Err(e);
-            }
-        }
-        Ok(merged)
-    }
-
-    /// Adds `units` of an item to `user`'s inventory.
-    pub fn add(&mut self, user: &str, upc: u64, name: &str, units: u64) {
-        let item = self
-            .users
-            .entry(user.to_owned())
-            .or_default()
-            .entry(upc)
-            .or_insert_with(|| LocalItem {
-                name: name.to_owned(),
-                units: 0,
-            });
-        item.units = item.units.saturating_add(units);
-    }
-}
-
-/// How long a save waits for another client's lock on the local inventory.
-pub const LOCK_WAIT: Duration = Duration::from_secs(5);
-
-/// An exclusive lock on a local inventory file: an operating-system lock on `PATH.lock`,
-/// released when dropped or when the process ends (so a client that stops while saving
-/// leaves no lock behind).
+/// `text` as the client prints it: control characters, and the invisible characters that
+/// change the order in which text is displayed (the bidirectional embeddings, overrides,
+/// isolates and marks U+202A..U+202E, U+2066..U+2069, U+200E, U+200F and U+061C), are written
+/// as `\u{...}` escapes. Item names and messages come from the server: unescaped, such
+/// characters would let a name make the text printed around it read differently from what it
+/// is (a name that seems to end early, a quantity that seems to be another).
 ///
-/// The holder removes the lock file before releasing it, keeping the folder tidy. A waiter
-/// may then get the lock on the removed file while a newcomer creates and locks a new one;
-/// so a lock only counts once the path still names the very file locked.
-struct FileLock {
-    path: PathBuf,
-    _file: std::fs::File,
-}
-
-impl FileLock {
-    fn acquire(target: &Path) -> io::Result<FileLock> {
-        let mut name = target.file_name().unwrap_or_default().to_os_string();
-        name.push(".lock");
-        let path = target.with_file_name(name);
-        let cannot =
-            |e: io::Error| io::Error::new(e.kind(), format!("cannot lock {}: {e}", path.display()));
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(cannot)?;
-            match try_lock(&file) {
-                Ok(true) if same_file(&file, &path) => return Ok(FileLock { path, _file: file }),
-                // Locked after its holder removed it: try the file there now.
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => return Err(cannot(e)),
-            }
-            if start.elapsed() >= LOCK_WAIT {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "{} is locked by another client (through {}) for more than {} s",
-                        target.display(),
-                        path.display(),
-                        LOCK_WAIT.as_secs()
-                    ),
-                ));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::client::shown;
+///
+/// assert_eq!(shown("Blue widget"), "Blue widget");
+/// assert_eq!(shown("Blue \u{202e}tegdiw"), "Blue \\u{202e}tegdiw");
+/// assert_eq!(shown("tab\there"), "tab\\u{9}here");
+/// ```
+pub fn shown(text: &str) -> Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
         }
     }
+    Cow::Owned(out)
 }
 
-/// Takes an exclusive lock on `file` if no one holds one: `Ok(false)` when someone does.
-#[cfg(unix)]
-fn try_lock(file: &std::fs::File) -> io::Result<bool> {
-    use rustix::fs::{flock, FlockOperation};
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(true),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Takes an exclusive lock on `file` if no one holds one: `Ok(false)` when someone does.
-#[cfg(not(unix))]
-#[allow(clippy::incompatible_msrv)] // Outside Unix the client needs Rust 1.89.
-fn try_lock(file: &std::fs::File) -> io::Result<bool> {
-    match file.try_lock() {
-        Ok(()) => Ok(true),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
-    }
-}
-
-/// Whether `path` names the open `file` (not a file created there since).
-fn same_file(file: &std::fs::File, path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        match (file.metadata(), std::fs::metadata(path)) {
-            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
-            _ => false,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        // Elsewhere the lock file is never removed (see `Drop`), so the path keeps naming it.
-        let _ = (file, path);
-        true
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        // Removed while still locked; the lock goes with the file handle right after.
-        #[cfg(unix)]
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Formats items as an aligned table: UPC and units right-aligned, names left-aligned.
+/// Formats items as an aligned table: UPC and units right-aligned, names left-aligned (and
+/// [`shown`]).
 ///
 /// # Examples
 ///
@@ -287,7 +94,9 @@ pub fn table(items: &[Item]) -> String {
     for item in items {
         out.push_str(&format!(
             "{:>upc_w$}  {:>units_w$}  {}\n",
-            item.upc, item.units, item.name
+            item.upc,
+            item.units,
+            shown(&item.name)
         ));
     }
     out
@@ -328,88 +137,6 @@ pub fn parse_addr(addr: &str) -> Result<String, String> {
     Ok(addr.to_owned())
 }
 
-/// A connection to the server.
-struct Connection {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    timeout: Duration,
-}
-
-impl Connection {
-    fn open(addr: &str, timeout: Duration) -> Result<Connection, String> {
-        let mut last = format!("{addr} resolves to no address");
-        let addrs = addr
-            .to_socket_addrs()
-            .map_err(|e| format!("bad address {addr}: {e}"))?;
-        for sa in addrs {
-            match TcpStream::connect_timeout(&sa, timeout) {
-                Ok(stream) => {
-                    stream.set_read_timeout(Some(timeout)).ok();
-                    stream.set_write_timeout(Some(timeout)).ok();
-                    stream.set_nodelay(true).ok();
-                    return Ok(Connection {
-                        stream,
-                        buf: Vec::new(),
-                        timeout,
-                    });
-                }
-                Err(e) => last = format!("cannot reach the server at {addr}: {e}"),
-            }
-        }
-        Err(last)
-    }
-
-    /// Describes a failed read or write: a time-out as such, anything else as a lost
-    /// connection.
-    fn failure(&self, e: &io::Error) -> String {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                "no answer from the server within {} ms",
-                self.timeout.as_millis()
-            ),
-            _ => format!("connection lost: {e}"),
-        }
-    }
-
-    /// Sends `request` and reads its response, all within the time-out: the time-out bounds
-    /// the whole exchange, not each read, so a server sending a byte at a time cannot keep
-    /// the client waiting. A response larger than [`MAX_RESPONSE_BYTES`] is refused.
-    fn call(&mut self, request: &Request) -> Result<Response, String> {
-        let deadline = Instant::now() + self.timeout;
-        if let Err(e) = self.stream.write_all(request.encode().as_bytes()) {
-            return Err(self.failure(&e));
-        }
-        let mut decoder = ResponseDecoder::new(MAX_RESPONSE_FRAME);
-        let mut received = 0usize;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match decoder.feed(&mut self.buf) {
-                Ok(Some(response)) => return Ok(response),
-                Ok(None) => {}
-                Err(e) => return Err(format!("the server sent a bad response: {e}")),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                return Err(self.failure(&io::ErrorKind::TimedOut.into()));
-            }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err("the server closed the connection".into()),
-                Ok(n) => {
-                    received += n;
-                    if received > MAX_RESPONSE_BYTES {
-                        return Err(format!(
-                            "the server's answer is larger than {} MiB",
-                            MAX_RESPONSE_BYTES >> 20
-                        ));
-                    }
-                    self.buf.extend_from_slice(&chunk[..n]);
-                }
-                Err(e) => return Err(self.failure(&e)),
-            }
-        }
-    }
-}
-
 /// The client's state between menu choices.
 pub struct Client {
     addr: String,
@@ -424,6 +151,9 @@ pub struct Client {
     login: Option<(String, Token)>,
     /// Read passwords from the terminal without echo (when standard input is a terminal).
     hide_passwords: bool,
+    /// End the run at the first step that fails or is refused (when standard input is not a
+    /// terminal, so that a script stops there).
+    stop_at_failure: bool,
     /// Whether the last save of the local inventory failed (it is retried before quitting).
     unsaved: bool,
 }
@@ -452,6 +182,7 @@ impl Client {
             conn: None,
             login: None,
             hide_passwords: false,
+            stop_at_failure: false,
             unsaved: false,
         })
     }
@@ -462,19 +193,26 @@ impl Client {
         self.hide_passwords = hide;
     }
 
+    /// Ends [`Client::run`] at the first step that fails or is refused, with
+    /// [`Outcome::Failed`], instead of showing the failure and prompting for the next choice.
+    /// Meant for scripts; an interactive terminal leaves it off.
+    pub fn stop_at_failure(&mut self, stop: bool) {
+        self.stop_at_failure = stop;
+    }
+
     /// Sends `request`, connecting (and resuming the login) first if needed. A request that
     /// is safe to repeat is retried once on a fresh connection when the old one broke.
     ///
     /// `ERR busy` (the server took the connection's slot back, or has too many from this
     /// address) means the request was not carried out and the connection is closing: any
     /// request, a purchase included, is retried once on a fresh connection.
-    fn call(&mut self, request: &Request) -> Result<Response, String> {
+    ///
+    /// A protocol error ends the session: the connection is closed and the login forgotten,
+    /// since nothing more the server says on it can be matched to a request.
+    fn call(&mut self, request: &Request) -> Result<Response, CallError> {
         let retry = !matches!(request, Request::Buy { .. });
         match self.call_once(request) {
-            Err(_) if retry => {
-                self.conn = None;
-                self.call_once(request)
-            }
+            Err(CallError::Transport(_)) if retry => self.call_once(request),
             Ok(Response::Error {
                 code: ErrorCode::Busy,
                 ..
@@ -486,57 +224,105 @@ impl Client {
         }
     }
 
-    fn call_once(&mut self, request: &Request) -> Result<Response, String> {
+    fn call_once(&mut self, request: &Request) -> Result<Response, CallError> {
+        if let Some(conn) = &mut self.conn {
+            match conn.ready() {
+                Ok(true) => {}
+                // Closed by the server: a fresh connection carries the request.
+                Ok(false) => self.conn = None,
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
         if self.conn.is_none() {
-            let mut conn = Connection::open(&self.addr, self.timeout)?;
-            match conn.call(&Request::Hello { version: VERSION })? {
-                Response::Hello { .. } => {}
-                other => return Err(format!("the server refused version {VERSION}: {other:?}")),
-            }
-            if let Some((_, token)) = &self.login {
-                if !matches!(request, Request::Login { .. }) {
-                    match conn.call(&Request::Resume { token: *token })? {
-                        Response::Resumed { .. } => {}
-                        _ => self.login = None,
-                    }
-                }
-            }
+            let conn = self.connect(request).map_err(|e| self.failed(e))?;
             self.conn = Some(conn);
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let result = conn.call(request);
-        if result.is_err() {
-            self.conn = None;
-        }
-        result
+        conn.call(request).map_err(|e| self.failed(e))
     }
 
-    /// Runs the menu until `q` or the end of `input`; returns when the user quits.
+    /// A fresh connection, its version checked and the login resumed (unless `request` is a
+    /// new login).
+    fn connect(&mut self, request: &Request) -> Result<Connection, CallError> {
+        let mut conn = Connection::open(&self.addr, self.timeout)?;
+        match conn.call(&Request::Hello { version: VERSION })? {
+            Response::Hello { .. } => {}
+            other => {
+                return Err(CallError::Transport(format!(
+                    "the server refused version {VERSION}: {other:?}"
+                )))
+            }
+        }
+        if let Some((user, token)) = &self.login {
+            if !matches!(request, Request::Login { .. }) {
+                if !conn.ready()? {
+                    return Err(CallError::Transport(
+                        "the server closed the connection".into(),
+                    ));
+                }
+                match conn.call(&Request::Resume { token: *token })? {
+                    Response::Resumed { user: resumed } if resumed == *user => {}
+                    Response::Resumed { user: resumed } => {
+                        return Err(CallError::Protocol(format!(
+                            "resumed the login of {user}, the server answered that it resumed \
+                             {resumed:?}'s"
+                        )))
+                    }
+                    // The login has ended (logged out elsewhere, or unknown to this server).
+                    _ => self.login = None,
+                }
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Gives up the connection after `error`, and the login too after a protocol error.
+    fn failed(&mut self, error: CallError) -> CallError {
+        self.conn = None;
+        match error {
+            CallError::Protocol(message) if self.login.take().is_some() => {
+                CallError::Protocol(format!("{message}; logged out here: log in again"))
+            }
+            other => other,
+        }
+    }
+
+    /// Runs the menu until `q` or the end of `input`, or until a step fails when
+    /// [`Client::stop_at_failure`] is on; then logs out and retries a failed save of the
+    /// local inventory.
     ///
     /// # Errors
     ///
     /// When writing to `out` fails, or when the local inventory could not be saved after a
-    /// purchase and retrying at the end fails too; server errors are shown and the menu goes
-    /// on.
-    pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+    /// purchase and retrying at the end fails too. A failed step (a refusal, a lost server)
+    /// is not an error: it is shown, and ends the run as [`Outcome::Failed`] only with
+    /// [`Client::stop_at_failure`].
+    pub fn run(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Outcome> {
         writeln!(out, "ringmarket client: server {}", self.addr)?;
+        let mut outcome = Outcome::Done;
         loop {
             writeln!(out, "\n{MENU}")?;
             let Some(choice) = prompt(input, out, "choice> ")? else {
                 break;
             };
-            match choice.as_str() {
+            let step = match choice.as_str() {
                 "1" => self.do_login(input, out)?,
                 "2" => self.do_server_inventory(out)?,
                 "3" => self.do_local_inventory(out)?,
                 "4" => self.do_purchase(input, out)?,
                 "5" => self.do_logout(out)?,
                 "q" | "Q" | "quit" | "6" => break,
-                "" => {}
-                other => writeln!(out, "no such choice: {other:?}")?,
+                "" => Step::Done,
+                other => failure(out, format_args!("no such choice: {other:?}"))?,
+            };
+            if step == Step::Failed && self.stop_at_failure {
+                writeln!(out, "stopped: the step above failed")?;
+                outcome = Outcome::Failed;
+                break;
             }
         }
         if self.login.is_some() {
+            // Not a step of the script: its failure is shown and does not change the outcome.
             self.do_logout(out)?;
         }
         if self.unsaved {
@@ -554,15 +340,18 @@ impl Client {
             self.unsaved = false;
         }
         writeln!(out, "bye")?;
-        Ok(())
+        Ok(outcome)
     }
 
-    fn do_login(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+    fn do_login(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Step> {
         if let Some((user, _)) = &self.login {
-            return writeln!(out, "already logged in as {user}; log out first");
+            return failure(
+                out,
+                format_args!("already logged in as {user}; log out first"),
+            );
         }
         let Some(user) = prompt(input, out, "user id: ")? else {
-            return Ok(());
+            return Ok(Step::Failed);
         };
         let password = if self.hide_passwords {
             out.flush()?;
@@ -570,32 +359,48 @@ impl Client {
         } else {
             match prompt(input, out, "password: ")? {
                 Some(password) => password,
-                None => return Ok(()),
+                None => return Ok(Step::Failed),
             }
         };
+        // Checked after reading the password, so that a script's password line is never
+        // taken for a menu choice.
+        if !valid_user(&user) {
+            return failure(
+                out,
+                format_args!(
+                    "{user:?} is not a user id (1 to {MAX_USER_LEN} ASCII letters, digits, \
+                     '_', '-' and '.')"
+                ),
+            );
+        }
         match self.call(&Request::Login {
             user: user.clone(),
             password,
         }) {
-            Ok(Response::LoggedIn { user, token }) => {
+            // The user is the one asked for (`Response::answers` checked that the server
+            // named the same): nothing the server wrote is shown or recorded as the name.
+            Ok(Response::LoggedIn { token, .. }) => {
                 writeln!(out, "logged in as {user}")?;
                 self.login = Some((user, token));
+                Ok(Step::Done)
             }
-            other => show_failure(out, other)?,
-        }
-        Ok(())
-    }
-
-    fn do_server_inventory(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        match self.call(&Request::Inventory) {
-            Ok(Response::Inventory(items)) => write!(out, "server inventory:\n{}", table(&items)),
             other => show_failure(out, other),
         }
     }
 
-    fn do_local_inventory(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn do_server_inventory(&mut self, out: &mut dyn Write) -> io::Result<Step> {
+        match self.call(&Request::Inventory) {
+            Ok(Response::Inventory(items)) => {
+                write!(out, "server inventory:\n{}", table(&items))?;
+                Ok(Step::Done)
+            }
+            other => show_failure(out, other),
+        }
+    }
+
+    fn do_local_inventory(&mut self, out: &mut dyn Write) -> io::Result<Step> {
         let Some((user, _)) = &self.login else {
-            return writeln!(out, "log in to see what you bought");
+            return failure(out, format_args!("log in to see what you bought"));
         };
         let items: Vec<Item> = self
             .local
@@ -610,47 +415,45 @@ impl Client {
             })
             .collect();
         if items.is_empty() {
-            return writeln!(out, "local inventory of {user}: nothing bought yet");
+            writeln!(out, "local inventory of {user}: nothing bought yet")?;
+        } else {
+            write!(out, "local inventory of {user}:\n{}", table(&items))?;
         }
-        write!(out, "local inventory of {user}:\n{}", table(&items))
+        Ok(Step::Done)
     }
 
-    fn do_purchase(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<()> {
+    fn do_purchase(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> io::Result<Step> {
         let Some(upc) = prompt(input, out, "UPC: ")? else {
-            return Ok(());
+            return Ok(Step::Failed);
         };
         let Some(quantity) = prompt(input, out, "quantity: ")? else {
-            return Ok(());
+            return Ok(Step::Failed);
         };
-        let (Ok(upc), Ok(quantity)) = (upc.parse::<u64>(), quantity.parse::<u32>()) else {
-            return writeln!(out, "the UPC and the quantity are whole numbers");
+        let (Ok(upc), Ok(quantity)) = (parse_upc(&upc), quantity.parse::<u32>()) else {
+            return failure(
+                out,
+                format_args!(
+                    "the UPC is 1 to {MAX_UPC_DIGITS} digits and the quantity a whole number"
+                ),
+            );
         };
         match self.call(&Request::Buy { upc, quantity }) {
-            Ok(Response::Bought {
-                upc: got_upc,
-                quantity: got_quantity,
-                ..
-            }) if got_upc != upc || got_quantity != quantity => {
-                // The answer does not match the request: the server is not speaking the
-                // protocol, so nothing it says about this purchase is recorded.
-                self.conn = None;
-                writeln!(
-                    out,
-                    "error: protocol error: asked to buy {quantity} x UPC {upc}, the server \
-                     answered that {got_quantity} x UPC {got_upc} were bought; nothing was \
-                     recorded: check the server inventory"
-                )
-            }
             Ok(Response::Bought {
                 upc,
                 quantity,
                 left,
                 name,
             }) => {
-                writeln!(out, "bought {quantity} x {name} (UPC {upc}); {left} left")?;
+                writeln!(
+                    out,
+                    "bought {quantity} x {} (UPC {upc}); {left} left",
+                    shown(&name)
+                )?;
                 if let Some((user, _)) = &self.login {
                     self.local.add(user, upc, &name, u64::from(quantity));
                     self.pending.add(user, upc, &name, u64::from(quantity));
+                    // The purchase is made: a failed save is retried before the client ends,
+                    // whose exit status says if it failed for good.
                     if let Err(e) = self.save() {
                         writeln!(
                             out,
@@ -659,11 +462,14 @@ impl Client {
                         )?;
                     }
                 }
-                Ok(())
+                Ok(Step::Done)
             }
-            Err(e) => writeln!(
+            Err(e) => failure(
                 out,
-                "{e}; the purchase may or may not have happened: check the server inventory"
+                format_args!(
+                    "error: {e}; nothing was recorded here, and the purchase may or may not \
+                     have happened: check the server inventory"
+                ),
             ),
             other => show_failure(out, other),
         }
@@ -686,30 +492,64 @@ impl Client {
         }
     }
 
-    fn do_logout(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        if self.login.is_none() {
-            return writeln!(out, "not logged in");
-        }
-        let result = self.call(&Request::Logout);
-        match result {
-            Ok(Response::LoggedOut { user }) => {
+    fn do_logout(&mut self, out: &mut dyn Write) -> io::Result<Step> {
+        let Some((user, _)) = self.login.clone() else {
+            return failure(out, format_args!("not logged in"));
+        };
+        match self.call(&Request::Logout) {
+            Ok(Response::LoggedOut { user: ended }) if ended == user => {
                 self.login = None;
-                writeln!(out, "logged out {user}")
+                writeln!(out, "logged out {user}")?;
+                Ok(Step::Done)
+            }
+            Ok(Response::LoggedOut { user: ended }) => {
+                let e = self.failed(CallError::Protocol(format!(
+                    "asked to log {user} out, the server answered that it logged {ended:?} out"
+                )));
+                show_failure(out, Err(e))
             }
             other => show_failure(out, other),
         }
     }
 }
 
-fn show_failure(out: &mut dyn Write, result: Result<Response, String>) -> io::Result<()> {
+/// How a run of the menu ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The input ended or the user quit, and no step failed (or failures were only shown:
+    /// [`Client::stop_at_failure`] was off).
+    Done,
+    /// A step failed or was refused, and the run stopped there.
+    Failed,
+}
+
+/// Whether a menu step did what it was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Done,
+    /// Refused by the server or by the client, failed, or cut short by the end of the input.
+    Failed,
+}
+
+/// Shows why a step failed.
+fn failure(out: &mut dyn Write, why: std::fmt::Arguments<'_>) -> io::Result<Step> {
+    writeln!(out, "{why}")?;
+    Ok(Step::Failed)
+}
+
+/// Shows the server's refusal, or what went wrong, for a step whose request did not succeed.
+fn show_failure(out: &mut dyn Write, result: Result<Response, CallError>) -> io::Result<Step> {
     match result {
-        Ok(Response::Error { code, message }) => writeln!(out, "refused ({code}): {message}"),
-        // A code from a later version of the protocol: a refusal all the same.
-        Ok(Response::OtherError { code, message }) => {
-            writeln!(out, "refused ({code}): {message}")
+        Ok(Response::Error { code, message }) => {
+            failure(out, format_args!("refused ({code}): {}", shown(&message)))
         }
-        Ok(other) => writeln!(out, "unexpected response: {other:?}"),
-        Err(e) => writeln!(out, "error: {e}"),
+        // A code from a later version of the protocol: a refusal all the same.
+        Ok(Response::OtherError { code, message }) => failure(
+            out,
+            format_args!("refused ({}): {}", shown(&code), shown(&message)),
+        ),
+        Ok(other) => failure(out, format_args!("unexpected response: {other:?}")),
+        Err(e) => failure(out, format_args!("error: {e}")),
     }
 }
 
@@ -728,28 +568,6 @@ fn prompt(input: &mut dyn BufRead, out: &mut dyn Write, label: &str) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn local_inventory_round_trips_through_its_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("local.json");
-        assert_eq!(
-            LocalInventory::load(&path).unwrap(),
-            LocalInventory::default()
-        );
-        let mut local = LocalInventory::default();
-        local.add("alice", 1001, "Blue widget", 2);
-        local.add("alice", 1001, "Blue widget", 3);
-        local.add("bob", 7, "Seven", 1);
-        local.save(&path).unwrap();
-        let back = LocalInventory::load(&path).unwrap();
-        assert_eq!(back, local);
-        assert_eq!(back.users["alice"][&1001].units, 5);
-        // No temporary file is left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        std::fs::write(&path, "{ not json").unwrap();
-        assert!(LocalInventory::load(&path).is_err());
-    }
 
     #[test]
     fn tables_align() {

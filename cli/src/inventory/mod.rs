@@ -6,7 +6,9 @@
 //! ([`store`]); passwords are held only as Argon2id hashes ([`users`]).
 
 pub mod client;
+mod connection;
 mod handle;
+pub mod local;
 pub mod protocol;
 pub mod server;
 pub mod slots;
@@ -84,6 +86,7 @@ pub struct ServeArgs {
 
 /// Arguments of `ringmarket client`.
 #[derive(Debug, Args)]
+#[command(after_help = CLIENT_HELP)]
 pub struct ClientArgs {
     /// Address of the server (`HOST:PORT`).
     #[arg(long, default_value = "127.0.0.1:7878", value_parser = client::parse_addr)]
@@ -99,19 +102,51 @@ pub struct ClientArgs {
     pub timeout_ms: u64,
 }
 
-/// Runs `ringmarket client` on standard input and output; exits with status 1 when the local
-/// inventory cannot be read, or cannot be saved after a purchase.
+/// The exit status of `ringmarket client` when a step failed or was refused while standard
+/// input is not a terminal.
+pub const EXIT_STEP_FAILED: i32 = 3;
+
+/// The end of `ringmarket client --help`: how scripts use the client.
+const CLIENT_HELP: &str = "\
+The menu reads one choice or answer a line, so a script can be piped in, for instance
+  printf '1\\nalice\\nwonderland\\n4\\n1001\\n2\\nq\\n' | ringmarket client
+When standard input is a terminal, a step that fails is shown and the menu goes on; when it
+is not, the client stops at the first step that fails or is refused (a refusal by the server,
+a lost or silent server, a protocol error, input the menu does not take, input that ends in
+the middle of a step), logs out and exits with status 3.
+
+Exit status:
+  0  every step done (or, on a terminal, the user quit)
+  1  the local inventory could not be read, or purchases could not be saved to it by the end
+     (this wins over 3), or the output could not be written
+  2  bad command-line arguments
+  3  standard input is not a terminal and a step failed or was refused";
+
+/// Runs `ringmarket client` on standard input and output, and exits with the status
+/// `ringmarket client --help` describes.
 pub fn client_command(args: ClientArgs) {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let result = client::Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
-        client.hide_passwords(std::io::IsTerminal::is_terminal(&std::io::stdin()));
+        client.hide_passwords(terminal);
+        client.stop_at_failure(!terminal);
         client
             .run(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
             .map_err(|e| e.to_string())
     });
-    if let Err(e) = result {
-        eprintln!("ringmarket client: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(client::Outcome::Done) => {}
+        Ok(client::Outcome::Failed) => {
+            eprintln!(
+                "ringmarket client: stopped at a step that failed or was refused (standard \
+                 input is not a terminal)"
+            );
+            std::process::exit(EXIT_STEP_FAILED);
+        }
+        Err(e) => {
+            eprintln!("ringmarket client: {e}");
+            std::process::exit(1);
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub const MAX_NAME_LEN: usize = 100;
 /// The most items an inventory listing may announce.
 pub const MAX_ITEMS: usize = 100_000;
 
+/// The most digits a UPC may have (so every UPC fits in a `u64`).
+pub const MAX_UPC_DIGITS: usize = 19;
+
 /// Why a frame could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
@@ -255,6 +258,37 @@ pub fn valid_name(name: &str) -> bool {
         && name.trim() == name
 }
 
+/// Parses a UPC: 1 to [`MAX_UPC_DIGITS`] decimal digits, nothing else (no sign, no spaces).
+/// This is the one rule for UPCs, on the wire and in the server's inventory file alike.
+///
+/// # Errors
+///
+/// `ParseError::Invalid("upc")` for anything else.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::protocol::parse_upc;
+///
+/// assert_eq!(parse_upc("0001001"), Ok(1001));
+/// assert_eq!(parse_upc("9999999999999999999"), Ok(9_999_999_999_999_999_999));
+/// assert!(parse_upc("10000000000000000000").is_err()); // 20 digits
+/// assert!(parse_upc("+1001").is_err());
+/// assert!(parse_upc("").is_err());
+/// ```
+pub fn parse_upc(s: &str) -> Result<u64, ParseError> {
+    number(Some(s), "upc", MAX_UPC_DIGITS)
+}
+
+/// Parses a number of units: 1 to 20 decimal digits that fit in a `u64`, nothing else.
+///
+/// # Errors
+///
+/// `ParseError::Invalid("units")` for anything else.
+pub fn parse_units(s: &str) -> Result<u64, ParseError> {
+    number(Some(s), "units", 20)
+}
+
 /// Parses a decimal number of at most `max_digits` digits, no sign.
 fn number(s: Option<&str>, what: &'static str, max_digits: usize) -> Result<u64, ParseError> {
     let s = s.ok_or(ParseError::Missing(what))?;
@@ -328,7 +362,7 @@ impl Request {
             }
             "BUY" => {
                 let mut args = rest.unwrap_or("").split(' ').filter(|_| rest.is_some());
-                let upc = number(args.next(), "upc", 19)?;
+                let upc = parse_upc(args.next().ok_or(ParseError::Missing("upc"))?)?;
                 let quantity = number(args.next(), "quantity", 7)?;
                 if args.next().is_some() {
                     return Err(ParseError::TrailingArguments);
@@ -545,6 +579,44 @@ impl Response {
         }
     }
 
+    /// Whether this response can be the answer to `request`: a refusal answers any request;
+    /// otherwise the response must be of the request's kind, and a `LOGIN` or `BUY` answer
+    /// must name the user, or the UPC and quantity, that the request named. The protocol has
+    /// no request ids (answers come in order), so this is how a client notices that a
+    /// server's answers are out of step with its requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringmarket_cli::inventory::protocol::{Request, Response};
+    ///
+    /// let buy = Request::Buy { upc: 1001, quantity: 2 };
+    /// let bought = |upc| Response::Bought { upc, quantity: 2, left: 5, name: "Widget".into() };
+    /// assert!(bought(1001).answers(&buy));
+    /// assert!(!bought(1002).answers(&buy));
+    /// assert!(!Response::Bye.answers(&buy));
+    /// assert!(Response::OtherError { code: "later".into(), message: String::new() }.answers(&buy));
+    /// ```
+    pub fn answers(&self, request: &Request) -> bool {
+        match (self, request) {
+            (Response::Error { .. } | Response::OtherError { .. }, _) => true,
+            (Response::Hello { version }, Request::Hello { version: asked }) => version == asked,
+            (Response::LoggedIn { user, .. }, Request::Login { user: asked, .. }) => user == asked,
+            (Response::Resumed { .. }, Request::Resume { .. })
+            | (Response::Inventory(_), Request::Inventory)
+            | (Response::LoggedOut { .. }, Request::Logout)
+            | (Response::Bye, Request::Quit) => true,
+            (
+                Response::Bought { upc, quantity, .. },
+                Request::Buy {
+                    upc: asked,
+                    quantity: asked_quantity,
+                },
+            ) => upc == asked && quantity == asked_quantity,
+            _ => false,
+        }
+    }
+
     /// The frames for this response, each ending in `\n`.
     ///
     /// Control characters in free text are replaced by `?` so the framing always holds.
@@ -680,7 +752,7 @@ impl Head {
             "QUIT" if rest.is_none() => Response::Bye,
             "BOUGHT" => {
                 let mut args = rest.ok_or(ParseError::Missing("upc"))?.splitn(4, ' ');
-                let upc = number(args.next(), "upc", 19)?;
+                let upc = parse_upc(args.next().ok_or(ParseError::Missing("upc"))?)?;
                 let quantity = number(args.next(), "quantity", 7)?;
                 let left = number(args.next(), "left", 20)?;
                 let name = args.next().ok_or(ParseError::Missing("name"))?.to_owned();
@@ -712,8 +784,8 @@ fn parse_item(line: &[u8]) -> Result<Item, ParseError> {
         .strip_prefix("ITEM ")
         .ok_or(ParseError::Missing("ITEM"))?
         .splitn(3, ' ');
-    let upc = number(args.next(), "upc", 19)?;
-    let units = number(args.next(), "units", 20)?;
+    let upc = parse_upc(args.next().ok_or(ParseError::Missing("upc"))?)?;
+    let units = parse_units(args.next().ok_or(ParseError::Missing("units"))?)?;
     let name = args.next().ok_or(ParseError::Missing("name"))?.to_owned();
     Ok(Item { upc, units, name })
 }

@@ -14,6 +14,7 @@
 //! read transactions, which see the last commit. After a failed write the database handle is
 //! replaced by a fresh one once the disk takes writes again (module `handle`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,7 +25,9 @@ use ringmarket::mpmc::{self, PushError};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::handle::Handle;
-use super::protocol::{valid_name, ErrorCode, Item, Token};
+use super::protocol::{
+    parse_units, parse_upc, valid_name, ErrorCode, Item, Token, MAX_ITEMS, MAX_UPC_DIGITS,
+};
 
 /// UPC to item name.
 const NAMES: TableDefinition<u64, &str> = TableDefinition::new("names");
@@ -89,13 +92,28 @@ pub fn default_inventory() -> Vec<Item> {
 }
 
 /// Parses an inventory file: one item a line, `<upc> <units> <name>`, blank lines and `#`
-/// comments allowed.
+/// comments allowed. UPCs and units follow the protocol's rules ([`parse_upc`],
+/// [`parse_units`], [`valid_name`]), so every item loaded can be listed and bought; the file
+/// holds at most [`MAX_ITEMS`] items, the most a listing may announce.
 ///
 /// # Errors
 ///
-/// A message naming the first bad line, or a repeated UPC.
+/// A message naming the first bad line, or a repeated UPC and the line that first gave it.
+///
+/// # Examples
+///
+/// ```
+/// use ringmarket_cli::inventory::store::parse_inventory;
+///
+/// let items = parse_inventory("# UPC units name\n1001 50 Blue widget\n").unwrap();
+/// assert_eq!(items[0].name, "Blue widget");
+/// let err = parse_inventory("1001 1 a\n+1002 1 b\n").unwrap_err();
+/// assert!(err.to_string().starts_with("line 2: bad UPC"), "{err}");
+/// ```
 pub fn parse_inventory(text: &str) -> Result<Vec<Item>, StoreError> {
     let mut items: Vec<Item> = Vec::new();
+    // UPC to the line that gave it.
+    let mut seen: HashMap<u64, usize> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -103,20 +121,32 @@ pub fn parse_inventory(text: &str) -> Result<Vec<Item>, StoreError> {
         }
         let bad = |what: &str| StoreError(format!("line {}: {what}", n + 1));
         let mut parts = line.splitn(3, ' ');
-        let upc: u64 = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad UPC"))?;
-        let units: u64 = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad units"))?;
+        let upc = parts.next().unwrap_or("");
+        let upc = parse_upc(upc).map_err(|_| {
+            bad(&format!(
+                "bad UPC {:?} (1 to {MAX_UPC_DIGITS} digits, no sign)",
+                truncated(upc)
+            ))
+        })?;
+        let units = parts.next().unwrap_or("");
+        let units = parse_units(units).map_err(|_| {
+            bad(&format!(
+                "bad units {:?} (digits only, at most {})",
+                truncated(units),
+                u64::MAX
+            ))
+        })?;
         let name = parts.next().map(str::trim).unwrap_or("");
         if !valid_name(name) {
             return Err(bad("bad name (1 to 100 bytes, no control characters)"));
         }
-        if items.iter().any(|item| item.upc == upc) {
-            return Err(bad("repeated UPC"));
+        if let Some(first) = seen.insert(upc, n + 1) {
+            return Err(bad(&format!("UPC {upc} repeats line {first}")));
+        }
+        if items.len() == MAX_ITEMS {
+            return Err(bad(&format!(
+                "more than {MAX_ITEMS} items, the most an inventory listing may hold"
+            )));
         }
         items.push(Item {
             upc,
@@ -128,6 +158,11 @@ pub fn parse_inventory(text: &str) -> Result<Vec<Item>, StoreError> {
         return Err(StoreError("the inventory holds no items".into()));
     }
     Ok(items)
+}
+
+/// At most 40 characters of `s`, for an error message.
+fn truncated(s: &str) -> &str {
+    s.char_indices().nth(40).map_or(s, |(end, _)| &s[..end])
 }
 
 /// The stored form of a token: its Blake2b-256 digest, so the database holds no usable
@@ -566,7 +601,18 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].name, "Seven things");
         assert_eq!(items[1].units, 0);
-        for bad in ["", "x 1 a", "1 -1 a", "1 1", "1 1 a\n1 2 b", "1 1 a\tb"] {
+        for bad in [
+            "",
+            "x 1 a",
+            "1 -1 a",
+            "1 +1 a",
+            "1 1",
+            "1 1 a\n1 2 b",
+            "1 1 a\tb",
+            "+1 1 a",
+            "-1 1 a",
+            "10000000000000000000 1 a",
+        ] {
             assert!(parse_inventory(bad).is_err(), "{bad:?}");
         }
     }

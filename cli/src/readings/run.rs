@@ -11,11 +11,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use ringmarket_cli::staged::StagedFiles;
 
 use super::format::{RecordWriter, EXTENSION};
 use super::queue::{bounded, QueueKind, Received, Receiver, Sender};
 use super::reading::{Generator, Reading};
-use crate::staged::StagedFiles;
 
 /// The largest `--buffer`: a buffer is allocated whole up front (tens of bytes per reading),
 /// so a bound keeps a typo from asking for gigabytes.
