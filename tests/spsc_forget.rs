@@ -67,7 +67,9 @@ fn pop_expecting(consumer: &mut Consumer<Item<'_>>, n: usize) {
 }
 
 /// A ring of `capacity` whose positions have been moved on by `offset` push/pop pairs, so
-/// that a chunk of the whole capacity starts at slot `offset % capacity` and may wrap.
+/// that a chunk of the whole capacity starts at slot `offset % capacity` and may wrap; with
+/// `offset` up to `2 * capacity` the chunk starts in either half of the positions, including
+/// the run whose last slot wraps the position to 0.
 fn ring_at<'a>(
     capacity: usize,
     offset: usize,
@@ -84,7 +86,7 @@ fn ring_at<'a>(
 #[test]
 fn forgetting_the_chunk_iterator_after_taking_items_never_yields_them_again() {
     for capacity in [1, 2, 3] {
-        for offset in 0..capacity {
+        for offset in 0..2 * capacity {
             for taken in 0..=capacity {
                 let drops = Cell::new(0);
                 let mut maker = Maker::new(&drops);
@@ -127,7 +129,7 @@ fn forgetting_the_chunk_iterator_after_taking_items_never_yields_them_again() {
 #[test]
 fn forgetting_the_chunk_iterator_then_dropping_the_ring_drops_each_item_once() {
     for capacity in [1, 2, 3] {
-        for offset in 0..capacity {
+        for offset in 0..2 * capacity {
             for taken in 0..=capacity {
                 for consumer_last in [false, true] {
                     let drops = Cell::new(0);

@@ -518,12 +518,7 @@ impl<'a, T> IntoIterator for ReadChunk<'a, T> {
     /// ```
     #[inline]
     fn into_iter(self) -> Self::IntoIter {
-        ReadChunkIntoIter {
-            base: self.consumer.base,
-            remaining: self.len,
-            len: self.len,
-            consumer: self.consumer,
-        }
+        ReadChunkIntoIter::new(self.consumer, self.len)
     }
 }
 
@@ -557,13 +552,103 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 pub struct ReadChunkIntoIter<'a, T> {
     /// Its `head` is the position of the next item: moved past each item as it is taken (so
     /// that no item is read twice even if this iterator is forgotten), published on drop.
+    /// The loop only stores it, never loads it: a load after each store would chain every
+    /// item to the one before through memory.
     consumer: &'a mut Consumer<T>,
     /// The consumer's `base`, copied so that the loop does not go through `consumer`.
     base: NonNull<T>,
-    /// Items not taken yet; at most `len`.
-    remaining: usize,
+    /// The slot of the next item, in `0 ..= run_end`.
+    pos: usize,
+    /// The end of the run of slots being taken, at most `capacity`.
+    run_end: usize,
+    /// The length of the run from slot 0 still to come after this one (0 once in it).
+    second: usize,
+    /// The position of slot 0 in this run: 0 or `capacity`. Positions run in
+    /// `0 .. 2 * capacity`; within a run, `offset + pos` stays below `2 * capacity`, because a
+    /// run in the upper half that reaches slot `capacity - 1` ends one slot early (`held`).
+    offset: usize,
+    /// Whether slot `capacity - 1` of the upper half comes after this run: the one item after
+    /// which `head` wraps to 0, taken on the slow path.
+    held: bool,
     /// The number of items in the chunk.
     len: usize,
+}
+
+impl<'a, T> ReadChunkIntoIter<'a, T> {
+    /// An iterator over the `len` items from the consumer's `head` on (all published).
+    #[inline]
+    fn new(consumer: &'a mut Consumer<T>, len: usize) -> Self {
+        let geometry = consumer.geometry;
+        let head = consumer.head;
+        let pos = geometry.slot(head);
+        let offset = head - pos;
+        let mut run_end = geometry.capacity.min(pos + len);
+        let second = len - (run_end - pos);
+        let held = offset == geometry.capacity && run_end == geometry.capacity;
+        if held {
+            run_end -= 1;
+        }
+        Self {
+            base: consumer.base,
+            pos,
+            run_end,
+            second,
+            offset,
+            held,
+            len,
+            consumer,
+        }
+    }
+
+    /// Items not taken yet.
+    #[inline(always)]
+    fn remaining(&self) -> usize {
+        self.run_end - self.pos + usize::from(self.held) + self.second
+    }
+
+    /// Takes the item in `slot` (the next one), with `head` already moved past it.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the slot of the consumer's previous `head`: it holds the next borrowed item.
+    #[inline(always)]
+    unsafe fn take(&mut self, slot: usize) -> T {
+        self.consumer.shared.markers.read(slot);
+        // SAFETY: the slot holds the next borrowed item (initialised, published, the
+        // consumer's: the chunk lies before `tail_cache`); `head` has just moved past it, so
+        // neither this iterator nor the consumer reads it again, even if this iterator is
+        // forgotten, and the producer does not write it before `head` is published.
+        unsafe { self.base.as_ptr().add(slot).read() }
+    }
+
+    /// The slow path of [`next`](Iterator::next), at the end of a run: the held item, the
+    /// second run, or the end.
+    #[cold]
+    fn next_run(&mut self) -> Option<T> {
+        let capacity = self.consumer.geometry.capacity;
+        if self.held {
+            self.held = false;
+            let slot = capacity - 1;
+            debug_assert_eq!(self.consumer.geometry.slot(self.consumer.head), slot);
+            // Slot `capacity - 1` at position `2 * capacity - 1`: the next position is 0.
+            self.consumer.head = 0;
+            self.pos = capacity;
+            self.run_end = capacity;
+            // SAFETY: `slot` was the slot of `head`, and the chunk holds it.
+            return Some(unsafe { self.take(slot) });
+        }
+        if self.second == 0 {
+            return None;
+        }
+        // The first run ended at slot `capacity`, position `offset + capacity`: slot 0 comes
+        // next, at that position with the wrap at `2 * capacity` applied. The second run is
+        // shorter than the capacity, so it never reaches slot `capacity - 1`.
+        self.offset = self.consumer.geometry.advance(self.offset, capacity);
+        self.pos = 0;
+        self.run_end = self.second;
+        self.second = 0;
+        self.next()
+    }
 }
 
 impl<T> Iterator for ReadChunkIntoIter<'_, T> {
@@ -571,25 +656,23 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
-        if self.remaining == 0 {
-            return None;
+        if self.pos == self.run_end {
+            return self.next_run();
         }
-        self.remaining -= 1;
-        let c = &mut *self.consumer;
-        let slot = c.geometry.slot(c.head);
-        c.shared.markers.read(slot);
-        c.head = c.geometry.advance(c.head, 1);
-        // SAFETY: the slot holds the next borrowed item (initialised, published, the
-        // consumer's: `head` was before `tail_cache`, as `remaining` was not 0); `head` has
-        // just moved past it, so neither this iterator nor the consumer reads it again, even if
-        // this iterator is forgotten, and the producer does not write it before `head` is
-        // published.
-        Some(unsafe { self.base.as_ptr().add(slot).read() })
+        let slot = self.pos;
+        debug_assert!(slot < self.consumer.geometry.capacity);
+        debug_assert_eq!(self.consumer.geometry.slot(self.consumer.head), slot);
+        self.pos += 1;
+        // Below `2 * capacity`: see `offset`.
+        self.consumer.head = self.offset + self.pos;
+        // SAFETY: `slot` was the slot of `head`, and the chunk holds it (`pos` was before
+        // `run_end`).
+        Some(unsafe { self.take(slot) })
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        (self.remaining(), Some(self.remaining()))
     }
 }
 
@@ -600,7 +683,7 @@ impl<T> FusedIterator for ReadChunkIntoIter<'_, T> {}
 impl<T> Drop for ReadChunkIntoIter<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if self.remaining < self.len {
+        if self.remaining() < self.len {
             self.consumer.store_head();
         }
     }
@@ -609,7 +692,7 @@ impl<T> Drop for ReadChunkIntoIter<'_, T> {
 impl<T> fmt::Debug for ReadChunkIntoIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadChunkIntoIter")
-            .field("remaining", &self.remaining)
+            .field("remaining", &self.remaining())
             .field("len", &self.len)
             .finish()
     }
