@@ -580,10 +580,9 @@ impl<'a, T> ReadChunkIntoIter<'a, T> {
     fn new(consumer: &'a mut Consumer<T>, len: usize) -> Self {
         let geometry = consumer.geometry;
         let head = consumer.head;
-        let pos = geometry.slot(head);
+        let (pos, first, second) = geometry.runs(head, len);
         let offset = head - pos;
-        let mut run_end = geometry.capacity.min(pos + len);
-        let second = len - (run_end - pos);
+        let mut run_end = pos + first;
         let held = offset == geometry.capacity && run_end == geometry.capacity;
         if held {
             run_end -= 1;
