@@ -170,6 +170,28 @@ fn connections_beyond_the_limit_evict_the_one_idle_longest() {
     hello(&mut c);
 }
 
+/// An evicted connection kept its slot while the server lingered (up to 200 ms) for its peer
+/// to close, and evictions go one at a time: a peer that neither reads nor closes made each
+/// eviction take the whole 200 ms, so a real client queued behind 40 such connections waited
+/// 8 s. The slot is now given up once the eviction's answer is sent.
+#[test]
+fn evicted_peers_that_never_close_do_not_hold_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-connections", "2"]);
+    // Never read from, never closed (until the test ends): each one after the first two
+    // evicts the oldest.
+    let hostile: Vec<Conn> = (0..42).map(|_| server.connect()).collect();
+    let start = Instant::now();
+    let mut real = Conn::connect_from(server.addr, "127.0.0.2".parse().unwrap());
+    hello(&mut real);
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "a real client waited {waited:?} behind 40 evictions"
+    );
+    drop(hostile);
+}
+
 /// Idle sockets used to hold every slot for the whole idle time-out: real clients got no
 /// answer. An address may now hold only so many, and the idlest give way to newcomers.
 #[test]

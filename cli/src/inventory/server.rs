@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{timeout, timeout_at, Instant};
 
@@ -70,6 +70,9 @@ impl Default for Limits {
 /// connection is carrying out a request.
 const EVICTION_RETRY: Duration = Duration::from_millis(50);
 
+/// How long a closing connection reads and drops what its peer still sends.
+const LINGER: Duration = Duration::from_millis(200);
+
 /// The longest wait between login attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -85,6 +88,9 @@ struct Shared {
     buffers: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
     /// Failed logins across connections.
     throttle: Throttle,
+    /// Bounds the closing connections that linger for their peer after giving up their slot
+    /// (a descriptor each, for at most [`LINGER`]).
+    lingering: Arc<Semaphore>,
 }
 
 /// Serves `listener` until `shutdown` completes, then lets open connections finish their
@@ -103,6 +109,7 @@ pub async fn serve(
         n => n,
     };
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let max_connections = limits.max_connections;
     let slots = Arc::new(Slots::new(limits.max_connections_per_address));
     let grace = limits.shutdown_grace;
     let throttle = Throttle::new(ThrottleLimits {
@@ -117,6 +124,7 @@ pub async fn serve(
         hashing: Arc::new(Semaphore::new(workers)),
         buffers: Arc::default(),
         throttle,
+        lingering: Arc::new(Semaphore::new(max_connections)),
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -158,8 +166,7 @@ pub async fn serve(
         let shared = Arc::clone(&shared);
         let stopped = stopped.clone();
         tasks.spawn(async move {
-            let _permit = permit;
-            connection(stream, &shared, &slot, stopped).await;
+            connection(stream, &shared, (slot, permit), stopped).await;
         });
         while tasks.try_join_next().is_some() {}
     }
@@ -253,12 +260,15 @@ impl Session {
     }
 }
 
+/// Serves one connection, holding `held` (its slot and the server's permit) until it closes
+/// or starts lingering.
 async fn connection(
     stream: TcpStream,
     shared: &Shared,
-    slot: &SlotGuard,
+    held: (SlotGuard, OwnedSemaphorePermit),
     mut stopped: watch::Receiver<bool>,
 ) {
+    let slot = &held.0;
     let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
@@ -313,7 +323,13 @@ async fn connection(
         };
         if !send(&mut writer, &response, limits).await || close {
             let _ = timeout(Duration::from_millis(100), writer.shutdown()).await;
-            linger(&mut reader).await;
+            // The slot is free from here on: a peer that neither reads nor closes must not
+            // hold it (nor hold up the evictions, which go one at a time) while the server
+            // waits for it.
+            drop(held);
+            if let Ok(_lingering) = shared.lingering.try_acquire() {
+                linger(&mut reader).await;
+            }
             return;
         }
     }
@@ -325,7 +341,7 @@ async fn connection(
 async fn linger<R: AsyncRead + Unpin>(reader: &mut R) {
     let mut chunk = [0u8; 4096];
     let mut budget: usize = 64 * 1024;
-    let until = Instant::now() + Duration::from_millis(200);
+    let until = Instant::now() + LINGER;
     while budget > 0 {
         match timeout_at(until, reader.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => budget = budget.saturating_sub(n),
