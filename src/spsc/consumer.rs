@@ -47,13 +47,18 @@ pub struct Consumer<T> {
     geometry: Geometry,
     /// The position of the next item to read. In `0 .. 2 * capacity`. Only this end writes
     /// `shared.head`, which is equal to this between calls, except after a forgotten
-    /// [`ReadChunkIntoIter`]: that moves `head` past each item it takes and stores it in
-    /// `shared.head` only when dropped. `shared.head` is then behind (the producer sees the
-    /// slots as still full), and `refresh` and `drop` catch it up.
+    /// [`ReadChunkIntoIter`]: that moves `head` past its whole chunk when it is made and
+    /// stores it in `shared.head` only when dropped. `shared.head` is then behind (the
+    /// producer sees the slots as still full), and `refresh` and `drop` catch it up.
     head: usize,
     /// The last `tail` this end loaded. `tail` only moves forward, so the items in
     /// `head .. tail_cache` are there for sure. In `0 .. 2 * capacity`.
     tail_cache: usize,
+    /// Set while a [`ReadChunkIntoIter`] has moved `head` without storing it (for good, if
+    /// it was forgotten): `refresh` then stores it. A field of this end: looking at the
+    /// shared index's cache line instead, where the producer spins, costs a ring of two
+    /// slots a third of its speed.
+    head_unstored: bool,
 }
 
 // SAFETY: the consumer receives `T`s from the producer's thread (hence `T: Send`); `base`
@@ -68,6 +73,7 @@ impl<T> Consumer<T> {
             geometry: shared.geometry,
             head: 0,
             tail_cache: 0,
+            head_unstored: false,
             shared,
         }
     }
@@ -80,22 +86,29 @@ impl<T> Consumer<T> {
 
     /// Loads the producer's position, updates the cache and returns the available items.
     ///
-    /// First gives back the slots of the items that a forgotten [`ReadChunkIntoIter`] took
-    /// without publishing, so that a consumer that has taken everything cannot leave the
-    /// producer waiting for room for good.
+    /// When none are, it also gives back the slots of the chunk of a forgotten
+    /// [`ReadChunkIntoIter`], which it left without storing `head`, so that a consumer that
+    /// has taken everything cannot leave the producer waiting for room for good. (While items
+    /// are available, the consumer's next pop or chunk stores `head` anyway.)
     #[inline]
     fn refresh(&mut self) -> usize {
-        // ORDERING: Relaxed: only this end writes `shared.head`, so the load reads its own last
-        // store; no other thread's data depends on it.
-        if self.shared.head.load(Ordering::Relaxed) != self.head {
-            self.store_head();
-        }
         // ORDERING: Acquire pairs with the Release store of `tail` in `Producer::publish`: the
         // producer's writes of the slots before `tail` happen before this end reads them.
         let tail = self.shared.tail.load(Ordering::Acquire);
         debug_assert!(self.geometry.distance(self.head, tail) <= self.geometry.capacity);
         self.tail_cache = tail;
-        self.cached_len()
+        let len = self.cached_len();
+        if len == 0 && self.head_unstored {
+            self.store_unstored_head();
+        }
+        len
+    }
+
+    /// Stores a `head` that a forgotten [`ReadChunkIntoIter`] moved.
+    #[cold]
+    fn store_unstored_head(&mut self) {
+        self.head_unstored = false;
+        self.store_head();
     }
 
     /// Items available as of a fresh look at the producer's position, without updating the
@@ -318,7 +331,7 @@ impl<T> Consumer<T> {
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
         // After a forgotten `ReadChunkIntoIter`, `shared.head` is behind `head`, and the items
-        // between the two have been moved out: `Shared::drop` must not drop them again.
+        // between the two have been moved out or leaked: `Shared::drop` must not drop them.
         self.store_head();
         self.shared.abandon();
     }
@@ -531,12 +544,13 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 /// Pops the items of a [`ReadChunk`]; releases the slots of the ones it took, with one index
 /// store, when dropped. Items it did not take stay in the ring.
 ///
-/// Forgetting it (`mem::forget`) is safe: the items it took are never handed out again. Their
-/// slots are then given back to the producer not when the iterator is dropped but at the
-/// consumer's next index store (a `pop`, a commit), its next refresh of the producer's index
-/// (a `pop`, `peek` or `read_chunk` that finds its cached items used up), or its drop. The
-/// observers (`len`, `is_empty`, ...) take `&self` and only read, so they do not give them
-/// back.
+/// Forgetting it (`mem::forget`) is safe: no item is handed out or dropped twice. The items
+/// it did not take are then leaked (neither popped nor dropped, as `Vec::drain` leaks on
+/// `forget`), and the slots of the whole chunk are given back to the producer not when the
+/// iterator is dropped but at the consumer's next index store (a `pop`, a commit), its next
+/// refresh of the producer's index (a `pop`, `peek` or `read_chunk` that finds its cached
+/// items used up), or its drop. The observers (`len`, `is_empty`, ...) take `&self` and only
+/// read, so they do not give them back.
 ///
 /// It is invariant in `T`, as its consumer is:
 ///
@@ -550,26 +564,20 @@ impl<T> fmt::Debug for ReadChunk<'_, T> {
 /// }
 /// ```
 pub struct ReadChunkIntoIter<'a, T> {
-    /// Its `head` is the position of the next item: moved past each item as it is taken (so
-    /// that no item is read twice even if this iterator is forgotten), published on drop.
-    /// The loop only stores it, never loads it: a load after each store would chain every
-    /// item to the one before through memory.
+    /// Its `head` is moved past the whole chunk when the iterator is made, so that no item is
+    /// read twice even if the iterator is forgotten; `drop` moves it back to the first item
+    /// not taken (`start` plus the items taken) and publishes it.
     consumer: &'a mut Consumer<T>,
     /// The consumer's `base`, copied so that the loop does not go through `consumer`.
     base: NonNull<T>,
+    /// The consumer's `head` before the chunk.
+    start: usize,
     /// The slot of the next item, in `0 ..= run_end`.
     pos: usize,
     /// The end of the run of slots being taken, at most `capacity`.
     run_end: usize,
     /// The length of the run from slot 0 still to come after this one (0 once in it).
     second: usize,
-    /// The position of slot 0 in this run: 0 or `capacity`. Positions run in
-    /// `0 .. 2 * capacity`; within a run, `offset + pos` stays below `2 * capacity`, because a
-    /// run in the upper half that reaches slot `capacity - 1` ends one slot early (`held`).
-    offset: usize,
-    /// Whether slot `capacity - 1` of the upper half comes after this run: the one item after
-    /// which `head` wraps to 0, taken on the slow path.
-    held: bool,
     /// The number of items in the chunk.
     len: usize,
 }
@@ -579,21 +587,17 @@ impl<'a, T> ReadChunkIntoIter<'a, T> {
     #[inline]
     fn new(consumer: &'a mut Consumer<T>, len: usize) -> Self {
         let geometry = consumer.geometry;
-        let head = consumer.head;
-        let (pos, first, second) = geometry.runs(head, len);
-        let offset = head - pos;
-        let mut run_end = pos + first;
-        let held = offset == geometry.capacity && run_end == geometry.capacity;
-        if held {
-            run_end -= 1;
-        }
+        let start = consumer.head;
+        let (pos, first, second) = geometry.runs(start, len);
+        // Past the chunk, until `drop` says how far the items taken reach.
+        consumer.head = geometry.advance(start, len);
+        consumer.head_unstored = true;
         Self {
             base: consumer.base,
+            start,
             pos,
-            run_end,
+            run_end: pos + first,
             second,
-            offset,
-            held,
             len,
             consumer,
         }
@@ -602,51 +606,7 @@ impl<'a, T> ReadChunkIntoIter<'a, T> {
     /// Items not taken yet.
     #[inline(always)]
     fn remaining(&self) -> usize {
-        self.run_end - self.pos + usize::from(self.held) + self.second
-    }
-
-    /// Takes the item in `slot` (the next one), with `head` already moved past it.
-    ///
-    /// # Safety
-    ///
-    /// `slot` is the slot of the consumer's previous `head`: it holds the next borrowed item.
-    #[inline(always)]
-    unsafe fn take(&mut self, slot: usize) -> T {
-        self.consumer.shared.markers.read(slot);
-        // SAFETY: the slot holds the next borrowed item (initialised, published, the
-        // consumer's: the chunk lies before `tail_cache`); `head` has just moved past it, so
-        // neither this iterator nor the consumer reads it again, even if this iterator is
-        // forgotten, and the producer does not write it before `head` is published.
-        unsafe { self.base.as_ptr().add(slot).read() }
-    }
-
-    /// The slow path of [`next`](Iterator::next), at the end of a run: the held item, the
-    /// second run, or the end.
-    #[cold]
-    fn next_run(&mut self) -> Option<T> {
-        let capacity = self.consumer.geometry.capacity;
-        if self.held {
-            self.held = false;
-            let slot = capacity - 1;
-            debug_assert_eq!(self.consumer.geometry.slot(self.consumer.head), slot);
-            // Slot `capacity - 1` at position `2 * capacity - 1`: the next position is 0.
-            self.consumer.head = 0;
-            self.pos = capacity;
-            self.run_end = capacity;
-            // SAFETY: `slot` was the slot of `head`, and the chunk holds it.
-            return Some(unsafe { self.take(slot) });
-        }
-        if self.second == 0 {
-            return None;
-        }
-        // The first run ended at slot `capacity`, position `offset + capacity`: slot 0 comes
-        // next, at that position with the wrap at `2 * capacity` applied. The second run is
-        // shorter than the capacity, so it never reaches slot `capacity - 1`.
-        self.offset = self.consumer.geometry.advance(self.offset, capacity);
-        self.pos = 0;
-        self.run_end = self.second;
-        self.second = 0;
-        self.next()
+        self.run_end - self.pos + self.second
     }
 }
 
@@ -656,17 +616,23 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
     #[inline]
     fn next(&mut self) -> Option<T> {
         if self.pos == self.run_end {
-            return self.next_run();
+            if self.second == 0 {
+                return None;
+            }
+            self.pos = 0;
+            self.run_end = self.second;
+            self.second = 0;
         }
         let slot = self.pos;
         debug_assert!(slot < self.consumer.geometry.capacity);
-        debug_assert_eq!(self.consumer.geometry.slot(self.consumer.head), slot);
+        self.consumer.shared.markers.read(slot);
         self.pos += 1;
-        // Below `2 * capacity`: see `offset`.
-        self.consumer.head = self.offset + self.pos;
-        // SAFETY: `slot` was the slot of `head`, and the chunk holds it (`pos` was before
-        // `run_end`).
-        Some(unsafe { self.take(slot) })
+        // SAFETY: the slot holds the next borrowed item (initialised, published, the
+        // consumer's: the chunk lies before `tail_cache`). The consumer's `head` is already
+        // past the chunk, so neither this iterator (`pos` has moved past the slot) nor the
+        // consumer reads it again, even if this iterator is forgotten, and the producer does
+        // not write it before a `head` past it is published.
+        Some(unsafe { self.base.as_ptr().add(slot).read() })
     }
 
     #[inline]
@@ -682,7 +648,11 @@ impl<T> FusedIterator for ReadChunkIntoIter<'_, T> {}
 impl<T> Drop for ReadChunkIntoIter<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if self.remaining() < self.len {
+        let taken = self.len - self.remaining();
+        // The items not taken stay in the ring.
+        self.consumer.head = self.consumer.geometry.advance(self.start, taken);
+        self.consumer.head_unstored = false;
+        if taken > 0 {
             self.consumer.store_head();
         }
     }
