@@ -2,7 +2,6 @@
 //! and the sequential model; where the specification allows a choice (which equal item a
 //! reservation takes), the implementation's choice is read back and checked against the model.
 
-use std::hash::{Hash, Hasher};
 
 use proptest::prelude::*;
 use ringmarket::baseline::MutexMarket;
@@ -10,23 +9,10 @@ use ringmarket::market::PublishError;
 use ringmarket::model::Model;
 use ringmarket::{CartId, Market, Marketplace, ProducerId};
 
+mod common;
+
 /// Equal (and hashed) by `key` only; `serial` tells equal items apart.
-#[derive(Clone, Debug)]
-struct Item {
-    key: u8,
-    serial: u32,
-}
-impl PartialEq for Item {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Item {}
-impl Hash for Item {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.key.hash(h);
-    }
-}
+type Item = common::Keyed<u8, u32>;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -3,7 +3,6 @@
 //! producer ever had more than its limit on sale except through returns.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -11,23 +10,10 @@ use std::thread;
 use ringmarket::baseline::MutexMarket;
 use ringmarket::{Market, Marketplace};
 
-/// Equal and hashed by `kind`; `serial` is unique per item.
-#[derive(Clone, Debug)]
-struct Item {
-    kind: u32,
-    serial: u64,
-}
-impl PartialEq for Item {
-    fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind
-    }
-}
-impl Eq for Item {}
-impl Hash for Item {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.kind.hash(h);
-    }
-}
+mod common;
+
+/// Equal and hashed by `key` (its kind); `serial` is unique per item.
+type Item = common::Keyed<u32>;
 
 const KINDS: u32 = 5;
 
@@ -46,7 +32,7 @@ fn stress<M: Marketplace<Item> + 'static>(market: Arc<M>, capacity: usize) {
             barrier.wait();
             for n in 0..per_producer {
                 let mut item = Item {
-                    kind: (n % u64::from(KINDS)) as u32,
+                    key: (n % u64::from(KINDS)) as u32,
                     serial: (p as u64) << 32 | n,
                 };
                 loop {
@@ -78,7 +64,7 @@ fn stress<M: Marketplace<Item> + 'static>(market: Arc<M>, capacity: usize) {
                 round = round.wrapping_add(1);
                 k = (k + 1) % KINDS;
                 let probe = Item {
-                    kind: k,
+                    key: k,
                     serial: u64::MAX,
                 };
                 if market.add_to_cart(cart, &probe).unwrap() && round % 5 == 0 {
@@ -108,7 +94,13 @@ fn stress<M: Marketplace<Item> + 'static>(market: Arc<M>, capacity: usize) {
     let sweep = market.new_cart_id();
     for kind in 0..KINDS {
         while market
-            .add_to_cart(sweep, &Item { kind, serial: 0 })
+            .add_to_cart(
+                sweep,
+                &Item {
+                    key: kind,
+                    serial: 0,
+                },
+            )
             .unwrap()
         {}
     }

@@ -6,34 +6,18 @@
 //! operations per thread.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Barrier;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ringmarket::Market;
 
-/// A product with a serial number that equality and hashing ignore: carts ask for a product,
-/// the audit counts serials.
-#[derive(Clone, Debug)]
-struct Item {
-    product: u16,
-    serial: u64,
-}
+#[path = "../../tests/common/keyed.rs"]
+mod keyed;
 
-impl PartialEq for Item {
-    fn eq(&self, other: &Self) -> bool {
-        self.product == other.product
-    }
-}
-
-impl Eq for Item {}
-
-impl Hash for Item {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.product.hash(state);
-    }
-}
+/// A product (`key`) with a serial number that equality and hashing ignore: carts ask for a
+/// product, the audit counts serials.
+type Item = keyed::Keyed<u16>;
 
 const THREADS: usize = 8;
 const PRODUCTS: u16 = 16;
@@ -78,11 +62,14 @@ fn eight_threads_lose_and_duplicate_nothing() {
                     start.wait();
                     for _ in 0..ops {
                         let product = rng.random_range(0..PRODUCTS);
-                        let probe = Item { product, serial: 0 };
+                        let probe = Item {
+                            key: product,
+                            serial: 0,
+                        };
                         match rng.random_range(0..100) {
                             0..=39 => {
                                 let item = Item {
-                                    product,
+                                    key: product,
                                     serial: next,
                                 };
                                 match producer.publish(item) {
@@ -126,7 +113,10 @@ fn eight_threads_lose_and_duplicate_nothing() {
     let stats = market.stats();
     let mut drain = market.new_cart();
     for product in 0..PRODUCTS {
-        while drain.add(&Item { product, serial: 0 }) {}
+        while drain.add(&Item {
+            key: product,
+            serial: 0,
+        }) {}
     }
     let remaining: Vec<u64> = drain.place_order().into_iter().map(|i| i.serial).collect();
     assert_eq!(
