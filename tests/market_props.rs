@@ -2,7 +2,6 @@
 //! and the sequential model; where the specification allows a choice (which equal item a
 //! reservation takes), the implementation's choice is read back and checked against the model.
 
-
 use proptest::prelude::*;
 use ringmarket::baseline::MutexMarket;
 use ringmarket::market::PublishError;
