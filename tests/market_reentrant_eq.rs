@@ -26,7 +26,7 @@ impl std::hash::Hash for Key {
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         if let Some((m, cart, wait)) = REENTER.with(|r| r.take()) {
-            // SAFETY (test): the market outlives the call that set it.
+            // SAFETY: the market outlives the call that set it (the test holds it).
             let m = unsafe { &*m };
             if wait {
                 // A wait with a short time-out (the id API has none: a handle cart), which

@@ -48,7 +48,7 @@ pub trait Target: Sync {
 
 /// A scenario: a sequential prefix, a parallel part (one list per thread), a sequential suffix.
 /// Prefix and suffix operations carry the thread whose handle runs them.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scenario<Op> {
     /// Run first, on the main thread.
     pub prefix: Vec<(usize, Op)>,

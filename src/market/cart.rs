@@ -254,10 +254,9 @@ impl<T> Cart<T> {
     /// assert_eq!(c.items(), &[9]);
     /// ```
     pub fn items(&self) -> &[T] {
-        // SAFETY: this handle holds the entry; the returned borrow of `self` prevents any
-        // `&mut self` operation from changing the items meanwhile.
         self.shared().local.with(|l| {
-            // SAFETY: as above.
+            // SAFETY: this handle holds the entry; the returned borrow of `self` prevents any
+            // `&mut self` operation from changing the items meanwhile.
             let items: &Vec<T> = unsafe { &(*l).items };
             items.as_slice()
         })
@@ -281,7 +280,9 @@ impl<T> core::fmt::Debug for Cart<T> {
 
 impl<T> Drop for Cart<T> {
     fn drop(&mut self) {
+        // SAFETY: the entry lives as long as the registry, which `self.inner` keeps alive.
+        let entry = unsafe { self.entry.as_ref() };
         // SAFETY: this handle holds the entry and never uses it again.
-        unsafe { self.inner.close_cart(self.entry.as_ref()) };
+        unsafe { self.inner.close_cart(entry) };
     }
 }

@@ -402,9 +402,11 @@ impl<E: Default> Registry<E> {
                 );
                 let (k, offset) = locate(slot).expect("too many ids");
                 let chunk = self.chunk_or_allocate(k);
-                // SAFETY: `offset < FIRST << k`, the length of chunk `k`, which is never
-                // freed while `self` lives.
-                (slot, unsafe { &*chunk.add(offset) })
+                // SAFETY: `offset < FIRST << k`, the length of chunk `k`: the pointer stays
+                // inside the chunk's allocation.
+                let entry = unsafe { chunk.add(offset) };
+                // SAFETY: chunk `k` is initialised and never freed while `self` lives.
+                (slot, unsafe { &*entry })
             }
         };
         // Relaxed: the entry is vacant, so we alone write its state now (a popped entry was
@@ -500,8 +502,10 @@ impl<E> Registry<E> {
         if chunk.is_null() {
             return None;
         }
-        // SAFETY: `offset` is within chunk `k`, which lives as long as `self`.
-        Some(unsafe { &*chunk.add(offset) })
+        // SAFETY: `offset` is within chunk `k`: the pointer stays inside its allocation.
+        let entry = unsafe { chunk.add(offset) };
+        // SAFETY: chunk `k` is initialised and lives as long as `self`.
+        Some(unsafe { &*entry })
     }
 
     /// The entry in `slot`, if its chunk exists.

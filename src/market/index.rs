@@ -165,7 +165,7 @@ impl<T> Segment<T> {
     unsafe fn retract(&self, i: usize) -> Item<T> {
         // SAFETY: the slot is claimed by us (its owner) since `prepare` wrote it: nobody
         // else reads or writes it.
-        let item = self.slots[i].with_mut(|p| unsafe { (*p).assume_init_read() });
+        let item = self.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().read() });
         // ORDERING: Release pairs with the Acquire loads of searches waiting for this slot
         // (nothing they read depends on it; it keeps the put-back symmetric with `settle`).
         self.word.fetch_xor(claimed(i), Ordering::Release);
@@ -237,7 +237,7 @@ impl<T> Segment<T> {
             let _inside = InsideEq::enter();
             // SAFETY: the claim gives this thread sole access to the slot, which holds an item
             // (it was ready when claimed).
-            self.slots[i].with(|p| eq(unsafe { &(*p).assume_init_ref().value }))
+            self.slots[i].with(|p| eq(unsafe { &(*p.cast::<Item<T>>()).value }))
         };
         if !equal {
             return None; // `put_back` puts it back on sale.
@@ -245,7 +245,7 @@ impl<T> Segment<T> {
         core::mem::forget(put_back);
         // SAFETY: as above; after this read the slot counts as empty and is never read again
         // before the owner fills it anew.
-        let item = self.slots[i].with_mut(|p| unsafe { (*p).assume_init_read() });
+        let item = self.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().read() });
         // The take is counted while the slot is still claimed: a reservation of an equal
         // item that would otherwise give up waits until then, so the item stops being on
         // sale (for the producer's count and for searches) at this one step.
@@ -770,7 +770,7 @@ impl<T> Drop for Index<T> {
                     let i = on_sale.trailing_zeros() as usize;
                     on_sale &= on_sale - 1;
                     // SAFETY: a ready slot holds an initialised item, dropped only here.
-                    s.slots[i].with_mut(|p| unsafe { (*p).assume_init_drop() });
+                    s.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().drop_in_place() });
                 }
                 // Relaxed: exclusive access.
                 seg = s.next.load(Ordering::Relaxed);

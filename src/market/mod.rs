@@ -729,9 +729,10 @@ impl<T> Inner<T> {
         let hash = (self.hash)(&self.index, &item);
         let count: *const Counts = counts;
         let prepared = producer.stall.with_mut(|stall| {
-            // SAFETY: the caller holds the entry, so the stall is ours alone; it only ever
-            // fills this market's index.
-            unsafe { (*stall).prepare(&self.index, hash, Item { value: item, count }) }
+            // SAFETY: the caller holds the entry, so the stall is ours alone.
+            let stall = unsafe { &mut *stall };
+            // SAFETY: the stall only ever fills this market's index.
+            unsafe { stall.prepare(&self.index, hash, Item { value: item, count }) }
         });
         // The decision: the linearization point, with the item already findable as pending.
         if counts.on_sale_latest() >= self.capacity {

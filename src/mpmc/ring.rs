@@ -324,7 +324,7 @@ impl<T> Ring<T> {
                             // acquired above), and our compare-exchange made this position ours
                             // alone: no other pop can read it, and no push writes it before our
                             // stamp store below.
-                            unsafe { (*cell).assume_init_read() }
+                            unsafe { cell.cast::<T>().read() }
                         });
                         // ORDERING: Release pairs with the Acquire stamp load in `push` one lap
                         // later: our read of the value happens before it is overwritten.

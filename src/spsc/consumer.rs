@@ -169,10 +169,12 @@ impl<T> Consumer<T> {
         }
         let slot = self.geometry.slot(self.head);
         self.shared.markers.read(slot);
+        // SAFETY: `slot < capacity`: inside the buffer.
+        let at = unsafe { self.base.as_ptr().add(slot) };
         // SAFETY: `head` is before `tail_cache`, so the slot holds an initialised item that
         // the producer published and will not touch before `head` moves past it. Moving the
         // item out is followed by moving `head` past the slot, so it is never read again.
-        let value = unsafe { self.base.as_ptr().add(slot).read() };
+        let value = unsafe { at.read() };
         self.publish(self.geometry.advance(self.head, 1));
         Ok(value)
     }
@@ -198,9 +200,11 @@ impl<T> Consumer<T> {
         }
         let slot = self.geometry.slot(self.head);
         self.shared.markers.read(slot);
+        // SAFETY: `slot < capacity`: inside the buffer.
+        let at = unsafe { self.base.as_ptr().add(slot) };
         // SAFETY: as in `pop`, the slot holds a published item that only this end may touch
         // until `head` moves, which the `&mut self` borrow of the result prevents.
-        Ok(unsafe { &*self.base.as_ptr().add(slot) })
+        Ok(unsafe { &*at })
     }
 
     /// Borrows up to `max` of the oldest items, to be looked at, taken by an iterator or
@@ -413,15 +417,15 @@ impl<'a, T> ReadChunk<'a, T> {
         let (start, first, second) = c.geometry.runs(c.head, self.len);
         c.shared.markers.read_span(start, self.len);
         let base = c.base.as_ptr();
+        // SAFETY: `runs` keeps `start + first <= capacity`: inside the buffer.
+        let first_at = unsafe { base.add(start) };
         // SAFETY: the two runs are the borrowed items: initialised, published by the producer,
         // inside the buffer, and not touched by the producer until `head` moves past them,
         // which cannot happen while `&self` borrows the chunk.
-        unsafe {
-            (
-                slice::from_raw_parts(base.add(start), first),
-                slice::from_raw_parts(base, second),
-            )
-        }
+        let first = unsafe { slice::from_raw_parts(first_at, first) };
+        // SAFETY: as for the first run.
+        let second = unsafe { slice::from_raw_parts(base, second) };
+        (first, second)
     }
 
     /// The items, oldest first, as two mutable runs.
@@ -441,14 +445,14 @@ impl<'a, T> ReadChunk<'a, T> {
         let (start, first, second) = c.geometry.runs(c.head, self.len);
         c.shared.markers.write_span(start, self.len);
         let base = c.base.as_ptr();
+        // SAFETY: `runs` keeps `start + first <= capacity`: inside the buffer.
+        let first_at = unsafe { base.add(start) };
         // SAFETY: as in `as_slices`; the runs are disjoint and `&mut self` makes the borrow
         // exclusive.
-        unsafe {
-            (
-                slice::from_raw_parts_mut(base.add(start), first),
-                slice::from_raw_parts_mut(base, second),
-            )
-        }
+        let first = unsafe { slice::from_raw_parts_mut(first_at, first) };
+        // SAFETY: as for the first run.
+        let second = unsafe { slice::from_raw_parts_mut(base, second) };
+        (first, second)
     }
 
     /// Drops the `n` oldest borrowed items and releases their slots with one index store.
@@ -627,12 +631,14 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
         debug_assert!(slot < self.consumer.geometry.capacity);
         self.consumer.shared.markers.read(slot);
         self.pos += 1;
+        // SAFETY: `slot < capacity`: inside the buffer.
+        let at = unsafe { self.base.as_ptr().add(slot) };
         // SAFETY: the slot holds the next borrowed item (initialised, published, the
         // consumer's: the chunk lies before `tail_cache`). The consumer's `head` is already
         // past the chunk, so neither this iterator (`pos` has moved past the slot) nor the
         // consumer reads it again, even if this iterator is forgotten, and the producer does
         // not write it before a `head` past it is published.
-        Some(unsafe { self.base.as_ptr().add(slot).read() })
+        Some(unsafe { at.read() })
     }
 
     #[inline]

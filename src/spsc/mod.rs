@@ -337,11 +337,12 @@ impl<T> Shared<T> {
         }
         let base = self.buffer.base.as_ptr();
         let _second = DropRun(ptr::slice_from_raw_parts_mut(base, second));
-        // SAFETY: `runs` keeps `start + first <= capacity`, so the run is inside the buffer,
-        // and the caller guarantees that its items are initialised and given up. A panicking
-        // item `Drop` inside the run still drops the rest of the run (slice drop glue does),
-        // and `_second` then drops the second run.
-        unsafe { ptr::drop_in_place(ptr::slice_from_raw_parts_mut(base.add(start), first)) };
+        // SAFETY: `runs` keeps `start + first <= capacity`, so the run is inside the buffer.
+        let first_at = unsafe { base.add(start) };
+        // SAFETY: the caller guarantees that the run's items are initialised and given up. A
+        // panicking item `Drop` inside the run still drops the rest of the run (slice drop
+        // glue does), and `_second` then drops the second run.
+        unsafe { ptr::drop_in_place(ptr::slice_from_raw_parts_mut(first_at, first)) };
     }
 }
 

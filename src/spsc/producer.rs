@@ -138,9 +138,11 @@ impl<T> Producer<T> {
         }
         let slot = self.geometry.slot(self.tail);
         self.shared.markers.write(slot);
-        // SAFETY: `tail` is before `limit`, so the slot is free (the consumer has left it and
-        // will not touch it before `tail` moves past it) and inside the buffer.
-        unsafe { self.base.as_ptr().add(slot).write(value) };
+        // SAFETY: `slot < capacity`: inside the buffer.
+        let at = unsafe { self.base.as_ptr().add(slot) };
+        // SAFETY: `tail` is before `limit`, so the slot is free: the consumer has left it and
+        // will not touch it before `tail` moves past it.
+        unsafe { at.write(value) };
         self.publish(self.geometry.advance(self.tail, 1));
         Ok(())
     }
@@ -362,15 +364,15 @@ impl<T> WriteChunk<'_, T> {
         let (start, first, second) = p.geometry.runs(p.tail, self.len);
         p.shared.markers.write_span(start, self.len);
         let base = p.base.as_ptr().cast::<MaybeUninit<T>>();
+        // SAFETY: `runs` keeps `start + first <= capacity`: inside the buffer.
+        let first_at = unsafe { base.add(start) };
         // SAFETY: the two runs are the reserved slots: free (the producer owns them until it
         // moves `tail`), inside the buffer and disjoint; `&mut self` borrows the chunk, and so
         // the producer, for as long as the slices live. `MaybeUninit` needs no initialisation.
-        unsafe {
-            (
-                slice::from_raw_parts_mut(base.add(start), first),
-                slice::from_raw_parts_mut(base, second),
-            )
-        }
+        let first = unsafe { slice::from_raw_parts_mut(first_at, first) };
+        // SAFETY: as for the first run.
+        let second = unsafe { slice::from_raw_parts_mut(base, second) };
+        (first, second)
     }
 
     /// Publishes the first `n` reserved slots to the consumer with one index store.
@@ -443,9 +445,11 @@ impl<T> WriteChunk<'_, T> {
                 let Some(value) = iter.next() else {
                     return publish.written;
                 };
-                // SAFETY: slot `i` is one of the reserved ones (free, owned by the producer,
-                // inside the buffer) and has not been written yet in this call.
-                unsafe { base.add(i).write(value) };
+                // SAFETY: slot `i` is one of the reserved ones: inside the buffer.
+                let at = unsafe { base.add(i) };
+                // SAFETY: the reserved slots are free and owned by the producer, and slot `i`
+                // has not been written yet in this call.
+                unsafe { at.write(value) };
                 publish.written += 1;
             }
         }
