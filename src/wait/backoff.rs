@@ -43,13 +43,25 @@ impl Backoff {
         #[cfg(not(loom))]
         self.inner.snooze();
     }
+
+    /// Whether [`snooze`](Self::snooze) has spun and yielded long enough that the caller
+    /// should sleep instead (at once under loom).
+    #[inline]
+    pub(crate) fn is_completed(&self) -> bool {
+        #[cfg(loom)]
+        return true;
+        #[cfg(not(loom))]
+        self.inner.is_completed()
+    }
 }
 
 /// How [`WaitList::wait_until`](super::WaitList::wait_until) spins before it sleeps (never under loom).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Spin {
-    /// Every wait spins first: for waits that the other side usually ends within the spin
-    /// (a ring's streaming peer), where spinning also spares the notifier a wake-up.
+    /// Every wait spins, then yields a few times, on the schedule of crossbeam's
+    /// `Backoff::snooze` (about 11 steps): for waits that the other side usually ends within
+    /// that time (a channel's streaming or hand-off peer), where it spares the notifier a
+    /// wake-up and, with fewer cores than threads, a yield lets that peer run.
     Always,
     /// A wait spins only while that has paid often enough on this thread ([`SpinPolicy`]):
     /// for waits that may last long (a product that comes later), where a waiter that

@@ -193,17 +193,25 @@ impl WaitList {
             return Some(done);
         }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        // A short spin (about a microsecond of spin hints), no yielding: on a busy machine a
-        // yielding waiter takes the processor from the thread it waits for. With
-        // `Spin::Learnt` only while spinning pays on this thread (see `SpinPolicy`): a waiter
-        // that sleeps anyway only delays the threads that need the processor.
+        // `Spin::Always`: spin, then yield, until the backoff is completed (see `Spin`).
+        // `Spin::Learnt`: a short spin (about a microsecond of spin hints), no yielding, and
+        // only while spinning pays on this thread (see `SpinPolicy`): a waiter that sleeps
+        // anyway only delays the threads that need the processor.
         let learn = spin == Spin::Learnt;
         let spins = if learn {
             SpinPolicy::should_spin()
         } else {
             !cfg!(loom)
         };
-        if spins {
+        if spins && !learn {
+            let mut backoff = Backoff::new();
+            while !backoff.is_completed() {
+                backoff.snooze();
+                if let Some(done) = attempt() {
+                    return Some(done);
+                }
+            }
+        } else if spins {
             let mut backoff = Backoff::new();
             for _ in 0..SPIN_STEPS {
                 backoff.spin();

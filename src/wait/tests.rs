@@ -293,7 +293,9 @@ fn a_waiter_whose_spin_does_not_pay_sleeps_without_spinning() {
         }
         let msg = "spinning did not pay: the next wait does not spin";
         assert_eq!(tries(Spin::Learnt), 3, "{msg}");
-        assert_eq!(tries(Spin::Always), spun, "unless told to spin always");
+        // `Spin::Always` spins and yields on crossbeam's schedule, more steps than the learnt
+        // spin's.
+        assert!(tries(Spin::Always) > spun, "unless told to spin always");
         assert_eq!(tries(Spin::Learnt), 3, "which teaches the policy nothing");
     })
     .join()
