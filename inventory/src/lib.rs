@@ -1,4 +1,4 @@
-//! The inventory service: `ringmarket serve` and `ringmarket client`.
+//! The inventory service: `ringmarket-inventory serve` and `ringmarket-inventory client`.
 //!
 //! A server keeps an inventory (items by UPC, with a name and units left) and its users, and
 //! sells to logged-in clients over TCP with the line protocol of [`protocol`]
@@ -26,7 +26,7 @@ use clap::Args;
 /// descriptor, so the operating system's limit usually bites well before this).
 pub const MAX_CONNECTIONS: u64 = 1_000_000;
 
-/// Arguments of `ringmarket serve`.
+/// Arguments of `ringmarket-inventory serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
@@ -84,7 +84,7 @@ pub struct ServeArgs {
     pub print_hash: bool,
 }
 
-/// Arguments of `ringmarket client`.
+/// Arguments of `ringmarket-inventory client`.
 #[derive(Debug, Args)]
 #[command(after_help = CLIENT_HELP)]
 pub struct ClientArgs {
@@ -102,14 +102,14 @@ pub struct ClientArgs {
     pub timeout_ms: u64,
 }
 
-/// The exit status of `ringmarket client` when a step failed or was refused while standard
-/// input is not a terminal.
+/// The exit status of `ringmarket-inventory client` when a step failed or was refused while
+/// standard input is not a terminal.
 pub const EXIT_STEP_FAILED: i32 = 3;
 
-/// The end of `ringmarket client --help`: how scripts use the client.
+/// The end of `ringmarket-inventory client --help`: how scripts use the client.
 const CLIENT_HELP: &str = "\
 The menu reads one choice or answer a line, so a script can be piped in, for instance
-  printf '1\\nalice\\nwonderland\\n4\\n1001\\n2\\nq\\n' | ringmarket client
+  printf '1\\nalice\\nwonderland\\n4\\n1001\\n2\\nq\\n' | ringmarket-inventory client
 When standard input is a terminal, a step that fails is shown and the menu goes on; when it
 is not, the client stops at the first step that fails or is refused (a refusal by the server,
 a lost or silent server, a protocol error, input the menu does not take, input that ends in
@@ -122,8 +122,8 @@ Exit status:
   2  bad command-line arguments
   3  standard input is not a terminal and a step failed or was refused";
 
-/// Runs `ringmarket client` on standard input and output, and exits with the status
-/// `ringmarket client --help` describes.
+/// Runs `ringmarket-inventory client` on standard input and output, and exits with the status
+/// `ringmarket-inventory client --help` describes.
 pub fn client_command(args: ClientArgs) {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
@@ -150,7 +150,7 @@ pub fn client_command(args: ClientArgs) {
     }
 }
 
-/// Runs `ringmarket serve`; exits the process with status 1 on a start-up error.
+/// Runs `ringmarket-inventory serve`; exits the process with status 1 on a start-up error.
 pub fn serve_command(args: ServeArgs) {
     if let Err(e) = serve_inner(args) {
         if !e.is::<QuietError>() {
