@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Starts `ringmarket serve` on 127.0.0.1 with a fresh data directory (the demo users, and item
-# 9001 with a million units for the purchases), runs the attack example against it, then
-# stops the server.
+# Starts `ringmarket-inventory serve` on 127.0.0.1 with a fresh data directory (the demo users,
+# and item 9001 with a million units for the purchases), runs the attack example against it,
+# then stops the server.
 #
 #   scripts/attack.sh MODE [SECONDS] [N]
 #
 # MODE: flood (N threads of wrong passwords), sockets (N idle and dripping connections) or
-# disk (N rounds of a full disk and space freed; needs prlimit). See cli/examples/attack.rs.
+# disk (N rounds of a full disk and space freed; needs prlimit). See inventory/examples/attack.rs.
 # SERVER=path runs another build of the server; SERVER_ARGS adds options to `serve` (for
 # instance SERVER_ARGS="--login-failures-per-address 0" lets every wrong password be hashed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: scripts/attack.sh flood|sockets|disk [SECONDS] [N]}
 seconds=${2:-20}
-server=${SERVER:-target/release/ringmarket}
+server=${SERVER:-target/release/ringmarket-inventory}
 if [[ -z ${SERVER:-} ]]; then
-    cargo build --release -p ringmarket-cli --bin ringmarket
+    cargo build --release -p ringmarket-inventory --bin ringmarket-inventory
 fi
-cargo build --release -p ringmarket-cli --example attack
+cargo build --release -p ringmarket-inventory --example attack
 data=$(mktemp -d)
 out=$(mktemp)
 printf '1001 50 Blue widget\n9001 1000000 Probe bolt\n' >"$data.inventory"

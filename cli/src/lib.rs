@@ -1,7 +1,6 @@
-//! The library half of the `ringmarket` command-line program: the parts that tests, examples
-//! and fuzz targets use directly.
+//! The library half of the `ringmarket` command-line program: the parts that its tests and
+//! the `ringmarket-inventory` package use directly.
 
-pub mod inventory;
 pub mod staged;
 
 /// The assignment's conformance data, for tests: `$RINGMARKET_CONFORMANCE_DIR`, or

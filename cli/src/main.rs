@@ -23,10 +23,6 @@ enum Command {
     Run(run::RunArgs),
     /// Write a random scenario that provably finishes, with its expected output.
     Gen(gen::GenArgs),
-    /// Run the inventory server.
-    Serve(ringmarket_cli::inventory::ServeArgs),
-    /// Talk to an inventory server through a text menu.
-    Client(ringmarket_cli::inventory::ClientArgs),
     /// The readings pipeline: producers, a bounded buffer, consumers writing files.
     Readings(readings::ReadingsArgs),
 }
@@ -42,14 +38,6 @@ fn main() -> ExitCode {
         }
         Some(Command::Run(args)) => exit_code(run::main(args)),
         Some(Command::Gen(args)) => exit_code(gen::main(args)),
-        Some(Command::Serve(args)) => {
-            ringmarket_cli::inventory::serve_command(args);
-            ExitCode::SUCCESS
-        }
-        Some(Command::Client(args)) => {
-            ringmarket_cli::inventory::client_command(args);
-            ExitCode::SUCCESS
-        }
         Some(Command::Readings(args)) => readings::main(&args),
     }
 }

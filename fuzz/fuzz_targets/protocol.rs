@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringmarket_cli::inventory::protocol::{split_frame, Request, Response};
+use ringmarket_inventory::protocol::{split_frame, Request, Response};
 
 fuzz_target!(|data: &[u8]| {
     let max_frame = 256;

@@ -1,115 +1,161 @@
-//! The inventory service: `ringmarket serve` and `ringmarket client`.
+//! `ringmarket-inventory`: the inventory server and its text client.
 //!
-//! A server keeps an inventory (items by UPC, with a name and units left) and its users, and
-//! sells to logged-in clients over TCP with the line protocol of [`protocol`]
-//! (`docs/PROTOCOL.md`). Purchases are atomic and durable before they are acknowledged
-//! ([`store`]); passwords are held only as Argon2id hashes ([`users`]).
-
-pub mod client;
-mod connection;
-mod handle;
-pub mod local;
-pub mod protocol;
-pub mod server;
-pub mod slots;
-pub mod store;
-pub mod throttle;
-pub mod users;
+//! Each subcommand returns its outcome; only [`main`] turns a [`Failure`] into a message on
+//! standard error and the process's exit status.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Parser, Subcommand};
+use ringmarket_inventory::client::{parse_addr, Client, Outcome};
+use ringmarket_inventory::{protocol, server, store, users};
+
+/// An inventory server on the ringmarket crate, and its text client.
+#[derive(Debug, Parser)]
+#[command(name = "ringmarket-inventory", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the inventory server.
+    Serve(ServeArgs),
+    /// Talk to an inventory server through a text menu.
+    Client(ClientArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => {
+            use clap::CommandFactory;
+            // Without a subcommand there is nothing to do: show what there is.
+            let _ = Cli::command().print_help();
+            Ok(())
+        }
+        Some(Command::Serve(args)) => serve_command(args),
+        Some(Command::Client(args)) => client_command(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if let Some(message) = &failure.message {
+                eprintln!("{message}");
+            }
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+/// Why a subcommand failed: the process's exit status, and what [`main`] says on standard
+/// error (nothing when it is not worth saying).
+#[derive(Debug)]
+struct Failure {
+    status: u8,
+    message: Option<String>,
+}
+
+impl Failure {
+    fn new(status: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: Some(message.into()),
+        }
+    }
+}
 
 /// The most connections `serve --max-connections` accepts (each open one holds a file
 /// descriptor, so the operating system's limit usually bites well before this).
-pub const MAX_CONNECTIONS: u64 = 1_000_000;
+const MAX_CONNECTIONS: u64 = 1_000_000;
 
-/// Arguments of `ringmarket serve`.
+/// Arguments of `ringmarket-inventory serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:7878")]
-    pub addr: String,
+    addr: String,
     /// Directory of the durable state (created if missing).
     #[arg(long, default_value = "ringmarket-data")]
-    pub data: PathBuf,
+    data: PathBuf,
     /// Users file (`<user> <argon2id PHC string>` lines) instead of the built-in demo users.
     #[arg(long)]
-    pub users: Option<PathBuf>,
+    users: Option<PathBuf>,
     /// Inventory file (`<upc> <units> <name>` lines) seeding a new data directory instead of
     /// the built-in inventory. Ignored when the data directory already holds an inventory.
     #[arg(long)]
-    pub inventory: Option<PathBuf>,
+    inventory: Option<PathBuf>,
     /// Connections served at once (1 to 1000000); when all are taken, a new connection
     /// closes the one whose last request is the oldest (`ERR busy`).
     #[arg(long, default_value_t = 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS))]
-    pub max_connections: usize,
+    max_connections: usize,
     /// Connections one source address may hold at once (an IPv6 /64 counts as one address);
     /// further ones from it get `ERR busy` and are closed.
     #[arg(long, default_value_t = 64,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS))]
-    pub max_connections_per_address: usize,
+    max_connections_per_address: usize,
     /// Largest request frame in bytes, newline included.
     #[arg(long, default_value_t = protocol::DEFAULT_MAX_FRAME)]
-    pub max_frame: usize,
+    max_frame: usize,
     /// Milliseconds from the first byte of a request to its end.
     #[arg(long, default_value_t = 10_000)]
-    pub request_timeout_ms: u64,
+    request_timeout_ms: u64,
     /// Milliseconds a connection may sit idle between requests.
     #[arg(long, default_value_t = 300_000)]
-    pub idle_timeout_ms: u64,
+    idle_timeout_ms: u64,
     /// Milliseconds to wait after a failed login on a connection, and for the same user from
     /// the same address on any connection (doubling with each failure).
     #[arg(long, default_value_t = 1_000)]
-    pub login_backoff_ms: u64,
+    login_backoff_ms: u64,
     /// Failed logins an address may make per minute (in a burst, or spread out); beyond, its
     /// logins are refused without being checked until the budget refills. 0: no limit.
     #[arg(long, default_value_t = 30)]
-    pub login_failures_per_address: u32,
+    login_failures_per_address: u32,
     /// Failed logins after which a connection is closed.
     #[arg(long, default_value_t = 10)]
-    pub max_login_failures: u32,
+    max_login_failures: u32,
     /// Password verifications at once (0: one per core); each holds an Argon2 buffer (19 MiB
     /// for the default parameters) for as long as the server runs.
     #[arg(long, default_value_t = 0)]
-    pub login_workers: usize,
+    login_workers: usize,
     /// Milliseconds open connections get to finish after SIGINT or SIGTERM.
     #[arg(long, default_value_t = 5_000)]
-    pub shutdown_grace_ms: u64,
+    shutdown_grace_ms: u64,
     /// Read a password from standard input, print its Argon2id hash for a users file, and exit.
     #[arg(long)]
-    pub print_hash: bool,
+    print_hash: bool,
 }
 
-/// Arguments of `ringmarket client`.
+/// Arguments of `ringmarket-inventory client`.
 #[derive(Debug, Args)]
 #[command(after_help = CLIENT_HELP)]
-pub struct ClientArgs {
+struct ClientArgs {
     /// Address of the server (`HOST:PORT`).
-    #[arg(long, default_value = "127.0.0.1:7878", value_parser = client::parse_addr)]
-    pub addr: String,
+    #[arg(long, default_value = "127.0.0.1:7878", value_parser = parse_addr)]
+    addr: String,
     /// File of the local inventory (what was bought through this client), kept across runs;
     /// clients sharing it add their purchases under an operating-system lock on `FILE.lock`,
     /// never overwriting.
     #[arg(long, default_value = "ringmarket-local.json")]
-    pub local: PathBuf,
+    local: PathBuf,
     /// Milliseconds a request may take, from sending it to the end of its answer, before the
     /// client gives up on it.
     #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
+    timeout_ms: u64,
 }
 
-/// The exit status of `ringmarket client` when a step failed or was refused while standard
-/// input is not a terminal.
-pub const EXIT_STEP_FAILED: i32 = 3;
+/// The exit status of `ringmarket-inventory client` when a step failed or was refused while
+/// standard input is not a terminal.
+const EXIT_STEP_FAILED: u8 = 3;
 
-/// The end of `ringmarket client --help`: how scripts use the client.
+/// The end of `ringmarket-inventory client --help`: how scripts use the client.
 const CLIENT_HELP: &str = "\
 The menu reads one choice or answer a line, so a script can be piped in, for instance
-  printf '1\\nalice\\nwonderland\\n4\\n1001\\n2\\nq\\n' | ringmarket client
+  printf '1\\nalice\\nwonderland\\n4\\n1001\\n2\\nq\\n' | ringmarket-inventory client
 When standard input is a terminal, a step that fails is shown and the menu goes on; when it
 is not, the client stops at the first step that fails or is refused (a refusal by the server,
 a lost or silent server, a protocol error, input the menu does not take, input that ends in
@@ -122,12 +168,15 @@ Exit status:
   2  bad command-line arguments
   3  standard input is not a terminal and a step failed or was refused";
 
-/// Runs `ringmarket client` on standard input and output, and exits with the status
-/// `ringmarket client --help` describes.
-pub fn client_command(args: ClientArgs) {
+/// Runs `ringmarket-inventory client` on standard input and output.
+///
+/// # Errors
+///
+/// The status `ringmarket-inventory client --help` describes, and why.
+fn client_command(args: ClientArgs) -> Result<(), Failure> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let result = client::Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
+    let result = Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
         client.hide_passwords(terminal);
         client.stop_at_failure(!terminal);
         client
@@ -135,29 +184,27 @@ pub fn client_command(args: ClientArgs) {
             .map_err(|e| e.to_string())
     });
     match result {
-        Ok(client::Outcome::Done) => {}
-        Ok(client::Outcome::Failed) => {
-            eprintln!(
-                "ringmarket client: stopped at a step that failed or was refused (standard \
-                 input is not a terminal)"
-            );
-            std::process::exit(EXIT_STEP_FAILED);
-        }
-        Err(e) => {
-            eprintln!("ringmarket client: {e}");
-            std::process::exit(1);
-        }
+        Ok(Outcome::Done) => Ok(()),
+        Ok(Outcome::Failed) => Err(Failure::new(
+            EXIT_STEP_FAILED,
+            "ringmarket client: stopped at a step that failed or was refused (standard input \
+             is not a terminal)",
+        )),
+        Err(e) => Err(Failure::new(1, format!("ringmarket client: {e}"))),
     }
 }
 
-/// Runs `ringmarket serve`; exits the process with status 1 on a start-up error.
-pub fn serve_command(args: ServeArgs) {
-    if let Err(e) = serve_inner(args) {
-        if !e.is::<QuietError>() {
-            eprintln!("ringmarket serve: {e}");
-        }
-        std::process::exit(1);
-    }
+/// Runs `ringmarket-inventory serve` until SIGINT or SIGTERM.
+///
+/// # Errors
+///
+/// Status 1 when the server cannot start (said on standard error, unless standard output has
+/// gone).
+fn serve_command(args: ServeArgs) -> Result<(), Failure> {
+    serve_inner(args).map_err(|e| Failure {
+        status: 1,
+        message: (!e.is::<QuietError>()).then(|| format!("ringmarket serve: {e}")),
+    })
 }
 
 fn serve_inner(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {

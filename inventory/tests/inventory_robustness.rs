@@ -9,7 +9,7 @@ use inventory_support::{
     error_code, peak_rss_kib, units_of, wrong_password_flood, Conn, Server, ALICE, BOB,
 };
 use rand::Rng;
-use ringmarket_cli::inventory::protocol::{ErrorCode, Request, Response};
+use ringmarket_inventory::protocol::{ErrorCode, Request, Response};
 
 fn hello(c: &mut Conn) {
     assert_eq!(
@@ -385,7 +385,7 @@ fn the_store_recovers_from_a_full_disk_without_a_restart() {
     // The server gets EFBIG rather than a SIGXFSZ that would kill it.
     command
         .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_ringmarket"))
+        .arg(env!("CARGO_BIN_EXE_ringmarket-inventory"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
         .stderr(Stdio::piped());

@@ -1,7 +1,7 @@
 //! The client's local inventory: what each user bought through clients sharing one file.
 //!
 //! The local inventory (per user: UPC, name, units bought) lives in a JSON file that is
-//! replaced atomically ([`crate::staged`]: temporary file, fsync, rename, fsync of the
+//! replaced atomically ([`ringmarket_cli::staged`]: temporary file, fsync, rename, fsync of the
 //! directory) after every purchase. Several clients may share the file: each save takes a
 //! lock, re-reads the file and adds the units this client bought since its last save to what
 //! is there (see [`LocalInventory::add_to_file`]).
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::staged::StagedFiles;
+use ringmarket_cli::staged::StagedFiles;
 
 /// One item in the local inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +82,7 @@ impl LocalInventory {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::local::LocalInventory;
+    /// use ringmarket_inventory::local::LocalInventory;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("local.json");

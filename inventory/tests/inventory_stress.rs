@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use inventory_support::{error_code, units_of, Conn, Server, ALICE};
 use rand::Rng;
-use ringmarket_cli::inventory::protocol::{ErrorCode, Request, Response};
+use ringmarket_inventory::protocol::{ErrorCode, Request, Response};
 
 const SCARCE: [(u64, u64); 3] = [(1, 300), (2, 120), (3, 7)];
 

@@ -1,5 +1,6 @@
-//! Bad input to `ringmarket serve` and `ringmarket client`: a clear error and a non-zero exit,
-//! never a panic, and no data directory left behind by a server that could not start.
+//! Bad input to `ringmarket-inventory serve` and `ringmarket-inventory client`: a clear error
+//! and a non-zero exit, never a panic, and no data directory left behind by a server that could
+//! not start.
 
 mod inventory_support;
 
@@ -9,12 +10,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use inventory_support::{Server, ALICE};
-use ringmarket_cli::inventory::protocol::{Request, Response};
+use ringmarket_inventory::protocol::{Request, Response};
 
-/// Runs `ringmarket ARGS` with `stdin` as its input and `stdout` as its standard output,
-/// killing it if it runs longer than 20 s (a server that started instead of refusing).
+/// Runs `ringmarket-inventory ARGS` with `stdin` as its input and `stdout` as its standard
+/// output, killing it if it runs longer than 20 s (a server that started instead of refusing).
 fn run(args: &[&str], stdin: &str, stdout: Stdio) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(stdout)
@@ -155,7 +156,7 @@ fn a_full_standard_output_is_an_error_not_a_panic() {
     );
     assert_refused(&out, 1, &["cannot write to standard output"]);
     // A reader that went away: a quiet failure.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"))
         .args(["serve", "--print-hash"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -285,7 +286,7 @@ fn a_local_inventory_that_cannot_be_saved_fails_the_client() {
     );
     // A failure that goes away before quitting: the save is retried at the end and the
     // purchase is in the file.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"))
         .args(["client", "--addr", &server.addr.to_string(), "--local"])
         .arg(&local)
         .stdin(Stdio::piped())
@@ -386,7 +387,7 @@ fn a_repeated_upc_in_the_inventory_file_is_refused_naming_both_lines() {
 #[test]
 fn an_inventory_file_larger_than_a_listing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let max = ringmarket_cli::inventory::protocol::MAX_ITEMS;
+    let max = ringmarket_inventory::protocol::MAX_ITEMS;
     let text: String = (1..=max + 1).map(|upc| format!("{upc} 1 x\n")).collect();
     let out = serve_inventory(dir.path(), &text);
     assert_refused(

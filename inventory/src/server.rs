@@ -14,17 +14,17 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use argon2::Block;
 
-use super::protocol::{split_frame, ErrorCode, Request, Response, Token, VERSION};
-use super::slots::{SlotGuard, Slots};
-use super::store::{Purchase, Store};
-use super::throttle::{Throttle, ThrottleLimits};
-use super::users::Users;
+use crate::protocol::{split_frame, ErrorCode, Request, Response, Token, VERSION};
+use crate::slots::{SlotGuard, Slots};
+use crate::store::{Purchase, Store};
+use crate::throttle::{Throttle, ThrottleLimits};
+use crate::users::Users;
 
 /// Limits and time-outs of a server.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections served at once; when all are taken, a new connection evicts the one
-    /// whose last request is the oldest (see [`super::slots`]), or waits when every one is
+    /// whose last request is the oldest (see [`crate::slots`]), or waits when every one is
     /// carrying out a request.
     pub max_connections: usize,
     /// Connections one source address may hold at once.
@@ -37,7 +37,7 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Wait imposed after the first failed login on a connection; doubles with each failure.
     pub login_backoff: Duration,
-    /// Failed logins an address may make per minute (see [`super::throttle`]); `0`: no
+    /// Failed logins an address may make per minute (see [`crate::throttle`]); `0`: no
     /// limit.
     pub login_failures_per_address: u32,
     /// Failed logins after which the connection is closed.
@@ -54,7 +54,7 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             max_connections_per_address: 64,
-            max_frame: super::protocol::DEFAULT_MAX_FRAME,
+            max_frame: crate::protocol::DEFAULT_MAX_FRAME,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             login_backoff: Duration::from_secs(1),

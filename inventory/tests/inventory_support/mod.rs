@@ -8,13 +8,13 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use ringmarket_cli::inventory::protocol::{Request, Response, Token};
+use ringmarket_inventory::protocol::{Request, Response, Token};
 
 /// The demo users' passwords (documented in the README).
 pub const ALICE: (&str, &str) = ("alice", "wonderland");
 pub const BOB: (&str, &str) = ("bob", "builder");
 
-/// A `ringmarket serve` process on 127.0.0.1 with an ephemeral port.
+/// A `ringmarket-inventory serve` process on 127.0.0.1 with an ephemeral port.
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
@@ -28,7 +28,7 @@ impl Server {
 
     /// As [`Server::start`]; `capture_stderr` pipes the server's log for the test to read.
     pub fn start_with(data: &Path, extra: &[&str], capture_stderr: bool) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"));
         command
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--data"])
@@ -233,7 +233,7 @@ impl Conn {
 }
 
 /// The error code of a response, or a panic naming what came instead.
-pub fn error_code(response: &Response) -> ringmarket_cli::inventory::protocol::ErrorCode {
+pub fn error_code(response: &Response) -> ringmarket_inventory::protocol::ErrorCode {
     match response {
         Response::Error { code, .. } => *code,
         other => panic!("expected an error, got {other:?}"),
@@ -270,7 +270,7 @@ pub fn wrong_password_flood(
     addr: SocketAddr,
     users: &[&'static str],
     count: usize,
-) -> Vec<ringmarket_cli::inventory::protocol::ErrorCode> {
+) -> Vec<ringmarket_inventory::protocol::ErrorCode> {
     let floods: Vec<_> = users
         .iter()
         .map(|&user| {

@@ -2,8 +2,8 @@
 //!
 //! A users file has one user a line, `<user> <PHC string>`, blank lines and `#` comments
 //! allowed. Only Argon2id hashes with at least the OWASP minimum parameters (m = 19 MiB, t = 2,
-//! p = 1) and at most m = 1 GiB, t = 64, p = 64 and a 64-byte output are accepted; `ringmarket serve --print-hash` makes one from a password read on
-//! standard input.
+//! p = 1) and at most m = 1 GiB, t = 64, p = 64 and a 64-byte output are accepted;
+//! `ringmarket-inventory serve --print-hash` makes one from a password read on standard input.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,7 +12,7 @@ use std::path::Path;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use super::protocol::valid_user;
+use crate::protocol::valid_user;
 
 /// OWASP's minimum Argon2id memory cost, in KiB.
 pub const MIN_M_COST: u32 = 19 * 1024;
@@ -137,7 +137,7 @@ fn argon2() -> Argon2<'static> {
 /// # Examples
 ///
 /// ```
-/// let phc = ringmarket_cli::inventory::users::hash_password("hunter2");
+/// let phc = ringmarket_inventory::users::hash_password("hunter2");
 /// assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
 /// ```
 pub fn hash_password(password: &str) -> String {

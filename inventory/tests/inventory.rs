@@ -5,7 +5,7 @@ mod inventory_support;
 use std::time::Duration;
 
 use inventory_support::{error_code, units_of, Conn, Server, ALICE, BOB};
-use ringmarket_cli::inventory::protocol::{ErrorCode, Request, Response, Token};
+use ringmarket_inventory::protocol::{ErrorCode, Request, Response, Token};
 
 fn buy(upc: u64, quantity: u32) -> Request {
     Request::Buy { upc, quantity }
@@ -230,7 +230,7 @@ fn state_survives_sigterm_and_restart() {
 fn users_and_inventory_files() {
     let dir = tempfile::tempdir().unwrap();
     // Make a hash the way an operator would.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"))
         .args(["serve", "--print-hash"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -279,7 +279,7 @@ fn users_and_inventory_files() {
 
     // A users file with a plaintext password is refused at start-up.
     std::fs::write(&users, "zoe hunter2\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringmarket"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(&data)
         .args(args)

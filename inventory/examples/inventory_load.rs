@@ -2,7 +2,7 @@
 //! 1, 16 and 64 concurrent clients on 127.0.0.1.
 //!
 //! ```sh
-//! cargo run --release -p ringmarket-cli --example inventory_load -- [SECONDS] [CLIENTS...]
+//! cargo run --release -p ringmarket-inventory --example inventory_load -- [SECONDS] [CLIENTS...]
 //! ```
 //!
 //! It starts a server in this process (its own tokio runtime, a fresh store in a temporary
@@ -15,10 +15,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use ringmarket_cli::inventory::protocol::{Item, Request, Response};
-use ringmarket_cli::inventory::server::{self, Limits};
-use ringmarket_cli::inventory::store::Store;
-use ringmarket_cli::inventory::users::Users;
+use ringmarket_inventory::protocol::{Item, Request, Response};
+use ringmarket_inventory::server::{self, Limits};
+use ringmarket_inventory::store::Store;
+use ringmarket_inventory::users::Users;
 
 struct Conn {
     stream: TcpStream,

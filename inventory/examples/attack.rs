@@ -1,7 +1,7 @@
 //! Attacks on a running inventory server, and what a real client sees while they go on.
 //!
 //! ```sh
-//! cargo run --release -p ringmarket-cli --example attack -- ADDR PID MODE [SECONDS] [N]
+//! cargo run --release -p ringmarket-inventory --example attack -- ADDR PID MODE [SECONDS] [N]
 //! ```
 //!
 //! The server at ADDR (on 127.0.0.1) runs the demo users and sells item 9001 in large numbers
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringmarket_cli::inventory::protocol::{ErrorCode, Request, Response};
+use ringmarket_inventory::protocol::{ErrorCode, Request, Response};
 
 /// Seconds the socket attack takes to open its connections before the real users start.
 const RAMP: u64 = 5;

@@ -10,7 +10,7 @@
 //! # Examples
 //!
 //! ```
-//! use ringmarket_cli::inventory::protocol::{Request, Response};
+//! use ringmarket_inventory::protocol::{Request, Response};
 //!
 //! let request = Request::parse(b"BUY 1001 2").unwrap();
 //! assert_eq!(request, Request::Buy { upc: 1001, quantity: 2 });
@@ -100,7 +100,7 @@ fn truncate(s: &str, max: usize) -> &str {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::protocol::{split_frame, ParseError};
+/// use ringmarket_inventory::protocol::{split_frame, ParseError};
 ///
 /// assert_eq!(split_frame(b"LOGOUT\r\nQUIT\n", 64), Ok(Some((&b"LOGOUT"[..], 8))));
 /// assert_eq!(split_frame(b"LOGO", 64), Ok(None));
@@ -143,7 +143,7 @@ impl Token {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::protocol::Token;
+    /// use ringmarket_inventory::protocol::Token;
     ///
     /// let token = Token::parse("000102030405060708090a0b0c0d0e0f").unwrap();
     /// assert_eq!(token.0[15], 15);
@@ -238,7 +238,7 @@ impl fmt::Debug for Request {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::protocol::valid_user;
+/// use ringmarket_inventory::protocol::valid_user;
 ///
 /// assert!(valid_user("alice"));
 /// assert!(!valid_user("al ice"));
@@ -268,7 +268,7 @@ pub fn valid_name(name: &str) -> bool {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::protocol::parse_upc;
+/// use ringmarket_inventory::protocol::parse_upc;
 ///
 /// assert_eq!(parse_upc("0001001"), Ok(1001));
 /// assert_eq!(parse_upc("9999999999999999999"), Ok(9_999_999_999_999_999_999));
@@ -308,7 +308,7 @@ impl Request {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::protocol::{ParseError, Request};
+    /// use ringmarket_inventory::protocol::{ParseError, Request};
     ///
     /// assert_eq!(Request::parse(b"INVENTORY"), Ok(Request::Inventory));
     /// assert_eq!(Request::parse(b"BUY 1001"), Err(ParseError::Missing("quantity")));
@@ -388,7 +388,7 @@ impl Request {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::protocol::Request;
+    /// use ringmarket_inventory::protocol::Request;
     ///
     /// assert_eq!(Request::Logout.encode(), "LOGOUT\n");
     /// ```
@@ -464,7 +464,7 @@ impl ErrorCode {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::protocol::ErrorCode;
+    /// use ringmarket_inventory::protocol::ErrorCode;
     ///
     /// assert_eq!(ErrorCode::UnknownUpc.as_str(), "unknown-upc");
     /// assert_eq!(ErrorCode::parse("unknown-upc"), Some(ErrorCode::UnknownUpc));
@@ -588,7 +588,7 @@ impl Response {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::protocol::{Request, Response};
+    /// use ringmarket_inventory::protocol::{Request, Response};
     ///
     /// let buy = Request::Buy { upc: 1001, quantity: 2 };
     /// let bought = |upc| Response::Bought { upc, quantity: 2, left: 5, name: "Widget".into() };
@@ -624,7 +624,7 @@ impl Response {
     /// # Examples
     ///
     /// ```
-    /// use ringmarket_cli::inventory::protocol::{ErrorCode, Response};
+    /// use ringmarket_inventory::protocol::{ErrorCode, Response};
     ///
     /// let refusal = Response::error(ErrorCode::NotLoggedIn, "log in first");
     /// assert_eq!(refusal.encode(), "ERR not-logged-in log in first\n");
@@ -796,7 +796,7 @@ fn parse_item(line: &[u8]) -> Result<Item, ParseError> {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::protocol::{Response, ResponseDecoder};
+/// use ringmarket_inventory::protocol::{Response, ResponseDecoder};
 ///
 /// let mut decoder = ResponseDecoder::new(1024);
 /// let mut buf = b"OK INVENTORY 1\nITEM 7 120 Se".to_vec();

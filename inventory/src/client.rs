@@ -1,5 +1,5 @@
 //! The text client: a menu over the protocol, recording what it buys in a local inventory
-//! ([`super::local`]).
+//! ([`crate::local`]).
 //!
 //! The client reads its choices line by line, so a script can be piped into it; with its
 //! standard input not a terminal, it stops at the first step that fails (see
@@ -11,9 +11,9 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::connection::{CallError, Connection};
-use super::local::LocalInventory;
-use super::protocol::{
+use crate::connection::{CallError, Connection};
+use crate::local::LocalInventory;
+use crate::protocol::{
     parse_upc, valid_user, ErrorCode, Item, Request, Response, Token, MAX_UPC_DIGITS, MAX_USER_LEN,
     VERSION,
 };
@@ -37,7 +37,7 @@ pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::client::shown;
+/// use ringmarket_inventory::client::shown;
 ///
 /// assert_eq!(shown("Blue widget"), "Blue widget");
 /// assert_eq!(shown("Blue \u{202e}tegdiw"), "Blue \\u{202e}tegdiw");
@@ -71,8 +71,8 @@ pub fn shown(text: &str) -> Cow<'_, str> {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::client::table;
-/// use ringmarket_cli::inventory::protocol::Item;
+/// use ringmarket_inventory::client::table;
+/// use ringmarket_inventory::protocol::Item;
 ///
 /// let items = [Item { upc: 7, units: 120, name: "Seven".into() }];
 /// assert_eq!(table(&items), "UPC  Units  Name\n  7    120  Seven\n");
@@ -112,7 +112,7 @@ pub fn table(items: &[Item]) -> String {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::client::parse_addr;
+/// use ringmarket_inventory::client::parse_addr;
 ///
 /// assert!(parse_addr("127.0.0.1:7878").is_ok());
 /// assert!(parse_addr("[::1]:7878").is_ok());

@@ -15,8 +15,8 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use super::client::{MAX_RESPONSE_BYTES, MAX_RESPONSE_FRAME};
-use super::protocol::{split_frame, ErrorCode, Request, Response, ResponseDecoder};
+use crate::client::{MAX_RESPONSE_BYTES, MAX_RESPONSE_FRAME};
+use crate::protocol::{split_frame, ErrorCode, Request, Response, ResponseDecoder};
 
 /// Why an exchange with the server failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

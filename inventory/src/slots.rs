@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::throttle::address_key;
+use crate::throttle::address_key;
 
 #[derive(Debug)]
 struct Slot {

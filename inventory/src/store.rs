@@ -24,8 +24,8 @@ use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefi
 use ringmarket::mpmc::{self, PushError};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::handle::Handle;
-use super::protocol::{
+use crate::handle::Handle;
+use crate::protocol::{
     parse_units, parse_upc, valid_name, ErrorCode, Item, Token, MAX_ITEMS, MAX_UPC_DIGITS,
 };
 
@@ -103,7 +103,7 @@ pub fn default_inventory() -> Vec<Item> {
 /// # Examples
 ///
 /// ```
-/// use ringmarket_cli::inventory::store::parse_inventory;
+/// use ringmarket_inventory::store::parse_inventory;
 ///
 /// let items = parse_inventory("# UPC units name\n1001 50 Blue widget\n").unwrap();
 /// assert_eq!(items[0].name, "Blue widget");

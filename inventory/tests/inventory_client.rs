@@ -1,4 +1,4 @@
-//! `ringmarket client` driven end to end through its menu with piped input.
+//! `ringmarket-inventory client` driven end to end through its menu with piped input.
 
 mod inventory_support;
 
@@ -7,12 +7,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use inventory_support::{units_of, Server, ALICE};
-use ringmarket_cli::inventory::client::Outcome;
-use ringmarket_cli::inventory::local::LocalInventory;
+use ringmarket_inventory::client::Outcome;
+use ringmarket_inventory::local::LocalInventory;
 
-/// `ringmarket client` against `addr` with the local inventory `local`, stdin and stdout piped.
+/// `ringmarket-inventory client` against `addr` with the local inventory `local`, stdin and
+/// stdout piped.
 fn client(addr: std::net::SocketAddr, local: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringmarket-inventory"));
     command
         .args(["client", "--addr", &addr.to_string(), "--local"])
         .arg(local)
@@ -821,7 +822,7 @@ fn a_script_stops_at_the_first_step_that_fails_with_status_3() {
 
     // On a terminal (here, the library with the same setting) a failure is shown and the
     // menu goes on.
-    let mut client = ringmarket_cli::inventory::client::Client::new(
+    let mut client = ringmarket_inventory::client::Client::new(
         &server.addr.to_string(),
         &local,
         std::time::Duration::from_secs(10),

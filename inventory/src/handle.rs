@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use redb::Database;
 
-use super::store::{catch_quietly, StoreError};
+use crate::store::{catch_quietly, StoreError};
 
 /// How long closing waits for the read transactions under way on the old handle.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
