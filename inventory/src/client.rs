@@ -158,6 +158,17 @@ pub struct Client {
     unsaved: bool,
 }
 
+/// Shows the server and the logged-in user, never the login's token.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.addr)
+            .field("user", &self.login.as_ref().map(|(user, _)| user))
+            .field("connected", &self.conn.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 const MENU: &str = "\
 1) Log in
 2) View server inventory

@@ -228,7 +228,16 @@ pub struct Store {
 
 /// The writer thread; join it (after every [`Store`] clone is dropped) to be sure the last
 /// commit is done.
+#[derive(Debug)]
 pub struct Writer(std::thread::JoinHandle<()>);
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("free_slots", &self.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Writer {
     /// Waits for the writer thread to finish its queue and exit.
