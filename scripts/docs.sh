@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the library's documentation with every rustdoc warning an error, as docs.rs would
-# show it: without features, and with all of them.
+# show it: without features, and with all of them; and the tools' libraries' documentation.
 #
 #   scripts/docs.sh            # stable, default and all features
 #   scripts/docs.sh --nightly  # also the docs.rs build itself (nightly, --cfg docsrs, doc(cfg) badges)
@@ -14,6 +14,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringmarket
 
 step "cargo doc --no-deps -p ringmarket --all-features"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringmarket --all-features
+
+step "cargo doc --no-deps -p ringmarket-cli -p ringmarket-inventory (the tools' libraries)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringmarket-cli -p ringmarket-inventory
 
 if [ "${1:-}" = "--nightly" ]; then
   if ! rustup run nightly rustdoc --version >/dev/null 2>&1; then

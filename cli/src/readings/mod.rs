@@ -3,7 +3,7 @@
 //!
 //! `run`: producers generate random sensor [`reading::Reading`]s into one bounded buffer;
 //! consumers take them out and each writes what it takes to its own file, in the format of
-//! [`format`] (see `docs/READINGS-FORMAT.md`). `read`: prints such files back.
+//! [`format`](mod@format) (see `docs/READINGS-FORMAT.md`). `read`: prints such files back.
 
 use std::process::ExitCode;
 

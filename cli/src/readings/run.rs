@@ -56,7 +56,7 @@ pub struct RunArgs {
     /// period).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub period_ms: u64,
-    /// The buffer implementation: the lock-free ring, or a Mutex<VecDeque> with Condvars (for
+    /// The buffer implementation: the lock-free ring, or a `Mutex<VecDeque>` with `Condvar`s (for
     /// comparison).
     #[arg(long, value_enum, default_value_t = QueueKind::Ring)]
     pub queue: QueueKind,
