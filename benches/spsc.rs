@@ -32,117 +32,17 @@ mod common;
 use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 
-/// Items per batch in the `batch64` groups.
-const BATCH: usize = 64;
-
-/// Waits a little while the other side catches up: spins first, then yields the core (the
-/// machine may have fewer free cores than threads). `spins` counts the failed attempts in a
-/// row; the spin doubles each time up to 64 (the schedule of `crossbeam_utils::Backoff::snooze`)
-/// so that a waiting side does not hammer the cache line the other side is writing.
-#[inline]
-fn wait(spins: &mut u32) {
-    if *spins < 7 {
-        for _ in 0..1_u32 << *spins {
-            std::hint::spin_loop();
-        }
-        *spins += 1;
-    } else {
-        thread::yield_now();
-    }
-}
-
-/// Runs `produce` on this thread and `consume` on another, timed from a common start.
-fn timed<P: Send, C: Send>(
-    iters: u64,
-    (producer, consumer): (P, C),
-    produce: fn(P, u64),
-    consume: fn(C, u64) -> u64,
-) -> Duration {
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        let barrier = &barrier;
-        let handle = s.spawn(move || {
-            barrier.wait();
-            consume(consumer, iters)
-        });
-        barrier.wait();
-        let start = Instant::now();
-        produce(producer, iters);
-        let sum = handle.join().unwrap();
-        let elapsed = start.elapsed();
-        assert_eq!(sum, iters * iters.saturating_sub(1) / 2, "items lost");
-        elapsed
-    })
-}
+include!("common/spsc_timing.rs");
 
 mod ours {
     use super::*;
-    use ringmarket::spsc::{ring, Consumer, Producer, TooFewSlots};
+    use ringmarket::spsc::ring;
 
     pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
         ring(capacity).expect("a bench capacity is at least 1")
     }
 
-    pub fn produce_single(mut p: Producer<u64>, n: u64) {
-        for i in 0..n {
-            let mut spins = 0;
-            while p.push(i).is_err() {
-                wait(&mut spins);
-            }
-        }
-    }
-
-    pub fn consume_single(mut c: Consumer<u64>, n: u64) -> u64 {
-        let mut sum = 0;
-        for _ in 0..n {
-            let mut spins = 0;
-            loop {
-                if let Ok(item) = c.pop() {
-                    sum += black_box(item);
-                    break;
-                }
-                wait(&mut spins);
-            }
-        }
-        sum
-    }
-
-    /// Reserves 64 slots (fewer at the end) or, when there are not that many, all the free
-    /// ones: the cached head answers the first question without touching the consumer's line.
-    pub fn produce_batch(mut p: Producer<u64>, n: u64) {
-        let mut next = 0;
-        let mut spins = 0;
-        while next < n {
-            let want = BATCH.min((n - next) as usize);
-            let chunk = match p.write_chunk(want) {
-                Ok(chunk) => chunk,
-                Err(TooFewSlots(0)) => {
-                    wait(&mut spins);
-                    continue;
-                }
-                Err(TooFewSlots(free)) => p.write_chunk(free).unwrap(),
-            };
-            spins = 0;
-            next += chunk.fill_from_iter(next..n) as u64;
-        }
-    }
-
-    pub fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
-        let (mut sum, mut got, mut spins) = (0, 0, 0);
-        while got < n {
-            let chunk = c.read_chunk(BATCH);
-            if chunk.is_empty() {
-                wait(&mut spins);
-                continue;
-            }
-            spins = 0;
-            got += chunk.len() as u64;
-            for item in chunk {
-                sum += black_box(item);
-            }
-        }
-        sum
-    }
+    include!("common/spsc_ours.rs");
 }
 
 mod rtrb_ {

@@ -59,6 +59,8 @@ debug = true
 [workspace]
 TOML
 cp scripts/bench-ab/main.rs "$dir/src/main.rs"
+# The loops it shares with the benchmarks.
+cp benches/common/{mix,market_handles,spsc_timing,spsc_ours}.rs "$dir/src/"
 cargo build --release --quiet --manifest-path "$dir/Cargo.toml" --target-dir "$dir/target"
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "old: $(git rev-parse --short "$rev"), new: $(git describe --always --dirty)"

@@ -12,139 +12,13 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// A producer's side of the mix.
-trait Seller: Send + 'static {
-    fn sell(&mut self, item: u64) -> Result<(), u64>;
-}
+// The mix's `Seller`, `Shopper`, `Backoff` and `mix`, as `benches/market.rs` runs them
+// (copied beside this file by `scripts/bench-ab.sh`).
+include!("mix.rs");
 
-/// A consumer's side of the mix.
-trait Shopper: Send + 'static {
-    fn add(&mut self, item: &u64) -> bool;
-    fn remove(&mut self, item: &u64) -> bool;
-    fn order(&mut self) -> usize;
-}
-
-/// Spins a little, then yields; only yields when the threads outnumber the cores.
-#[derive(Clone, Copy)]
-struct Backoff {
-    spin_limit: u32,
-}
-
-impl Backoff {
-    fn for_threads(threads: usize) -> Self {
-        let cores = thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            spin_limit: if threads > cores { 0 } else { 64 },
-        }
-    }
-
-    fn wait(self, spins: &mut u32) {
-        if *spins < self.spin_limit {
-            *spins += 1;
-            std::hint::spin_loop();
-        } else {
-            *spins = 0;
-            thread::yield_now();
-        }
-    }
-}
-
-/// The mix of `benches/market.rs`: every producer publishes products `0, 1, 2, ...
-/// (mod products)`, every consumer wants the same sequence, returns every tenth item it got
-/// and orders every four.
-fn mix<S: Seller, C: Shopper>(
-    sellers: Vec<S>,
-    shoppers: Vec<C>,
-    products: u64,
-    iters: u64,
-) -> Duration {
-    let threads = sellers.len();
-    let backoff = Backoff::for_threads(2 * threads);
-    let barrier = Arc::new(Barrier::new(2 * threads + 1));
-    let mut handles = Vec::new();
-    for mut seller in sellers {
-        let barrier = barrier.clone();
-        handles.push(thread::spawn(move || {
-            barrier.wait();
-            let mut spins = 0;
-            for n in 0..iters {
-                let mut item = n % products;
-                while let Err(back) = seller.sell(item) {
-                    item = back;
-                    backoff.wait(&mut spins);
-                }
-            }
-            0
-        }));
-    }
-    for mut shopper in shoppers {
-        let barrier = barrier.clone();
-        handles.push(thread::spawn(move || {
-            barrier.wait();
-            let (mut got, mut ordered, mut spins, mut n) = (0u64, 0, 0, 0);
-            while n < iters {
-                let want = n % products;
-                if !shopper.add(&want) {
-                    backoff.wait(&mut spins);
-                    continue;
-                }
-                got += 1;
-                if got % 10 == 0 {
-                    assert!(shopper.remove(&want));
-                    continue;
-                }
-                n += 1;
-                if n % 4 == 0 {
-                    ordered += shopper.order();
-                }
-            }
-            ordered + shopper.order()
-        }));
-    }
-    barrier.wait();
-    let start = Instant::now();
-    let ordered: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let elapsed = start.elapsed();
-    assert_eq!(ordered as u64, threads as u64 * iters, "items lost");
-    elapsed
-}
-
-/// Runs `produce` here and `consume` on another thread, timed from a common start.
-fn transfer<P: Send, C: Send>(
-    n: u64,
-    (p, c): (P, C),
-    produce: fn(P, u64),
-    consume: fn(C, u64) -> u64,
-) -> Duration {
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        let barrier = &barrier;
-        let handle = s.spawn(move || {
-            barrier.wait();
-            consume(c, n)
-        });
-        barrier.wait();
-        let start = Instant::now();
-        produce(p, n);
-        let sum = handle.join().unwrap();
-        let elapsed = start.elapsed();
-        assert_eq!(sum, n * n.saturating_sub(1) / 2, "items lost");
-        elapsed
-    })
-}
-
-fn spin_wait(spins: &mut u32) {
-    if *spins < 7 {
-        for _ in 0..1_u32 << *spins {
-            std::hint::spin_loop();
-        }
-        *spins += 1;
-    } else {
-        thread::yield_now();
-    }
-}
-
-const BATCH: usize = 64;
+// The SPSC batch size, wait and timed run, as `benches/spsc.rs` runs them (copied beside this
+// file by `scripts/bench-ab.sh`).
+include!("spsc_timing.rs");
 
 /// One revision's contenders; `$ring` makes an SPSC ring of a capacity (the constructor's
 /// signature changed between revisions).
@@ -153,24 +27,13 @@ macro_rules! side {
         mod $side {
             use super::*;
             use $krate::market::{Cart, Market, Producer};
-            use $krate::spsc::{Consumer, TooFewSlots};
+            use $krate::spsc::Consumer;
 
-            impl Seller for Producer<u64> {
-                fn sell(&mut self, item: u64) -> Result<(), u64> {
-                    self.publish(item).map_err(|e| e.into_inner())
-                }
-            }
-
-            impl Shopper for Cart<u64> {
-                fn add(&mut self, item: &u64) -> bool {
-                    Cart::add(self, item)
-                }
-                fn remove(&mut self, item: &u64) -> bool {
-                    Cart::remove(self, item)
-                }
-                fn order(&mut self) -> usize {
-                    black_box(self.place_order()).len()
-                }
+            /// The mix's sides for this revision's handles, as `benches/market.rs` has them.
+            mod handles {
+                use super::super::*;
+                use $krate as ringmarket;
+                include!("market_handles.rs");
             }
 
             pub fn mix(threads: usize, products: u64, queue: usize, iters: u64) -> Duration {
@@ -197,69 +60,19 @@ macro_rules! side {
             pub fn spsc(capacity: usize, batch: bool, n: u64) -> Duration {
                 let make: fn(usize) -> ($krate::spsc::Producer<u64>, Consumer<u64>) = $ring;
                 if batch {
-                    transfer(n, make(capacity), produce_batch, consume_batch)
+                    timed(n, make(capacity), produce_batch, consume_batch)
                 } else {
-                    transfer(n, make(capacity), produce_single, consume_single)
+                    timed(n, make(capacity), produce_single, consume_single)
                 }
             }
 
-            fn produce_single(mut p: $krate::spsc::Producer<u64>, n: u64) {
-                for i in 0..n {
-                    let mut spins = 0;
-                    while p.push(i).is_err() {
-                        spin_wait(&mut spins);
-                    }
-                }
+            /// The transfer loops of `benches/spsc.rs`, on this revision.
+            mod loops {
+                use super::super::*;
+                use $krate as ringmarket;
+                include!("spsc_ours.rs");
             }
-
-            fn consume_single(mut c: Consumer<u64>, n: u64) -> u64 {
-                let mut sum = 0;
-                for _ in 0..n {
-                    let mut spins = 0;
-                    loop {
-                        if let Ok(item) = c.pop() {
-                            sum += black_box(item);
-                            break;
-                        }
-                        spin_wait(&mut spins);
-                    }
-                }
-                sum
-            }
-
-            fn produce_batch(mut p: $krate::spsc::Producer<u64>, n: u64) {
-                let (mut next, mut spins) = (0, 0);
-                while next < n {
-                    let want = BATCH.min((n - next) as usize);
-                    let chunk = match p.write_chunk(want) {
-                        Ok(chunk) => chunk,
-                        Err(TooFewSlots(0)) => {
-                            spin_wait(&mut spins);
-                            continue;
-                        }
-                        Err(TooFewSlots(free)) => p.write_chunk(free).unwrap(),
-                    };
-                    spins = 0;
-                    next += chunk.fill_from_iter(next..n) as u64;
-                }
-            }
-
-            fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
-                let (mut sum, mut got, mut spins) = (0, 0, 0);
-                while got < n {
-                    let chunk = c.read_chunk(BATCH);
-                    if chunk.is_empty() {
-                        spin_wait(&mut spins);
-                        continue;
-                    }
-                    spins = 0;
-                    got += chunk.len() as u64;
-                    for item in chunk {
-                        sum += black_box(item);
-                    }
-                }
-                sum
-            }
+            use loops::{consume_batch, consume_single, produce_batch, produce_single};
         }
     };
 }
