@@ -543,18 +543,7 @@ fn cycle_run(which: usize, n: u64) -> Duration {
         start.elapsed()
     }
     match which {
-        0 => {
-            let market = Market::new(8).unwrap();
-            let mut p = market.register_producer();
-            let mut cart = market.new_cart();
-            let start = Instant::now();
-            for _ in 0..n {
-                p.publish(black_box(42_u64)).unwrap();
-                assert!(cart.add(black_box(&42)));
-                black_box(cart.place_order());
-            }
-            start.elapsed()
-        }
+        0 => handles_cycle(n),
         1 => ids(&Market::new(8).unwrap(), n),
         2 => ids(&MutexMarket::new(8).unwrap(), n),
         3 => ids(&HashMapMarket::new(8), n),

@@ -1,6 +1,7 @@
-// The mix's sides for `Market`'s handles, shared with the side-by-side comparison of two
-// revisions (`scripts/bench-ab/main.rs`), which includes this file in a module where
-// `ringmarket` names the revision and `Seller`, `Shopper` and `black_box` are in scope.
+// The mix's sides for `Market`'s handles and the single-thread cycle through them, shared
+// with the side-by-side comparison of two revisions (`scripts/bench-ab/main.rs`), which
+// includes this file in a module where `ringmarket` names the revision and `Seller`,
+// `Shopper`, `black_box`, `Duration` and `Instant` are in scope.
 
 /// `Market`'s handle API.
 impl Seller for ringmarket::market::Producer<u64> {
@@ -19,4 +20,19 @@ impl Shopper for ringmarket::market::Cart<u64> {
     fn order(&mut self) -> usize {
         black_box(self.place_order()).len()
     }
+}
+
+/// `n` single-thread cycles (publish, reserve, place the order) through `Market`'s handles;
+/// the set-up is not timed.
+pub fn handles_cycle(n: u64) -> Duration {
+    let market = ringmarket::market::Market::new(8).unwrap();
+    let mut p = market.register_producer();
+    let mut cart = market.new_cart();
+    let start = Instant::now();
+    for _ in 0..n {
+        p.publish(black_box(42_u64)).unwrap();
+        assert!(cart.add(black_box(&42)));
+        black_box(cart.place_order());
+    }
+    start.elapsed()
 }

@@ -109,7 +109,7 @@ pub async fn serve(
         n => n,
     };
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let max_connections = limits.max_connections;
+    let lingering = Arc::new(Semaphore::new(limits.max_connections));
     let slots = Arc::new(Slots::new(limits.max_connections_per_address));
     let grace = limits.shutdown_grace;
     let throttle = Throttle::new(ThrottleLimits {
@@ -124,7 +124,7 @@ pub async fn serve(
         hashing: Arc::new(Semaphore::new(workers)),
         buffers: Arc::default(),
         throttle,
-        lingering: Arc::new(Semaphore::new(max_connections)),
+        lingering,
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();

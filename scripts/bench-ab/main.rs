@@ -44,18 +44,7 @@ macro_rules! side {
                 super::mix(sellers, shoppers, products, iters)
             }
 
-            pub fn cycle(n: u64) -> Duration {
-                let market = Market::new(8).unwrap();
-                let mut p = market.register_producer();
-                let mut cart = market.new_cart();
-                let start = Instant::now();
-                for _ in 0..n {
-                    p.publish(black_box(42_u64)).unwrap();
-                    assert!(cart.add(black_box(&42)));
-                    black_box(cart.place_order());
-                }
-                start.elapsed()
-            }
+            pub use handles::handles_cycle as cycle;
 
             pub fn spsc(capacity: usize, batch: bool, n: u64) -> Duration {
                 let make: fn(usize) -> ($krate::spsc::Producer<u64>, Consumer<u64>) = $ring;

@@ -197,34 +197,29 @@ impl WaitList {
         // `Spin::Learnt`: a short spin (about a microsecond of spin hints), no yielding, and
         // only while spinning pays on this thread (see `SpinPolicy`): a waiter that sleeps
         // anyway only delays the threads that need the processor.
-        let learn = spin == Spin::Learnt;
-        let spins = if learn {
-            SpinPolicy::should_spin()
-        } else {
-            !cfg!(loom)
-        };
-        if spins && !learn {
-            let mut backoff = Backoff::new();
-            while !backoff.is_completed() {
-                backoff.snooze();
-                if let Some(done) = attempt() {
-                    return Some(done);
-                }
-            }
-        } else if spins {
-            let mut backoff = Backoff::new();
-            for _ in 0..SPIN_STEPS {
-                backoff.spin();
-                if let Some(done) = attempt() {
-                    if learn {
-                        SpinPolicy::record(true);
+        match spin {
+            Spin::Always => {
+                // Under loom the backoff is completed at once: nobody spins.
+                let mut backoff = Backoff::new();
+                while !backoff.is_completed() {
+                    backoff.snooze();
+                    if let Some(done) = attempt() {
+                        return Some(done);
                     }
-                    return Some(done);
                 }
             }
-            if learn {
+            Spin::Learnt if SpinPolicy::should_spin() => {
+                let mut backoff = Backoff::new();
+                for _ in 0..SPIN_STEPS {
+                    backoff.spin();
+                    if let Some(done) = attempt() {
+                        SpinPolicy::record(true);
+                        return Some(done);
+                    }
+                }
                 SpinPolicy::record(false);
             }
+            Spin::Learnt => {}
         }
         // The ticket of a notification this waiter could not use, if any.
         let mut spent = None;
