@@ -427,3 +427,61 @@ fn waiters_of_colliding_products_each_get_theirs() {
     });
     assert!(n > 1);
 }
+
+/// A publish with room even if every item of its producer in a cart came back (capacity 2, one
+/// item in a cart) decides before its fill and takes effect at the fill, while that item is
+/// returned and a reservation of the new item follows the return: the publish never fails,
+/// and if the reservation missed the new item, it is on sale afterwards.
+#[test]
+fn a_publish_no_return_can_overfill_races_a_return_then_reserve() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(3).unwrap();
+        assert!(c.add(&3));
+        let publisher = thread::spawn(move || (p.publish(7).is_ok(), p));
+        let returner = thread::spawn(move || {
+            assert!(c.remove(&3));
+            (c.add(&7), c)
+        });
+        let (published, p) = publisher.join().unwrap();
+        let (got, mut c) = returner.join().unwrap();
+        assert!(
+            published,
+            "one item out and one returned: room for a second"
+        );
+        if !got {
+            assert!(
+                c.add(&7),
+                "the publish was after the reservation: 7 is on sale now"
+            );
+        }
+        assert_eq!(c.place_order(), vec![7]);
+        assert_eq!(p.on_sale(), 1);
+    });
+    assert!(n > 1);
+}
+
+/// A publish at the limit (capacity 1, the one item in a cart) races the order of that item:
+/// whether the publish sees the order's count of departed items or not, it decides on the
+/// producer's count, which the reservation already lowered, and succeeds; the item is on sale.
+#[test]
+fn a_publish_races_the_order_of_its_producers_last_item() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(3).unwrap();
+        assert!(c.add(&3));
+        let orderer = thread::spawn(move || (c.place_order(), c));
+        let publisher = thread::spawn(move || (p.publish(7).is_ok(), p));
+        let (ordered, mut c) = orderer.join().unwrap();
+        let (published, p) = publisher.join().unwrap();
+        assert_eq!(ordered, vec![3]);
+        assert!(published, "nothing of the producer's was on sale");
+        assert!(c.add(&7));
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}

@@ -157,6 +157,30 @@ impl<T> Segment<T> {
         debug_assert_eq!(w >> COUNTER_SHIFT, counter & (u64::MAX >> COUNTER_SHIFT));
     }
 
+    /// Writes `item` into slot `i` and puts it on sale at once (one mark: EMPTY or FREED to
+    /// READY), for a publish that decided before it (docs/DESIGN.md, "publish").
+    ///
+    /// # Safety
+    ///
+    /// As for [`prepare`](Self::prepare).
+    unsafe fn fill(&self, i: usize, w: u64, hash: u64, item: Item<T>, wraps: &AtomicU64) {
+        debug_assert!(Self::free_slots(w) & ready(i) != 0);
+        // SAFETY: as in `prepare`: the slot is empty and only its owner fills slots.
+        self.slots[i].with_mut(|p| unsafe { (*p).write(item) });
+        // Relaxed: published by the Release half of the mark below.
+        self.hashes[i].store(hash, Ordering::Relaxed);
+        before_mark(w >> COUNTER_SHIFT, wraps);
+        // Set ready(i), clear freed(i) if it was set (as in `prepare`), bump the counter.
+        let delta = ready(i)
+            .wrapping_add(COUNTER_ONE)
+            .wrapping_sub(w & freed(i));
+        // ORDERING: SeqCst, as `publish`: the Release half pairs with the claim's Acquire (the
+        // item, its hash and the producer's `published` are written before anyone takes
+        // them); SeqCst for the double collect (see `prepare`) and as step (a) of the wait
+        // handshake (see `publish`).
+        self.word.fetch_add(delta, Ordering::SeqCst);
+    }
+
     /// Takes the item prepared in slot `i` back out; the slot becomes empty.
     ///
     /// # Safety
@@ -407,9 +431,12 @@ impl<T> SearchHints<T> {
 pub(crate) struct KeyHasher(u64);
 
 impl KeyHasher {
+    /// Mixes in one word: a folded multiply (the 128-bit product's halves xored), whose every
+    /// output bit depends on every input bit; one multiplication per word.
     #[inline]
     fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let product = u128::from(self.0 ^ word) * u128::from(0x9E37_79B9_7F4A_7C15_u64);
+        self.0 = product as u64 ^ (product >> 64) as u64;
     }
 }
 
@@ -447,13 +474,8 @@ impl Hasher for KeyHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        // MurmurHash3's finaliser: every input bit affects the low (bucket) bits.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        // Every word went through `add`, whose low (bucket) bits depend on all its input.
+        self.0
     }
 }
 
@@ -468,10 +490,12 @@ struct Bucket<T> {
     /// The newest segment of the bucket (null when none); segments are only ever pushed in
     /// front, never removed while the index lives.
     head: AtomicPtr<Segment<T>>,
-    /// An upper bound of the items of the bucket prepared, on sale or being reserved; 0 means
-    /// none, so a reservation can give up without a search. Incremented before a slot is
-    /// prepared, decremented after its item is taken or retracted. Read by every search just
-    /// before `head`, which shares its line.
+    /// An upper bound of the bucket's slots that are not EMPTY (prepared, on sale, being
+    /// reserved, or FREED by a take and not yet refilled), and so of its items; 0 means none,
+    /// so a reservation can give up without a search. Incremented before a slot leaves EMPTY,
+    /// decremented after a retract makes one EMPTY again; a take (to FREED) and the refill of
+    /// a FREED slot leave it alone, so the steady state of a bucket writes it never. Read by
+    /// every search just before `head`, which shares its line.
     avail: AtomicUsize,
     /// Bumped by a segment's owner before every mark that brings the segment's counter to a
     /// multiple of half its range; a failing search reads it around its double collect
@@ -595,7 +619,6 @@ impl<T> Index<T> {
         while let Some(s) = unsafe { seg.as_ref() } {
             if let Ok(item) = s.search(hash, &mut eq, &mut hints.collided) {
                 hints.set(b, seg);
-                Self::taken(avail);
                 return Some(item);
             }
             // Relaxed: `next` was written before the segment was published.
@@ -622,7 +645,6 @@ impl<T> Index<T> {
                 let w = match s.search(hash, &mut eq, &mut hints.collided) {
                     Ok(item) => {
                         hints.set(b, seg);
-                        Self::taken(avail);
                         return Some(item);
                     }
                     Err(w) => w,
@@ -675,23 +697,24 @@ impl<T> Index<T> {
         }
     }
 
-    /// Whether bucket `avail` has no item prepared, on sale or being reserved: then nothing is
-    /// on sale in it at the moment of this load, and a reservation may answer `false`.
+    /// Whether bucket `avail` has no slot that is not EMPTY: then nothing is on sale in it at
+    /// the moment of this load, and a reservation may answer `false`.
     #[inline]
     fn empty(avail: &AtomicUsize) -> bool {
-        // ORDERING: SeqCst, ordered with the SeqCst increment in `Stall::prepare`, which
-        // precedes the prepare of the slot and so the item's linearization point: a publish
+        // ORDERING: SeqCst, ordered with the SeqCst increment in `Stall::free_slot`, which
+        // precedes the slot's leaving EMPTY and so the item's linearization point: a publish
         // or return whose linearization point happens before this load has its increment
-        // seen here. A plain load on x86.
+        // seen here (a FREED slot's increment came before its earlier fill). A plain load on
+        // x86.
         avail.load(Ordering::SeqCst) == 0
     }
 
-    /// Counts an item of bucket `avail` taken (after its take was counted, so the bound
-    /// stays an upper bound).
+    /// Counts a slot of bucket `avail` that became EMPTY again (a retracted prepare), after
+    /// it did, so the bound stays an upper bound.
     #[inline]
-    fn taken(avail: &AtomicUsize) {
+    fn emptied(avail: &AtomicUsize) {
         // ORDERING: SeqCst like every change of `avail` (see `empty`); the decrement follows
-        // the take in program order, so a reader that sees it sees the item gone.
+        // the retract in program order, so a reader that sees it sees the slot empty.
         avail.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -817,6 +840,38 @@ impl<T> Stall<T> {
         hash: u64,
         item: Item<T>,
     ) -> Prepared<'a, T> {
+        let (seg, i, w, bucket) = self.free_slot(index, hash);
+        // SAFETY: we own `seg`; `w` shows the slot free.
+        let counter = unsafe { seg.prepare(i, w, hash, item, &bucket.wraps) };
+        Prepared {
+            seg,
+            i,
+            counter,
+            bucket,
+        }
+    }
+
+    /// Writes `item` into one of this stall's slots of the bucket of `hash` and puts it on
+    /// sale at once: one mark, the linearization point of a publish that no return can race
+    /// (docs/DESIGN.md, "publish"). Wait-free unless this stall must take a segment.
+    ///
+    /// # Safety
+    ///
+    /// As for [`prepare`](Self::prepare), for the length of the call.
+    pub(crate) unsafe fn fill(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
+        let (seg, i, w, bucket) = self.free_slot(index, hash);
+        // SAFETY: we own `seg`; `w` shows the slot free.
+        unsafe { seg.fill(i, w, hash, item, &bucket.wraps) };
+    }
+
+    /// A free slot `i` of one of this stall's segments in the bucket of `hash`, with the word
+    /// `w` that shows it free, loaded with Acquire. A slot a take emptied (FREED) is preferred:
+    /// the bucket's bound still counts it. Taking an EMPTY one counts it in the bound first.
+    fn free_slot<'a>(
+        &mut self,
+        index: &'a Index<T>,
+        hash: u64,
+    ) -> (&'a Segment<T>, usize, u64, &'a Bucket<T>) {
         if self.heads.is_empty() {
             // `resize` keeps the allocation of an orphaned stall whose entry was reused.
             self.heads.resize(index.buckets(), ptr::null_mut());
@@ -825,9 +880,20 @@ impl<T> Stall<T> {
         }
         let b = index.bucket(hash);
         let bucket = &index.buckets[b];
-        let avail = &bucket.avail;
-        // ORDERING: SeqCst, before the slot is prepared: see `Index::empty`.
-        avail.fetch_add(1, Ordering::SeqCst);
+        // A free slot of `s`, given its word: a FREED one first.
+        let pick = |w: u64| {
+            let free = Segment::<T>::free_slots(w);
+            let freed_slots = (w >> FREED_SHIFT) & SLOT_MASK;
+            if freed_slots != 0 {
+                Some(freed_slots.trailing_zeros() as usize)
+            } else if free != 0 {
+                // ORDERING: SeqCst, before the slot leaves EMPTY: see `Index::empty`.
+                bucket.avail.fetch_add(1, Ordering::SeqCst);
+                Some(free.trailing_zeros() as usize)
+            } else {
+                None
+            }
+        };
         let hint = self.hints[b];
         // The hint first, then every own segment of the bucket.
         let mut seg = if hint.is_null() { self.heads[b] } else { hint };
@@ -837,18 +903,9 @@ impl<T> Stall<T> {
             // ORDERING: Acquire pairs with `settle`'s Release: a reservation's move out of a
             // freed slot happens before we overwrite it.
             let w = s.word.load(Ordering::Acquire);
-            let free = Segment::<T>::free_slots(w);
-            if free != 0 {
+            if let Some(i) = pick(w) {
                 self.hints[b] = seg;
-                let i = free.trailing_zeros() as usize;
-                // SAFETY: we own `s`; `w` shows the slot free.
-                let counter = unsafe { s.prepare(i, w, hash, item, &bucket.wraps) };
-                return Prepared {
-                    seg: s,
-                    i,
-                    counter,
-                    bucket,
-                };
+                return (s, i, w, bucket);
             }
             if from_head {
                 // Relaxed: only the owner uses `own_next`.
@@ -869,17 +926,8 @@ impl<T> Stall<T> {
             self.hints[b] = seg;
             // ORDERING: as in the loop above.
             let w = s.word.load(Ordering::Acquire);
-            let free = Segment::<T>::free_slots(w);
-            if free != 0 {
-                let i = free.trailing_zeros() as usize;
-                // SAFETY: we own `s`; `w` shows the slot free.
-                let counter = unsafe { s.prepare(i, w, hash, item, &bucket.wraps) };
-                return Prepared {
-                    seg: s,
-                    i,
-                    counter,
-                    bucket,
-                };
+            if let Some(i) = pick(w) {
+                return (s, i, w, bucket);
             }
         }
     }
@@ -928,7 +976,7 @@ impl<T> Prepared<'_, T> {
         // SAFETY: `prepare` gave this value for a slot it prepared in a segment the stall
         // owns; consuming `self` makes this the only publish or retract of it.
         let item = unsafe { self.seg.retract(self.i) };
-        Index::<T>::taken(&self.bucket.avail);
+        Index::<T>::emptied(&self.bucket.avail);
         item
     }
 }

@@ -722,12 +722,35 @@ impl<T> Inner<T> {
     /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
     unsafe fn publish(&self, producer: &ProducerShared<T>, item: T) -> Result<(), Full<T>> {
         let counts = &producer.counts;
+        let count: *const Counts = counts;
+        // Relaxed: only the entry's holder writes `published` (the registry orders successive
+        // holders).
+        let published = counts.published.load(Ordering::Relaxed);
+        // Items of this producer not yet gone from the market: on sale or in carts. Relaxed:
+        // a stale `gone` is smaller, which only makes the test below stricter; an item counted
+        // in `gone` was ordered and can never be returned.
+        let not_gone = published.wrapping_sub(counts.life.gone.load(Ordering::Relaxed));
+        if not_gone < self.capacity {
+            // Even if every item in a cart came back, the producer would stay below its limit
+            // from now until the fill: no return can race this publish, which may decide now
+            // and take effect at the fill, its linearization point (docs/DESIGN.md, "publish").
+            let hash = (self.hash)(&self.index, &item);
+            // Relaxed: made visible to whoever takes the item by the fill's Release.
+            counts.published.store(published + 1, Ordering::Relaxed);
+            producer.stall.with_mut(|stall| {
+                // SAFETY: the caller holds the entry, so the stall is ours alone.
+                let stall = unsafe { &mut *stall };
+                // SAFETY: the stall only ever fills this market's index.
+                unsafe { stall.fill(&self.index, hash, Item { value: item, count }) }
+            });
+            self.product_waits.notify(hash);
+            return Ok(());
+        }
         // A full producer fails here without touching its storage.
         if counts.on_sale() >= self.capacity {
             return Err(Full(item));
         }
         let hash = (self.hash)(&self.index, &item);
-        let count: *const Counts = counts;
         let prepared = producer.stall.with_mut(|stall| {
             // SAFETY: the caller holds the entry, so the stall is ours alone.
             let stall = unsafe { &mut *stall };
@@ -738,10 +761,8 @@ impl<T> Inner<T> {
         if counts.on_sale_latest() >= self.capacity {
             return Err(Full(prepared.retract().value));
         }
-        // Relaxed (both): only the entry's holder writes `published` (the registry orders
-        // successive holders); the publish's Release below makes the increment visible to
-        // whoever takes the item.
-        let published = counts.published.load(Ordering::Relaxed);
+        // Relaxed: the publish's Release below makes the increment visible to whoever takes
+        // the item.
         counts.published.store(published + 1, Ordering::Relaxed);
         prepared.publish();
         self.product_waits.notify(hash);
@@ -844,10 +865,12 @@ impl<T> Inner<T> {
             self.count_gone(&l.from);
             l.from.clear();
             let items = core::mem::take(&mut l.items);
-            // Relaxed (both): statistics written only by the entry's holder.
+            // Relaxed (all): statistics written only by the entry's holder (a load and a store,
+            // not a read-modify-write, which would cost a locked instruction).
             cart.len.store(0, Ordering::Relaxed);
+            let ordered = cart.ordered.load(Ordering::Relaxed);
             cart.ordered
-                .fetch_add(items.len() as u64, Ordering::Relaxed);
+                .store(ordered + items.len() as u64, Ordering::Relaxed);
             items
         })
     }
@@ -884,10 +907,6 @@ impl<T> Inner<T> {
             // entry is not reused before this count, which accounts for items we hold.
             let counts = unsafe { &*run[0] };
             let (life, published) = (&counts.life, &counts.published);
-            // Relaxed: see `Counts::registered`. A producer of the id API never retires.
-            if !life.handle.load(Ordering::Relaxed) {
-                continue;
-            }
             // ORDERING: AcqRel, one side of the handshake with `close_producer` (which stores
             // `retired`, then reads `gone` with a read-modify-write): either it sees this
             // count, or this reads from its read-modify-write and we see it retired below.
@@ -897,6 +916,10 @@ impl<T> Inner<T> {
                 .gone
                 .fetch_add(run.len(), Ordering::AcqRel)
                 .wrapping_add(run.len());
+            // Relaxed: see `Counts::registered`. A producer of the id API never retires.
+            if !life.handle.load(Ordering::Relaxed) {
+                continue;
+            }
             // ORDERING: Acquire pairs with `close_producer`'s Release store, made after the
             // producer's last write of `published`.
             let retired = life.retired.load(Ordering::Acquire);

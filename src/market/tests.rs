@@ -29,28 +29,46 @@ fn zero_capacity_is_an_error() {
 }
 
 #[test]
-fn a_buckets_bound_counts_what_is_on_sale_and_returns_to_zero() {
+fn a_buckets_bound_counts_its_used_slots_and_takes_and_refills_leave_it_alone() {
     let market = Market::new(8).unwrap();
     let hash = market.inner.index.hash(&7_u32);
     let bound = || market.inner.index.bound(hash);
+    assert_eq!(
+        bound(),
+        0,
+        "nothing was ever on sale: a miss is answered at once"
+    );
     let mut p = market.register_producer();
     let mut c = market.new_cart();
     for _ in 0..3 {
         p.publish(7_u32).unwrap();
     }
-    assert!(bound() >= 3, "an upper bound of the items on sale");
+    assert_eq!(bound(), 3, "three slots left EMPTY");
     assert!(c.add(&7) && c.add(&7));
-    assert!(c.remove(&7)); // back on sale through the cart's stall
-    assert!(bound() >= 2);
+    assert_eq!(bound(), 3, "takes leave their slots FREED, still counted");
+    assert!(c.remove(&7)); // back on sale through a slot of the cart's stall
+    assert_eq!(bound(), 4);
     drop(p); // its items stay on sale
-    assert!(bound() >= 2);
     assert_eq!(c.place_order(), vec![7]);
-    assert!(bound() >= 2);
     let mut other = market.new_cart();
     assert!(other.add(&7) && other.add(&7) && !other.add(&7));
     assert_eq!(other.place_order().len(), 2);
     drop((c, other));
-    assert_eq!(bound(), 0, "nothing on sale: a miss is answered at once");
+    assert_eq!(bound(), 4, "every used slot is FREED");
+    let mut p = market.register_producer();
+    p.publish(7_u32).unwrap();
+    assert_eq!(
+        bound(),
+        4,
+        "the refill of a FREED slot (adopted) leaves the bound alone"
+    );
+    for on_sale in 2..=8 {
+        p.publish(7_u32).unwrap();
+        assert!(
+            bound() >= on_sale,
+            "EMPTY slots are counted before they fill"
+        );
+    }
 }
 
 #[test]
@@ -400,16 +418,20 @@ fn a_counter_driven_once_around_during_a_search_is_noticed() {
     new.publish(tagged(2, 0)).unwrap();
     let mut junk = market.new_cart();
     assert!(junk.add(&tagged(2, 0)));
+    // Junk is ordered at once, so no return can race `new`'s publishes: each is one fill, one
+    // mark of the newer segment's counter.
+    assert_eq!(junk.place_order().len(), 1);
     ON_TRIGGER.with(|h| {
         h.set(Some(Box::new(move || {
             // During the search of the older segment: an equal item goes on sale in the newer
-            // segment (2 marks), then the old one is taken; then junk fills bring the newer
+            // segment (1 mark), then the old one is taken; then junk fills bring the newer
             // segment's counter exactly once around.
             new.publish(tagged(1, 0)).unwrap();
             assert!(mover.add(&tagged(1, 0)), "taken from the older segment");
-            for _ in 0..marks / 2 - 1 {
+            for _ in 0..marks - 1 {
                 new.publish(tagged(2, 0)).unwrap();
                 assert!(junk.add(&tagged(2, 0)));
+                assert_eq!(junk.place_order().len(), 1);
             }
         })))
     });
