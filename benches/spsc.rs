@@ -5,8 +5,10 @@
 //! timer starts when both threads have passed a `Barrier` and stops when the consumer has
 //! received every item. Groups: capacity 2 (hand-off latency dominates) and 1024 (throughput),
 //! items one at a time (`single`) and in batches of up to 64 (`batch64`): chunk APIs for the
-//! two rings (64 slots, or all the free ones when fewer, the same way for both), 64 single operations for `ArrayQueue`, 64 operations under one lock for the
-//! mutex. Both sides of every contender wait the same way when full or empty.
+//! two rings (64 slots, or all the free ones when fewer, the same way for both), 64 single
+//! operations for `ArrayQueue`, 64 operations under one lock for the mutex. Every contender
+//! implements one trait (`SpscContender`, in `common/spsc_timing.rs`) and the same loops drive
+//! them all, so both sides of every contender wait the same way when full or empty.
 //!
 //! ```text
 //! cargo bench --bench spsc -- --warm-up-time 1 --measurement-time 3
@@ -31,248 +33,134 @@ mod common;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+use rtrb::{chunks::ChunkError, RingBuffer};
 
 include!("common/spsc_timing.rs");
 
 mod ours {
     use super::*;
-    use ringmarket::spsc::ring;
 
-    pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
-        ring(capacity).expect("a bench capacity is at least 1")
+    fn new_ring(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
+        ringmarket::spsc::ring(capacity).expect("a bench capacity is at least 1")
     }
 
     include!("common/spsc_ours.rs");
 }
 
-mod rtrb_ {
-    use super::*;
-    use rtrb::{chunks::ChunkError, Consumer, Producer, RingBuffer};
+use ours::Ours;
 
-    pub fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
+/// `rtrb`'s ring, its chunks taken the same way as ours: 64 slots, or all the free (or
+/// available) ones when there are fewer.
+impl SpscContender for RingBuffer<u64> {
+    type P = rtrb::Producer<u64>;
+    type C = rtrb::Consumer<u64>;
+
+    fn make(capacity: usize) -> (Self::P, Self::C) {
         RingBuffer::new(capacity)
     }
 
-    pub fn produce_single(mut p: Producer<u64>, n: u64) {
-        for i in 0..n {
-            let mut spins = 0;
-            while p.push(i).is_err() {
-                wait(&mut spins);
-            }
-        }
+    #[inline]
+    fn try_push(p: &mut Self::P, item: u64) -> bool {
+        p.push(item).is_ok()
     }
 
-    pub fn consume_single(mut c: Consumer<u64>, n: u64) -> u64 {
-        let mut sum = 0;
-        for _ in 0..n {
-            let mut spins = 0;
-            loop {
-                if let Ok(item) = c.pop() {
-                    sum += black_box(item);
-                    break;
-                }
-                wait(&mut spins);
-            }
-        }
-        sum
+    #[inline]
+    fn try_pop(c: &mut Self::C) -> Option<u64> {
+        c.pop().ok()
     }
 
-    /// The same strategy as ours: 64 slots, or all the free ones when there are fewer.
-    pub fn produce_batch(mut p: Producer<u64>, n: u64) {
-        let mut next = 0;
-        let mut spins = 0;
-        while next < n {
-            let want = BATCH.min((n - next) as usize);
-            let chunk = match p.write_chunk_uninit(want) {
-                Ok(chunk) => chunk,
-                Err(ChunkError::TooFewSlots(0)) => {
-                    wait(&mut spins);
-                    continue;
-                }
-                Err(ChunkError::TooFewSlots(free)) => p.write_chunk_uninit(free).unwrap(),
-            };
-            spins = 0;
-            next += chunk.fill_from_iter(next..n) as u64;
-        }
+    #[inline]
+    fn push_batch(p: &mut Self::P, next: u64, end: u64) -> u64 {
+        let chunk = match p.write_chunk_uninit((end - next) as usize) {
+            Ok(chunk) => chunk,
+            Err(ChunkError::TooFewSlots(0)) => return 0,
+            Err(ChunkError::TooFewSlots(free)) => p.write_chunk_uninit(free).unwrap(),
+        };
+        chunk.fill_from_iter(next..end) as u64
     }
 
-    /// 64 items, or all the available ones when there are fewer.
-    pub fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
-        let (mut sum, mut got, mut spins) = (0, 0, 0);
-        while got < n {
-            let chunk = match c.read_chunk(BATCH) {
-                Ok(chunk) => chunk,
-                Err(ChunkError::TooFewSlots(0)) => {
-                    wait(&mut spins);
-                    continue;
-                }
-                Err(ChunkError::TooFewSlots(available)) => c.read_chunk(available).unwrap(),
-            };
-            spins = 0;
-            got += chunk.len() as u64;
-            for item in chunk {
-                sum += black_box(item);
-            }
+    #[inline]
+    fn pop_batch(c: &mut Self::C, sum: &mut u64) -> u64 {
+        let chunk = match c.read_chunk(BATCH) {
+            Ok(chunk) => chunk,
+            Err(ChunkError::TooFewSlots(0)) => return 0,
+            Err(ChunkError::TooFewSlots(available)) => c.read_chunk(available).unwrap(),
+        };
+        let got = chunk.len() as u64;
+        for item in chunk {
+            *sum += black_box(item);
         }
-        sum
+        got
     }
 }
 
-mod array_queue {
-    use super::*;
+/// `ArrayQueue` has no batch operations: its batches are up to 64 single ones (the trait's
+/// default), stopping early when full or empty.
+impl SpscContender for ArrayQueue<u64> {
+    type P = Arc<ArrayQueue<u64>>;
+    type C = Arc<ArrayQueue<u64>>;
 
-    type Q = Arc<ArrayQueue<u64>>;
-
-    pub fn make(capacity: usize) -> (Q, Q) {
+    fn make(capacity: usize) -> (Self::P, Self::C) {
         let q = Arc::new(ArrayQueue::new(capacity));
         (q.clone(), q)
     }
 
-    pub fn produce_single(q: Q, n: u64) {
-        for i in 0..n {
-            let mut spins = 0;
-            while q.push(i).is_err() {
-                wait(&mut spins);
-            }
-        }
+    #[inline]
+    fn try_push(q: &mut Self::P, item: u64) -> bool {
+        q.push(item).is_ok()
     }
 
-    pub fn consume_single(q: Q, n: u64) -> u64 {
-        let mut sum = 0;
-        for _ in 0..n {
-            let mut spins = 0;
-            loop {
-                if let Some(item) = q.pop() {
-                    sum += black_box(item);
-                    break;
-                }
-                wait(&mut spins);
-            }
-        }
-        sum
-    }
-
-    /// Up to 64 single pushes per round, stopping early when full.
-    pub fn produce_batch(q: Q, n: u64) {
-        let mut next = 0;
-        let mut spins = 0;
-        while next < n {
-            let end = n.min(next + BATCH as u64);
-            let before = next;
-            while next < end && q.push(next).is_ok() {
-                next += 1;
-            }
-            if next == before {
-                wait(&mut spins);
-            } else {
-                spins = 0;
-            }
-        }
-    }
-
-    /// Up to 64 single pops per round, stopping early when empty.
-    pub fn consume_batch(q: Q, n: u64) -> u64 {
-        let (mut sum, mut got, mut spins) = (0, 0, 0);
-        while got < n {
-            let before = got;
-            while got - before < BATCH as u64 {
-                match q.pop() {
-                    Some(item) => {
-                        sum += black_box(item);
-                        got += 1;
-                    }
-                    None => break,
-                }
-            }
-            if got == before {
-                wait(&mut spins);
-            } else {
-                spins = 0;
-            }
-        }
-        sum
+    #[inline]
+    fn try_pop(q: &mut Self::C) -> Option<u64> {
+        q.pop()
     }
 }
 
-mod mutex {
-    use super::*;
+/// A `VecDeque` of bounded length under a `Mutex`; a batch is up to 64 operations under one
+/// lock.
+struct Locked {
+    deque: Mutex<VecDeque<u64>>,
+    /// The length the deque may not exceed.
+    capacity: usize,
+}
 
-    type Q = Arc<(Mutex<VecDeque<u64>>, usize)>;
+impl SpscContender for Locked {
+    type P = Arc<Locked>;
+    type C = Arc<Locked>;
 
-    pub fn make(capacity: usize) -> (Q, Q) {
-        let q = Arc::new((Mutex::new(VecDeque::with_capacity(capacity)), capacity));
+    fn make(capacity: usize) -> (Self::P, Self::C) {
+        let q = Arc::new(Locked {
+            deque: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity,
+        });
         (q.clone(), q)
     }
 
-    /// Pushes `next .. end` while there is room, under one lock; returns the new `next`.
-    fn push_some(q: &Q, mut next: u64, end: u64) -> u64 {
-        let mut deque = q.0.lock().unwrap();
-        while next < end && deque.len() < q.1 {
-            deque.push_back(next);
-            next += 1;
-        }
-        next
+    #[inline]
+    fn try_push(q: &mut Self::P, item: u64) -> bool {
+        Self::push_batch(q, item, item + 1) == 1
     }
 
-    /// Pops up to `max` items under one lock; returns how many and their sum.
-    fn pop_some(q: &Q, max: usize) -> (u64, u64) {
-        let mut deque = q.0.lock().unwrap();
-        let (mut got, mut sum) = (0, 0);
-        while got < max as u64 {
-            match deque.pop_front() {
-                Some(item) => {
-                    sum += black_box(item);
-                    got += 1;
-                }
-                None => break,
+    #[inline]
+    fn try_pop(q: &mut Self::C) -> Option<u64> {
+        q.deque.lock().unwrap().pop_front()
+    }
+
+    #[inline]
+    fn push_batch(q: &mut Self::P, next: u64, end: u64) -> u64 {
+        let mut deque = q.deque.lock().unwrap();
+        push_each(next, end, |item| {
+            deque.len() < q.capacity && {
+                deque.push_back(item);
+                true
             }
-        }
-        (got, sum)
+        })
     }
 
-    fn produce(q: Q, n: u64, batch: usize) {
-        let mut next = 0;
-        let mut spins = 0;
-        while next < n {
-            let after = push_some(&q, next, n.min(next + batch as u64));
-            if after == next {
-                wait(&mut spins);
-            } else {
-                spins = 0;
-            }
-            next = after;
-        }
-    }
-
-    fn consume(q: Q, n: u64, batch: usize) -> u64 {
-        let (mut sum, mut got, mut spins) = (0, 0, 0);
-        while got < n {
-            let (k, s) = pop_some(&q, batch);
-            if k == 0 {
-                wait(&mut spins);
-            } else {
-                spins = 0;
-            }
-            got += k;
-            sum += s;
-        }
-        sum
-    }
-
-    pub fn produce_single(q: Q, n: u64) {
-        produce(q, n, 1);
-    }
-
-    pub fn consume_single(q: Q, n: u64) -> u64 {
-        consume(q, n, 1)
-    }
-
-    pub fn produce_batch(q: Q, n: u64) {
-        produce(q, n, BATCH);
-    }
-
-    pub fn consume_batch(q: Q, n: u64) -> u64 {
-        consume(q, n, BATCH)
+    #[inline]
+    fn pop_batch(q: &mut Self::C, sum: &mut u64) -> u64 {
+        let mut deque = q.deque.lock().unwrap();
+        pop_each(sum, || deque.pop_front())
     }
 }
 
@@ -285,31 +173,13 @@ const MUTEX: usize = 3;
 /// One timed run of contender `SPSC[which]` at `capacity`, moving `iters` items one at a
 /// time or in batches of up to 64.
 fn spsc_run(which: usize, capacity: usize, batch: bool, iters: u64) -> Duration {
-    macro_rules! with {
-        ($m:ident) => {
-            if batch {
-                timed(
-                    iters,
-                    $m::make(capacity),
-                    $m::produce_batch,
-                    $m::consume_batch,
-                )
-            } else {
-                timed(
-                    iters,
-                    $m::make(capacity),
-                    $m::produce_single,
-                    $m::consume_single,
-                )
-            }
-        };
-    }
-    match which {
-        0 => with!(ours),
-        1 => with!(rtrb_),
-        2 => with!(array_queue),
-        _ => with!(mutex),
-    }
+    let run = match which {
+        0 => timed::<Ours>,
+        1 => timed::<RingBuffer<u64>>,
+        2 => timed::<ArrayQueue<u64>>,
+        _ => timed::<Locked>,
+    };
+    run(capacity, batch, iters)
 }
 
 /// The groups: capacity 2 and 1024, single and batch64.

@@ -1,67 +1,54 @@
-// The SPSC transfer loops of `ringmarket::spsc` in `benches/spsc.rs`, shared with the
-// side-by-side comparison of two revisions (`scripts/bench-ab/main.rs`), which includes this
-// file in a module where `ringmarket` names the revision and `BATCH`, `black_box` and `wait`
-// are in scope.
+// `ringmarket::spsc` as a contender of `benches/spsc.rs`, shared with the side-by-side
+// comparison of two revisions (`scripts/bench-ab/main.rs`), which includes this file in a
+// module where `ringmarket` names the revision and `BATCH`, `black_box`, `SpscContender` and
+// `new_ring` (the revision's ring of a capacity, as its two ends) are in scope.
 
 use ringmarket::spsc::{Consumer, Producer, TooFewSlots};
 
-pub fn produce_single(mut p: Producer<u64>, n: u64) {
-    for i in 0..n {
-        let mut spins = 0;
-        while p.push(i).is_err() {
-            wait(&mut spins);
-        }
-    }
-}
+/// The SPSC ring of `ringmarket`.
+pub struct Ours;
 
-pub fn consume_single(mut c: Consumer<u64>, n: u64) -> u64 {
-    let mut sum = 0;
-    for _ in 0..n {
-        let mut spins = 0;
-        loop {
-            if let Ok(item) = c.pop() {
-                sum += black_box(item);
-                break;
-            }
-            wait(&mut spins);
-        }
-    }
-    sum
-}
+impl SpscContender for Ours {
+    type P = Producer<u64>;
+    type C = Consumer<u64>;
 
-/// Reserves 64 slots (fewer at the end) or, when there are not that many, all the free
-/// ones: the cached head answers the first question without touching the consumer's line.
-pub fn produce_batch(mut p: Producer<u64>, n: u64) {
-    let mut next = 0;
-    let mut spins = 0;
-    while next < n {
-        let want = BATCH.min((n - next) as usize);
-        let chunk = match p.write_chunk(want) {
+    fn make(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
+        new_ring(capacity)
+    }
+
+    #[inline]
+    fn try_push(p: &mut Producer<u64>, item: u64) -> bool {
+        p.push(item).is_ok()
+    }
+
+    #[inline]
+    fn try_pop(c: &mut Consumer<u64>) -> Option<u64> {
+        c.pop().ok()
+    }
+
+    /// Reserves all of `next .. end` or, when there are not that many slots free, all the free
+    /// ones: the cached head answers the first question without touching the consumer's line.
+    #[inline]
+    fn push_batch(p: &mut Producer<u64>, next: u64, end: u64) -> u64 {
+        let chunk = match p.write_chunk((end - next) as usize) {
             Ok(chunk) => chunk,
-            Err(TooFewSlots(0)) => {
-                wait(&mut spins);
-                continue;
-            }
+            Err(TooFewSlots(0)) => return 0,
             Err(TooFewSlots(free)) => p.write_chunk(free).unwrap(),
         };
-        spins = 0;
-        next += chunk.fill_from_iter(next..n) as u64;
+        chunk.fill_from_iter(next..end) as u64
     }
-}
 
-pub fn consume_batch(mut c: Consumer<u64>, n: u64) -> u64 {
-    let (mut sum, mut got, mut spins) = (0, 0, 0);
-    while got < n {
+    /// Reads up to [`BATCH`] items in one chunk.
+    #[inline]
+    fn pop_batch(c: &mut Consumer<u64>, sum: &mut u64) -> u64 {
         let chunk = c.read_chunk(BATCH);
         if chunk.is_empty() {
-            wait(&mut spins);
-            continue;
+            return 0;
         }
-        spins = 0;
-        got += chunk.len() as u64;
+        let got = chunk.len() as u64;
         for item in chunk {
-            sum += black_box(item);
+            *sum += black_box(item);
         }
+        got
     }
-    sum
 }

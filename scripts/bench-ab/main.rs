@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 // (copied beside this file by `scripts/bench-ab.sh`).
 include!("mix.rs");
 
-// The SPSC batch size, wait and timed run, as `benches/spsc.rs` runs them (copied beside this
-// file by `scripts/bench-ab.sh`).
+// The SPSC batch size, wait, contender trait, transfer loops and timed run, as `benches/spsc.rs`
+// runs them (copied beside this file by `scripts/bench-ab.sh`).
 include!("spsc_timing.rs");
 
 /// One revision's contenders; `$ring` makes an SPSC ring of a capacity (the constructor's
@@ -27,7 +27,6 @@ macro_rules! side {
         mod $side {
             use super::*;
             use $krate::market::{Cart, Market, Producer};
-            use $krate::spsc::Consumer;
 
             /// The mix's sides for this revision's handles, as `benches/market.rs` has them.
             mod handles {
@@ -47,21 +46,21 @@ macro_rules! side {
             pub use handles::handles_cycle as cycle;
 
             pub fn spsc(capacity: usize, batch: bool, n: u64) -> Duration {
-                let make: fn(usize) -> ($krate::spsc::Producer<u64>, Consumer<u64>) = $ring;
-                if batch {
-                    timed(n, make(capacity), produce_batch, consume_batch)
-                } else {
-                    timed(n, make(capacity), produce_single, consume_single)
-                }
+                timed::<ring::Ours>(capacity, batch, n)
             }
 
-            /// The transfer loops of `benches/spsc.rs`, on this revision.
-            mod loops {
+            /// This revision's ring as the contender of `benches/spsc.rs`.
+            mod ring {
                 use super::super::*;
                 use $krate as ringmarket;
+
+                fn new_ring(capacity: usize) -> (Producer<u64>, Consumer<u64>) {
+                    let make: fn(usize) -> (Producer<u64>, Consumer<u64>) = $ring;
+                    make(capacity)
+                }
+
                 include!("spsc_ours.rs");
             }
-            use loops::{consume_batch, consume_single, produce_batch, produce_single};
         }
     };
 }
