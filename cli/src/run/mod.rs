@@ -9,6 +9,7 @@
 
 mod log;
 mod output;
+mod script;
 mod state;
 mod tasks;
 mod threads;
