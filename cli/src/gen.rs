@@ -37,6 +37,7 @@ use ringmarket_cli::staged::StagedFiles;
 use serde_json::{json, Map, Value};
 
 use crate::scenario::check;
+use crate::Failure;
 
 /// The most products, and the most mixed producers (`--products`, `--mixed-producers`).
 pub const MAX_PRODUCERS: u64 = 100_000;
@@ -324,22 +325,24 @@ fn pretty(v: &Value) -> String {
 }
 
 /// Runs `ringmarket gen`.
-pub fn main(args: GenArgs) -> u8 {
-    if let Err(e) = args.check() {
-        eprintln!("ringmarket gen: {e}");
-        return 2;
-    }
+///
+/// # Errors
+///
+/// Status 2 for bad options or files that cannot be written, 70 for a generated scenario that
+/// does not parse (a bug), with the reason.
+pub fn main(args: GenArgs) -> Result<(), Failure> {
+    args.check()
+        .map_err(|e| Failure::new(2, format!("ringmarket gen: {e}")))?;
     let scenario = generate(&args);
     let text = pretty(&scenario);
     // The generated file goes through the same parser as any input: a generator bug that
     // wrote an invalid scenario stops here.
-    let parsed = match crate::scenario::Scenario::parse(&text) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ringmarket gen: internal error, generated an invalid scenario: {e}");
-            return 70;
-        }
-    };
+    let parsed = crate::scenario::Scenario::parse(&text).map_err(|e| {
+        Failure::new(
+            70,
+            format!("ringmarket gen: internal error, generated an invalid scenario: {e}"),
+        )
+    })?;
     let lines = parsed
         .expected_lines()
         .expect("every generated cart has expected_cart");
@@ -363,18 +366,20 @@ pub fn main(args: GenArgs) -> u8 {
     // failure leaves the old set as it was (and no mismatched or truncated file).
     let mut staged = StagedFiles::new();
     for (path, contents) in files {
-        let written = staged.create(&path).and_then(|mut file| {
-            file.write_all(contents.as_bytes())?;
-            file.sync_all()
-        });
-        if let Err(e) = written {
-            eprintln!("ringmarket gen: cannot write {}: {e}", path.display());
-            return 2;
-        }
+        staged
+            .create(&path)
+            .and_then(|mut file| {
+                file.write_all(contents.as_bytes())?;
+                file.sync_all()
+            })
+            .map_err(|e| {
+                Failure::new(
+                    2,
+                    format!("ringmarket gen: cannot write {}: {e}", path.display()),
+                )
+            })?;
     }
-    if let Err(e) = staged.commit() {
-        eprintln!("ringmarket gen: {e}");
-        return 2;
-    }
-    0
+    staged
+        .commit()
+        .map_err(|e| Failure::new(2, format!("ringmarket gen: {e}")))
 }

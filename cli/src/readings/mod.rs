@@ -5,9 +5,9 @@
 //! consumers take them out and each writes what it takes to its own file, in the format of
 //! [`format`](mod@format) (see `docs/READINGS-FORMAT.md`). `read`: prints such files back.
 
-use std::process::ExitCode;
-
 use clap::{Args, Subcommand};
+
+use crate::Failure;
 
 pub mod format;
 pub mod queue;
@@ -32,13 +32,13 @@ enum ReadingsCommand {
 }
 
 /// Runs `ringmarket readings ...`.
-pub fn main(args: &ReadingsArgs) -> ExitCode {
-    let result = match &args.command {
+///
+/// # Errors
+///
+/// Status 1, with the reason unless the subcommand has reported it already.
+pub fn main(args: &ReadingsArgs) -> Result<(), Failure> {
+    match &args.command {
         ReadingsCommand::Run(args) => run::run(args),
         ReadingsCommand::Read(args) => read::read(args),
-    };
-    result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
-        ExitCode::FAILURE
-    })
+    }
 }

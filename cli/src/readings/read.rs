@@ -4,13 +4,13 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, ErrorKind, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::format::RecordReader;
 use super::reading::Reading;
+use crate::Failure;
 
 /// Options of `ringmarket readings read`.
 #[derive(Debug, Args)]
@@ -32,9 +32,13 @@ struct JsonReading<'a> {
 }
 
 /// Prints every readable reading to stdout and one line per file to stderr:
-/// `FILE: N readings` or `FILE: N readings, then damaged from byte B: why`. Exits non-zero if
-/// any file could not be opened or is damaged.
-pub fn read(args: &ReadArgs) -> anyhow::Result<ExitCode> {
+/// `FILE: N readings` or `FILE: N readings, then damaged from byte B: why`.
+///
+/// # Errors
+///
+/// Status 1 if any file could not be opened or is damaged (reported per file), or stdout could
+/// not be written (other than by a closed pipe).
+pub fn read(args: &ReadArgs) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut all_good = true;
@@ -67,7 +71,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<ExitCode> {
                     };
                     if let Err(e) = written {
                         // A closed pipe (`| head`) is the reader's choice, not an error.
-                        return ignore_broken_pipe(e).map(|()| ExitCode::SUCCESS);
+                        return ignore_broken_pipe(e).map_err(Failure::from);
                     }
                 }
                 Ok(None) => break None,
@@ -75,7 +79,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<ExitCode> {
             }
         };
         if let Err(e) = out.flush() {
-            return ignore_broken_pipe(e).map(|()| ExitCode::SUCCESS);
+            return ignore_broken_pipe(e).map_err(Failure::from);
         }
         let count = reader.count();
         match damage {
@@ -86,11 +90,11 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if all_good {
-        ExitCode::SUCCESS
+    if all_good {
+        Ok(())
     } else {
-        ExitCode::FAILURE
-    })
+        Err(Failure::silent(1))
+    }
 }
 
 fn ignore_broken_pipe(e: io::Error) -> anyhow::Result<()> {

@@ -4,7 +4,6 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +15,7 @@ use ringmarket_cli::staged::StagedFiles;
 use super::format::{RecordWriter, EXTENSION};
 use super::queue::{bounded, QueueKind, Received, Receiver, Sender};
 use super::reading::{Generator, Reading};
+use crate::Failure;
 
 /// The largest `--buffer`: a buffer is allocated whole up front (tens of bytes per reading),
 /// so a bound keeps a typo from asking for gigabytes.
@@ -85,8 +85,12 @@ struct ConsumerReport {
     idle: bool,
 }
 
-/// Runs the pipeline; the exit code says whether every reading was written.
-pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+/// Runs the pipeline.
+///
+/// # Errors
+///
+/// Status 1 when not every reading was written, with the reason.
+pub fn run(args: &RunArgs) -> Result<(), Failure> {
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
     // Each consumer writes a temporary file beside its target; they replace the targets only
@@ -179,7 +183,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // The files replace the old ones only if every consumer finished its file (a consumer
     // that stopped idle still wrote a complete file of what it took).
     if !failed {
-        staged.commit()?;
+        staged.commit().map_err(anyhow::Error::from)?;
     }
     // Dropping `staged` (on failure) removes the temporaries.
     let secs = elapsed.as_secs_f64();
@@ -197,7 +201,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     {
         // A closed pipe (`| head`) is the reader's choice, not an error.
         if e.kind() != ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::new(e).context("writing to stdout"));
+            return Err(anyhow::Error::new(e).context("writing to stdout").into());
         }
     }
     if idle > 0 {
@@ -207,17 +211,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if failed {
-        eprintln!(
-            "error: {written} of {total} readings written ({sent} accepted into the buffer); \
-             no output file was replaced"
-        );
-        return Ok(ExitCode::FAILURE);
+        return Err(Failure::new(
+            1,
+            format!(
+                "error: {written} of {total} readings written ({sent} accepted into the buffer); \
+                 no output file was replaced"
+            ),
+        ));
     }
     if written != total {
-        eprintln!("error: {written} of {total} readings written ({sent} accepted into the buffer)");
-        return Ok(ExitCode::FAILURE);
+        return Err(Failure::new(
+            1,
+            format!(
+                "error: {written} of {total} readings written ({sent} accepted into the buffer)"
+            ),
+        ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// One producer: generates its readings and sends them; returns how many were accepted.

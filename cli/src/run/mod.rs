@@ -9,6 +9,7 @@
 
 mod log;
 mod output;
+mod script;
 mod state;
 mod tasks;
 mod threads;
@@ -22,6 +23,7 @@ use clap::{Args, ValueEnum};
 
 use crate::scenario::check::Tally;
 use crate::scenario::Scenario;
+use crate::Failure;
 
 /// The built-in scenario `ringmarket run` plays without a file.
 pub const DEMO: &str = include_str!("demo.json");
@@ -243,61 +245,66 @@ fn prepare(args: &RunArgs) -> Result<(Plan, Option<Tally>), String> {
 }
 
 /// Runs `ringmarket run`.
-pub fn main(args: RunArgs) -> u8 {
-    let (plan, expected) = match prepare(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ringmarket run: {e}");
-            return 2;
-        }
-    };
+///
+/// # Errors
+///
+/// The exit status the module's documentation lists, and why.
+pub fn main(args: RunArgs) -> Result<(), Failure> {
+    let bad_input = |e: String| Failure::new(2, format!("ringmarket run: {e}"));
+    let (plan, expected) = prepare(&args).map_err(bad_input)?;
     if let Some(path) = &args.log {
-        if let Err(e) = log::install(path, args.log_max_bytes, args.log_backups) {
-            eprintln!("ringmarket run: {e}");
-            return 2;
-        }
+        log::install(path, args.log_max_bytes, args.log_backups).map_err(bad_input)?;
     }
     let outcome = threads::run(&plan, expected);
     let flushed = std::io::stdout().flush();
-    let code = report(outcome, args.stats);
+    let result = report(outcome, args.stats);
     if let Some(e) = log::failure() {
         // A log write failed (the first failure; later ones were not reported one by one).
-        eprintln!("ringmarket run: error: writing the log: {e}");
-        return if code == 0 { 74 } else { code };
+        let message = format!("ringmarket run: error: writing the log: {e}");
+        return Err(match result {
+            Ok(()) => Failure::new(74, message),
+            Err(failure) => failure.also(message),
+        });
     }
     match flushed {
-        Err(e) if e.kind() != ErrorKind::BrokenPipe && code == 0 => {
-            eprintln!("ringmarket run: error: writing to stdout: {e}");
-            74
-        }
-        _ => code,
+        Err(e) if e.kind() != ErrorKind::BrokenPipe && result.is_ok() => Err(Failure::new(
+            74,
+            format!("ringmarket run: error: writing to stdout: {e}"),
+        )),
+        _ => result,
     }
 }
 
-/// Prints how the run ended and returns the exit code.
-fn report(outcome: threads::Outcome, stats: bool) -> u8 {
+/// How the run ended: the summary is printed here (with `--stats`), anything else is the
+/// failure to report.
+fn report(outcome: threads::Outcome, stats: bool) -> Result<(), Failure> {
     match outcome {
         threads::Outcome::Stalled(report) => {
-            eprintln!("ringmarket run: {report}");
-            3
+            Err(Failure::new(3, format!("ringmarket run: {report}")))
         }
-        threads::Outcome::Failed(why) => {
-            eprintln!("ringmarket run: internal error: {why}");
-            70
-        }
-        threads::Outcome::Output(e) => {
-            eprintln!("ringmarket run: error: writing to stdout: {e}");
-            74
-        }
+        threads::Outcome::Failed(why) => Err(Failure::new(
+            70,
+            format!("ringmarket run: internal error: {why}"),
+        )),
+        threads::Outcome::Output(e) => Err(Failure::new(
+            74,
+            format!("ringmarket run: error: writing to stdout: {e}"),
+        )),
         threads::Outcome::Done(summary) => {
             if stats {
                 eprintln!("ringmarket run: {summary}");
             }
-            if let Some(diff) = &summary.diff {
-                eprint!("ringmarket run: {diff}");
-                return 1;
+            match &summary.diff {
+                // The diff's lines each end with a newline; the message's last one is main's.
+                Some(diff) => Err(Failure::new(
+                    1,
+                    format!(
+                        "ringmarket run: {}",
+                        diff.strip_suffix('\n').unwrap_or(diff)
+                    ),
+                )),
+                None => Ok(()),
             }
-            0
         }
     }
 }

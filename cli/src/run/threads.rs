@@ -8,15 +8,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ringmarket::market::{Cart, Producer, PublishWaitError, WaitError};
-use ringmarket::{Full, Market};
+use ringmarket::market::Producer;
+use ringmarket::Market;
 
 use super::output::Sink;
-use super::state::{scaled, unit, Ctx, Doing, Msg, Reprs, Slot, Stop, Unit};
+use super::script::{ConsumerScript, ConsumerStep, ProducerScript, ProducerStep};
+use super::state::{Ctx, Doing, Msg, Slot, Stop, Unit};
 use super::tasks;
-use super::{Exec, Plan, WaitMode};
+use super::{Exec, Plan};
 use crate::scenario::check::Tally;
-use crate::scenario::OpKind;
 
 /// How a run ended.
 pub enum Outcome {
@@ -57,82 +57,27 @@ impl fmt::Display for Summary {
     }
 }
 
-fn producer_thread(ctx: &Ctx, index: usize, mut producer: Producer<Unit>, slot: &Slot) {
-    let spec = &ctx.scenario.producers[index];
-    let name = spec.name.as_str();
-    let republish = scaled(spec.republish_wait, ctx.scale);
-    if spec.supplies.iter().all(|s| s.quantity == 0) {
-        // Nothing to publish, ever: just wait for the end.
-        while !ctx.stop.sleep(Duration::from_secs(3600)) {}
-        return;
-    }
+/// The waiting publish, as the log names it.
+const PUBLISH_CALL: &str = "publish_wait";
+/// The waiting add, as the log names it.
+const ADD_CALL: &str = "add_wait";
+
+fn producer_thread(ctx: &Ctx, index: usize, producer: Producer<Unit>, slot: &Slot) {
+    let mut script = ProducerScript::new(ctx, index, producer, slot, PUBLISH_CALL);
+    let mut step = script.start();
     loop {
-        for supply in &spec.supplies {
-            let repr = ctx.scenario.products[supply.product].repr.as_str();
-            let after = scaled(supply.wait, ctx.scale);
-            for _ in 0..supply.quantity {
-                let mut item = unit(&ctx.scenario, supply.product);
-                let mut waiting = false;
-                loop {
-                    let result = match ctx.mode {
-                        WaitMode::Sleep => {
-                            tracing::info!(producer = name, id = %producer.id(), product = repr, "publish: enter");
-                            let r = producer.publish(item);
-                            tracing::info!(producer = name, ok = r.is_ok(), "publish: exit");
-                            r
-                        }
-                        WaitMode::Park => {
-                            // Waits until there is room or the market is closed at the end of
-                            // the run: no time-out, no polling. The stall report shows the
-                            // wait while it lasts.
-                            waiting = true;
-                            slot.set(Doing::Publishing {
-                                product: supply.product,
-                            });
-                            tracing::info!(producer = name, id = %producer.id(), product = repr, "publish_wait: enter");
-                            let r = producer.publish_wait(item);
-                            tracing::info!(producer = name, ok = r.is_ok(), "publish_wait: exit");
-                            match r {
-                                Err(PublishWaitError::Closed(_)) => {
-                                    slot.set(Doing::Done);
-                                    return;
-                                }
-                                r => r.map_err(Full::from),
-                            }
-                        }
-                    };
-                    match result {
-                        Ok(()) => {
-                            ctx.count_on_sale(supply.product, 1);
-                            break;
-                        }
-                        Err(Full(back)) => {
-                            item = back;
-                            if !waiting {
-                                waiting = true;
-                                slot.set(Doing::Publishing {
-                                    product: supply.product,
-                                });
-                            }
-                            // Park mode only gets here after a time-out, which it never sets.
-                            let stopped = ctx.stop.sleep(republish);
-                            if stopped {
-                                slot.set(Doing::Done);
-                                return;
-                            }
-                        }
-                    }
-                }
-                if waiting {
-                    slot.set(Doing::Running);
-                }
-                slot.tick();
-                if ctx.stop.sleep(after) {
-                    slot.set(Doing::Done);
-                    return;
-                }
+        step = match step {
+            ProducerStep::Publish(item) => {
+                let r = script.producer().publish_wait(item);
+                script.published(r)
             }
-        }
+            ProducerStep::Pause(d) => script.paused(ctx.stop.sleep(d)),
+            ProducerStep::Idle => {
+                while !ctx.stop.sleep(Duration::from_secs(3600)) {}
+                return;
+            }
+            ProducerStep::Done => return,
+        };
     }
 }
 
@@ -143,104 +88,22 @@ fn consumer_thread(
     slot: &Slot,
     tx: &mpsc::Sender<Msg>,
 ) {
-    let spec = &ctx.scenario.consumers[index];
-    let name = spec.name.as_str();
-    let retry = scaled(spec.retry_wait, ctx.scale);
-    // When several consumers wait for equal products, a publish serves the one with the
-    // shortest retry wait first (ties: the one waiting longest), the consumer that the
-    // original's polling favours: it looks again soonest. Serving strictly in arrival order
-    // instead can leave the consumers that return items for last, so that what they return
-    // is wanted by nobody any more and the producers must publish more (assignment test 03:
-    // 24 publishes instead of 20).
-    let priority = u32::MAX - u32::try_from(retry.as_micros()).unwrap_or(u32::MAX);
-    for (c, cart_spec) in spec.carts.iter().enumerate() {
-        tracing::info!(consumer = name, "new_cart: enter");
-        let mut cart: Cart<Unit> = market.new_cart();
-        cart.set_priority(priority);
-        tracing::info!(consumer = name, cart = %cart.id(), "new_cart: exit");
-        for (o, op) in cart_spec.ops.iter().enumerate() {
-            let item = unit(&ctx.scenario, op.product);
-            let repr = ctx.scenario.products[op.product].repr.as_str();
-            for u in 0..op.quantity {
-                match op.kind {
-                    OpKind::Add => {
-                        // What the stall report shows while this unit is awaited.
-                        let adding = Doing::Adding {
-                            cart: c,
-                            op: o,
-                            unit: u + 1,
-                            of: op.quantity,
-                            product: op.product,
-                        };
-                        let mut waiting = false;
-                        loop {
-                            let ok = match ctx.mode {
-                                WaitMode::Sleep => {
-                                    tracing::info!(consumer = name, cart = %cart.id(), product = repr, "add: enter");
-                                    let ok = cart.add(&item);
-                                    tracing::info!(consumer = name, cart = %cart.id(), ok, "add: exit");
-                                    ok
-                                }
-                                WaitMode::Park => {
-                                    // The stall report shows the wait while it lasts.
-                                    waiting = true;
-                                    slot.set(adding);
-                                    // A parked consumer waits until the item comes, or until the market is
-                                    // closed when the run is abandoned: no time-out, no polling.
-                                    tracing::info!(consumer = name, cart = %cart.id(), product = repr, "add_wait: enter");
-                                    let r = cart.add_wait(&item);
-                                    tracing::info!(consumer = name, cart = %cart.id(), ok = r.is_ok(), "add_wait: exit");
-                                    if r == Err(WaitError::Closed) {
-                                        // The run was abandoned (a stall): leave quietly.
-                                        return;
-                                    }
-                                    r.is_ok()
-                                }
-                            };
-                            if ok {
-                                ctx.count_on_sale(op.product, -1);
-                                break;
-                            }
-                            if !waiting {
-                                waiting = true;
-                                slot.set(adding);
-                            }
-                            if ctx.mode == WaitMode::Sleep {
-                                // Consumers are never stopped from outside; a stall ends the
-                                // process instead.
-                                ctx.stop.sleep(retry);
-                            }
-                        }
-                        if waiting {
-                            slot.set(Doing::Running);
-                        }
-                    }
-                    OpKind::Remove => {
-                        tracing::info!(consumer = name, cart = %cart.id(), product = repr, "remove: enter");
-                        let ok = cart.remove(&item);
-                        tracing::info!(consumer = name, cart = %cart.id(), ok, "remove: exit");
-                        if ok {
-                            ctx.count_on_sale(op.product, 1);
-                        }
-                    }
-                }
-                slot.tick();
+    let mut script = ConsumerScript::new(ctx, market, index, slot, tx, ADD_CALL);
+    let mut step = script.start();
+    loop {
+        step = match step {
+            ConsumerStep::Add(item) => {
+                let r = script.cart().add_wait(&item);
+                script.added(r)
             }
-        }
-        tracing::info!(consumer = name, cart = %cart.id(), "place_order: enter");
-        let bought = cart.place_order();
-        tracing::info!(consumer = name, cart = %cart.id(), items = %Reprs(&ctx.scenario, &bought), "place_order: exit");
-        slot.tick();
-        let reprs = bought
-            .iter()
-            .map(|u| ctx.scenario.products[u.product as usize].repr.as_str());
-        ctx.sink.cart(name, reprs);
-        if tx.send(Msg::Cart).is_err() {
-            return;
-        }
+            ConsumerStep::Retry(d) => {
+                // Not cut short: consumers are never stopped from outside.
+                ctx.stop.sleep(d);
+                script.retry()
+            }
+            ConsumerStep::Done => return,
+        };
     }
-    slot.set(Doing::Done);
-    let _ = tx.send(Msg::ConsumerDone);
 }
 
 fn stall_report(
