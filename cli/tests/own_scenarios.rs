@@ -32,6 +32,15 @@ fn returns_that_another_consumer_buys() {
     both_modes("returns_bought_by_others.json", "1");
 }
 
+/// Eight consumers with equal retry waits each take two units of one product and give both
+/// back, and a ninth, slower to retry, buys one: served in turn, one unit each, nobody gets to
+/// give anything back until a ninth unit is published; served by progress, each one's returns
+/// complete the next one's two.
+#[test]
+fn consumers_who_try_units_and_give_them_back() {
+    both_modes("try_and_give_back.json", "1");
+}
+
 #[test]
 fn zero_wait_times() {
     both_modes("zero_waits.json", "1");

@@ -214,13 +214,7 @@ impl<'a> ConsumerScript<'a> {
     ) -> Self {
         let spec = &ctx.scenario.consumers[index];
         let retry = scaled(spec.retry_wait, ctx.scale);
-        // When several consumers wait for equal products, a publish serves the one with the
-        // shortest retry wait first (ties: the one waiting longest), the consumer that the
-        // original's polling favours: it looks again soonest. Serving strictly in arrival
-        // order instead can leave the consumers that return items for last, so that what they
-        // return is wanted by nobody any more and the producers must publish more (assignment
-        // test 03: 24 publishes instead of 20).
-        let priority = u32::MAX - u32::try_from(retry.as_micros()).unwrap_or(u32::MAX);
+        let priority = retry_rank(retry);
         ConsumerScript {
             ctx,
             market,
@@ -339,6 +333,8 @@ impl<'a> ConsumerScript<'a> {
                 // The stall report shows the wait while it lasts.
                 self.waiting = true;
                 self.slot.set(self.adding());
+                let priority = self.priority | closeness(self.units_left());
+                self.cart().set_priority(priority);
                 let id = self.cart().id();
                 tracing::info!(consumer = name, cart = %id, product = repr, "{}: enter", self.call);
                 ConsumerStep::Add(item)
@@ -371,6 +367,16 @@ impl<'a> ConsumerScript<'a> {
         }
     }
 
+    /// Units the open cart still has to add, the current one included.
+    fn units_left(&self) -> u64 {
+        let ops = &self.spec.carts[self.cart].ops[self.op..];
+        ops.iter()
+            .filter(|op| op.kind == OpKind::Add)
+            .map(|op| op.quantity)
+            .sum::<u64>()
+            - self.unit
+    }
+
     /// What the stall report shows while the current unit is awaited.
     fn adding(&self) -> Doing {
         let op = &self.spec.carts[self.cart].ops[self.op];
@@ -382,6 +388,29 @@ impl<'a> ConsumerScript<'a> {
             product: op.product,
         }
     }
+}
+
+/// The high half of a waiting cart's priority: the shorter its consumer's retry wait, the
+/// higher (in steps of 100 µs, waits of 6.5 s and more all ranking lowest).
+///
+/// When several consumers wait for equal products, a publish serves the one with the shortest
+/// retry wait first, the consumer that the original's polling favours: it looks again soonest.
+/// Serving strictly in arrival order instead can leave the consumers that return items for
+/// last, so that what they return is wanted by nobody any more and the producers must publish
+/// more (assignment test 03: 24 publishes instead of 20).
+fn retry_rank(retry: Duration) -> u32 {
+    let steps = u16::try_from(retry.as_micros() / 100).unwrap_or(u16::MAX);
+    u32::from(u16::MAX - steps) << 16
+}
+
+/// The low half of a waiting cart's priority, which breaks ties of [`retry_rank`]: the fewer
+/// units its cart still has to add, the higher. Consumers with equal retry waits who all want
+/// a few units of one product would otherwise get them in turn, one each, and all finish
+/// late; serving the cart closest to its order first finishes carts one after another, as
+/// the original's polling tends to (`tests/scenarios/equal_waits_pairs.json`). Among equal
+/// priorities the cart that has waited longest comes first.
+fn closeness(units_left: u64) -> u32 {
+    u32::from(u16::MAX - u16::try_from(units_left).unwrap_or(u16::MAX))
 }
 
 /// A new cart for consumer `name`, ranked by `priority` among carts waiting for equal items.
