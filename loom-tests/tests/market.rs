@@ -485,3 +485,309 @@ fn a_publish_races_the_order_of_its_producers_last_item() {
     });
     assert!(n > 1);
 }
+
+/// A cart reserves and orders the producer's only item (capacity 1) while the producer
+/// publishes, reserves its new item through another cart and publishes again. A publish that
+/// succeeds at capacity 1 is ordered after the reservation of the old item; once the new item
+/// is reserved too nothing is on sale, so the third publish must succeed. The publish that
+/// fills at once decided on the order's count of departed items: the reservation counted
+/// before that count must be seen by the producer's later look at its on-sale count (this
+/// needs the load of the departed count to synchronise with the order's count; with a
+/// Relaxed load only the hardware's ordering provides it, which loom does not weaken).
+#[test]
+fn a_publish_decided_on_an_order_leaves_room_once_its_item_is_taken() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let mut t = m.new_cart();
+        p.publish(3).unwrap();
+        let orderer = thread::spawn(move || {
+            assert!(c.add(&3));
+            c.place_order()
+        });
+        let publisher = thread::spawn(move || {
+            if p.publish(7).is_ok() {
+                assert!(t.add(&7));
+                assert!(
+                    p.publish(8).is_ok(),
+                    "3 and 7 were reserved: nothing on sale"
+                );
+                assert!(p.publish(9).is_err(), "8 is on sale");
+            }
+            (p, t)
+        });
+        assert_eq!(orderer.join().unwrap(), vec![3]);
+        let (mut p, mut t) = publisher.join().unwrap();
+        if p.on_sale() == 0 {
+            assert!(p.publish(8).is_ok());
+        }
+        assert_eq!(p.on_sale(), 1);
+        assert!(t.place_order().len() <= 1);
+    });
+    assert!(n > 1);
+}
+
+/// The id API now counts its producers' departed items too: the order of an id producer's only
+/// item races its next publishes (capacity 1). Whichever way the publish decides, it succeeds
+/// (the item was reserved before) and the one after it is refused.
+#[test]
+fn an_id_producers_publishes_race_the_order_of_its_item() {
+    let n = explore(|| {
+        let m = market(1);
+        let p = m.register_producer_id();
+        let c = m.new_cart_id();
+        m.publish(p, 3).unwrap();
+        assert_eq!(m.add_to_cart(c, &3), Ok(true));
+        let m1 = m.clone();
+        let orderer = thread::spawn(move || m1.place_order(c).unwrap());
+        let m2 = m.clone();
+        let publisher = thread::spawn(move || {
+            assert!(m2.publish(p, 7).is_ok(), "3 was reserved: nothing on sale");
+            assert!(m2.publish(p, 8).is_err(), "7 is on sale");
+        });
+        assert_eq!(orderer.join().unwrap(), vec![3]);
+        publisher.join().unwrap();
+        assert_eq!(m.stats().on_sale, vec![(p, 1)]);
+        assert_eq!(m.add_to_cart(c, &7), Ok(true));
+        assert!(m.publish(p, 8).is_ok());
+    });
+    assert!(n > 1);
+}
+
+/// A retired producer's last item is ordered (which may hand its registry entry back) while a
+/// new producer registers and publishes (capacity 2): whether it got the old entry, with its
+/// old counts of published and departed items, or a fresh one, it may have exactly two items
+/// on sale.
+#[test]
+fn a_producer_on_a_reused_entry_publishes_exactly_its_capacity() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut old = m.register_producer();
+        let mut c = m.new_cart();
+        old.publish(3).unwrap();
+        assert!(c.add(&3));
+        drop(old);
+        let orderer = thread::spawn(move || (c.place_order(), c));
+        let m2 = m.clone();
+        let publisher = thread::spawn(move || {
+            let mut q = m2.register_producer();
+            assert!(q.publish(5).is_ok());
+            assert!(q.publish(6).is_ok());
+            assert!(q.publish(7).is_err(), "two on sale is the limit");
+            q
+        });
+        let (ordered, mut c) = orderer.join().unwrap();
+        let q = publisher.join().unwrap();
+        assert_eq!(ordered, vec![3]);
+        assert_eq!(q.on_sale(), 2);
+        assert!(c.add(&5) && c.add(&6) && !c.add(&7));
+        assert_eq!(q.on_sale(), 0);
+    });
+    assert!(n > 1);
+}
+
+/// A cart dropped with its producer's item (capacity 1) counts it as departed while the
+/// producer publishes twice: the first publish succeeds (the item was reserved before), the
+/// second is refused, whatever the publish saw of the drop.
+#[test]
+fn a_cart_dropped_with_an_item_races_publishes() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        p.publish(3).unwrap();
+        assert!(c.add(&3));
+        let dropper = thread::spawn(move || drop(c));
+        let publisher = thread::spawn(move || {
+            assert!(p.publish(7).is_ok());
+            assert!(p.publish(8).is_err());
+            p
+        });
+        dropper.join().unwrap();
+        let p = publisher.join().unwrap();
+        assert_eq!(p.on_sale(), 1);
+        let mut d = m.new_cart();
+        assert!(!d.add(&3) && d.add(&7));
+    });
+    assert!(n > 1);
+}
+
+/// A fresh producer's first publish adopts the orphaned segment of a dropped cart, whose slot
+/// a reservation freed (counted in the bucket's bound since the cart's return filled it), and
+/// fills that slot without counting it again, racing a reservation of the new item: the
+/// reservation must not answer `false` on the bound, and if it missed the item (published
+/// after its search) the item is on sale afterwards.
+#[test]
+fn a_fill_of_an_adopted_freed_slot_races_a_reserve() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut seller = m.register_producer();
+        let mut c = m.new_cart();
+        let mut d = m.new_cart();
+        seller.publish(1).unwrap();
+        assert!(c.add(&1));
+        assert!(c.remove(&1)); // into a slot of c's own segment
+        assert!(d.add(&1)); // that slot is FREED
+        drop(c); // its segment is orphaned
+        assert_eq!(d.place_order(), vec![1]);
+        drop(seller); // its segment is orphaned too: both FREED, no EMPTY slot left
+        let mut p = m.register_producer();
+        let publisher = thread::spawn(move || {
+            p.publish(7).unwrap();
+            p
+        });
+        let reserver = thread::spawn(move || (d.add(&7), d));
+        let p = publisher.join().unwrap();
+        let (got, mut d) = reserver.join().unwrap();
+        if !got {
+            assert_eq!(p.on_sale(), 1);
+            assert!(
+                d.add(&7),
+                "the publish came after the search: 7 is on sale now"
+            );
+        }
+        assert_eq!(d.place_order(), vec![7]);
+        assert_eq!(m.stats().slots, 2 * 2, "the FREED slots were reused");
+    });
+    assert!(n > 1);
+}
+
+/// A waiting cart races a publish that fills, in one mark, a slot a reservation freed (the
+/// bucket's bound is not written: the waiter's checks of the bound must not end its wait, and
+/// the fill's notification must reach it).
+#[test]
+fn add_wait_is_woken_by_a_fill_of_a_freed_slot() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let mut w = m.new_cart();
+        p.publish(4).unwrap();
+        assert!(c.add(&4));
+        assert_eq!(c.place_order(), vec![4]); // so that the next publish fills at once
+        let waiter = thread::spawn(move || {
+            assert_eq!(w.add_timeout(&4, FOREVER), Ok(()));
+            w
+        });
+        let publisher = thread::spawn(move || {
+            p.publish(4).unwrap();
+            p
+        });
+        let mut w = waiter.join().unwrap();
+        let p = publisher.join().unwrap();
+        assert_eq!(w.place_order(), vec![4]);
+        assert_eq!(p.on_sale(), 0);
+        assert_eq!(m.stats().slots, 2, "the FREED slot was reused");
+    });
+    assert!(n > 1);
+}
+
+/// Capacity 2, one item of the producer ordered and one in a cart: a publish (which may decide
+/// at once on the departed count, or on the producer's count if it missed the order) races the
+/// order and the return of the item in the cart. At most one item is on sale before the
+/// publish whatever the interleaving, so it succeeds, and afterwards the producer is at its
+/// limit.
+#[test]
+fn a_publish_races_an_order_and_a_return_of_its_producers_items() {
+    let n = explore(|| {
+        let m = market(2);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let mut d = m.new_cart();
+        p.publish(1).unwrap();
+        p.publish(2).unwrap();
+        assert!(c.add(&1));
+        assert!(d.add(&2));
+        let orderer = thread::spawn(move || (c.place_order(), c));
+        let returner = thread::spawn(move || {
+            assert!(d.remove(&2));
+            d
+        });
+        assert!(p.publish(3).is_ok(), "at most 2 was on sale");
+        let (ordered, _c) = orderer.join().unwrap();
+        let mut d = returner.join().unwrap();
+        assert_eq!(ordered, vec![1]);
+        assert_eq!(p.on_sale(), 2);
+        assert!(p.publish(4).is_err(), "2 and 3 are on sale");
+        assert!(d.add(&2) && d.add(&3));
+    });
+    assert!(n > 1);
+}
+
+/// One-mark fills drive the newer segment's counter once around (2^2 marks under loom) while a
+/// reservation searches, and an equal item is on sale for the whole call: a 7 is put on sale
+/// in the newer segment (searched first) before the older segment's 7 is taken. The
+/// reservation must not answer `false` on an unchanged counter (the bucket's `wraps` tells it
+/// the counter went around). The loom version of the unit test
+/// `a_counter_driven_once_around_during_a_search_is_noticed`.
+#[test]
+fn fills_drive_a_counter_once_around_during_a_search() {
+    let n = explore(|| {
+        // Capacity 2: `new`'s 7 stays on sale while `new` fills its other slot.
+        let m = market(2);
+        let mut old = m.register_producer();
+        old.publish(7).unwrap();
+        old.publish(3).unwrap();
+        // A cart whose last success was in the older segment searches from there first.
+        let mut mover = m.new_cart();
+        assert!(mover.add(&3));
+        let mut new = m.register_producer();
+        let mut junk = m.new_cart();
+        new.publish(5).unwrap(); // the newer segment, the bucket's head
+        assert!(junk.add(&5));
+        assert_eq!(junk.place_order(), vec![5]); // so that `new`'s publishes fill at once
+        let mut r = m.new_cart();
+        let reserver = thread::spawn(move || (r.add(&7), r));
+        let churner = thread::spawn(move || {
+            new.publish(7).unwrap();
+            assert!(mover.add(&7), "a 7 is on sale");
+            for _ in 0..3 {
+                new.publish(5).unwrap();
+                assert!(junk.add(&5));
+                assert_eq!(junk.place_order(), vec![5]);
+            }
+            (new, mover)
+        });
+        let (got, mut r) = reserver.join().unwrap();
+        let (_new, mut mover) = churner.join().unwrap();
+        assert!(got, "a 7 was on sale for the whole call");
+        let mut sevens = r.place_order();
+        sevens.extend(mover.place_order().into_iter().filter(|&x| x == 7));
+        assert_eq!(sevens, vec![7, 7]);
+    });
+    assert!(n > 1);
+}
+
+/// A waiting cart, a waiting producer and a cart that returns and takes back the producer's
+/// only item (capacity 1). The producer's publish cannot decide at once (its item is in a
+/// cart), so it prepares its item in the FREED slot of the first and may retract it when the
+/// return brings it to its limit (no notification then: its item was never on sale); it then
+/// waits for the room the second take frees, and its publish wakes the waiting cart.
+#[test]
+fn a_retracted_publish_waits_for_room_and_wakes_a_waiting_cart() {
+    let n = explore(|| {
+        let m = market(1);
+        let mut p = m.register_producer();
+        let mut c = m.new_cart();
+        let mut w = m.new_cart();
+        p.publish(5).unwrap();
+        assert!(c.add(&5));
+        let waiter = thread::spawn(move || {
+            assert_eq!(w.add_timeout(&4, FOREVER), Ok(()));
+            w
+        });
+        let publisher = thread::spawn(move || {
+            assert!(p.publish_timeout(4, FOREVER).is_ok());
+            p
+        });
+        assert!(c.remove(&5));
+        assert!(c.add(&5), "5 is on sale and nobody else wants it");
+        let mut w = waiter.join().unwrap();
+        let p = publisher.join().unwrap();
+        assert_eq!(w.place_order(), vec![4]);
+        assert_eq!(c.place_order(), vec![5]);
+        assert_eq!(p.on_sale(), 0);
+    });
+    assert!(n > 1);
+}

@@ -563,6 +563,23 @@ impl<T> Index<T> {
             .load(Ordering::Relaxed)
     }
 
+    /// How many slots of the bucket that `hash` is filed under are not EMPTY (prepared, on
+    /// sale, being reserved or FREED): what its bound counts once the market is quiet.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn used(&self, hash: u64) -> usize {
+        let mut used = 0;
+        // Relaxed (all): tests read it with nothing running.
+        let mut seg = self.buckets[self.bucket(hash)].head.load(Ordering::Relaxed);
+        // SAFETY: segments are never freed while the index lives.
+        while let Some(s) = unsafe { seg.as_ref() } {
+            let w = s.word.load(Ordering::Relaxed);
+            let empty = Segment::<T>::free_slots(w) & !(w >> FREED_SHIFT);
+            used += SLOTS - empty.count_ones() as usize;
+            seg = s.next.load(Ordering::Relaxed);
+        }
+        used
+    }
+
     /// The hash the index files `item` under.
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, item: &Q) -> u64 {
         let mut h = KeyHasher(self.seed);
