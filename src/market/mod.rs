@@ -726,10 +726,13 @@ impl<T> Inner<T> {
         // Relaxed: only the entry's holder writes `published` (the registry orders successive
         // holders).
         let published = counts.published.load(Ordering::Relaxed);
-        // Items of this producer not yet gone from the market: on sale or in carts. Relaxed:
-        // a stale `gone` is smaller, which only makes the test below stricter; an item counted
-        // in `gone` was ordered and can never be returned.
-        let not_gone = published.wrapping_sub(counts.life.gone.load(Ordering::Relaxed));
+        // Items of this producer not yet gone from the market: on sale or in carts. A stale
+        // `gone` is smaller, which only makes the test below stricter; an item counted in
+        // `gone` was ordered and can never be returned. ORDERING: Acquire pairs with the
+        // Release half of the orders' `gone.fetch_add` (`count_gone`): the reservations of the
+        // items counted happen before the fill, so their takes precede it in `net`'s
+        // modification order too, and a later load of `net` by this producer sees them.
+        let not_gone = published.wrapping_sub(counts.life.gone.load(Ordering::Acquire));
         if not_gone < self.capacity {
             // Even if every item in a cart came back, the producer would stay below its limit
             // from now until the fill: no return can race this publish, which may decide now
