@@ -44,9 +44,12 @@ mod api;
 mod cart;
 #[cfg(feature = "async")]
 mod future;
+mod hasher;
 mod ids;
 mod index;
 mod producer;
+mod segment;
+mod stall;
 mod wait;
 
 use core::hash::Hash;
@@ -68,7 +71,9 @@ use crate::wait::WaitList;
 use crate::{Full, ZeroCapacity};
 pub(crate) use ids::MarketTag;
 use ids::{Refused, Registered, Registry, HELD, IDLE};
-use index::{Index, Item, SearchHints, Stall};
+use index::{Index, SearchHints};
+use segment::Item;
+use stall::Stall;
 use wait::{Handle, ProductWaits};
 
 /// Buckets of the index unless told otherwise.

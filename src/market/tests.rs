@@ -1,6 +1,6 @@
 //! Unit tests of the market internals: storage reuse, collisions, segments, adoption, ids.
 
-use super::index::SLOTS;
+use super::segment::SLOTS;
 use super::*;
 use std::cell::Cell;
 use std::hash::Hasher;
@@ -397,7 +397,7 @@ thread_local! {
 /// moves to the already-scanned newer segment): the reservation must not answer `false`.
 #[test]
 fn a_counter_driven_once_around_during_a_search_is_noticed() {
-    let marks = 1_usize << super::index::COUNTER_BITS;
+    let marks = 1_usize << super::segment::COUNTER_BITS;
     let market = Market::with_buckets(marks, 1).unwrap();
     let mut old = market.register_producer();
     let mut new = market.register_producer();
