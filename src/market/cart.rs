@@ -3,7 +3,7 @@
 use core::ptr::NonNull;
 use std::time::Duration;
 
-use super::ids::Registered;
+use super::registry::Registered;
 use super::wait::Handle;
 use super::{CartId, CartShared, Market, WaitError};
 

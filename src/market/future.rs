@@ -20,8 +20,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::wait::{PublishWaitError, WaitError};
 use super::{Cart, Producer};
+use super::{PublishWaitError, WaitError};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::sync::{fence, Ordering};

@@ -42,12 +42,14 @@
 
 mod api;
 mod cart;
+mod error;
 #[cfg(feature = "async")]
 mod future;
 mod hasher;
 mod ids;
 mod index;
 mod producer;
+mod registry;
 mod segment;
 mod stall;
 mod wait;
@@ -59,19 +61,19 @@ use crossbeam_utils::CachePadded;
 
 pub use api::{Marketplace, Stats};
 pub use cart::Cart;
+pub use error::{IdError, PublishError, PublishWaitError, WaitError};
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use future::{AddFuture, PublishFuture};
-pub use ids::{CartId, IdError, ProducerId, PublishError};
+pub use ids::{CartId, ProducerId};
 pub use producer::Producer;
-pub use wait::{PublishWaitError, WaitError};
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::WaitList;
 use crate::{Full, ZeroCapacity};
 pub(crate) use ids::MarketTag;
-use ids::{Refused, Registered, Registry, HELD, IDLE};
 use index::{Index, SearchHints};
+use registry::{Refused, Registered, Registry, HELD, IDLE};
 use segment::Item;
 use stall::Stall;
 use wait::{Handle, ProductWaits};

@@ -23,11 +23,10 @@
 //! waits for another reservation's verdict on a claimed slot of its hash rather than sleeping
 //! on it, so a put-back needs no notification. docs/DESIGN.md, "Waits", has the argument.
 
-use core::fmt;
 use core::ops::Deref;
 use std::time::{Duration, Instant};
 
-use super::{CartShared, Inner, Market, ProducerShared};
+use super::{CartShared, Inner, Market, ProducerShared, PublishWaitError, WaitError};
 use crate::sync::{fence, Arc, Ordering};
 use crate::wait::{notify_all_of, Spin, WaitList};
 use crate::Full;
@@ -118,111 +117,6 @@ impl<T> Deref for Handle<T> {
         &self.inner
     }
 }
-
-/// Why a wait ended without success.
-///
-/// # Examples
-///
-/// ```
-/// use ringmarket::market::WaitError;
-/// use std::time::Duration;
-///
-/// let market = ringmarket::Market::new(1).unwrap();
-/// let mut cart = market.new_cart();
-/// assert_eq!(cart.add_timeout(&1, Duration::ZERO), Err(WaitError::Timeout));
-/// market.close();
-/// assert_eq!(cart.add_timeout(&1, Duration::MAX), Err(WaitError::Closed));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitError {
-    /// The time-out passed.
-    Timeout,
-    /// The market was [closed](Market::close), or every other handle of it (each `Market`
-    /// clone, producer and cart) is gone, so that nothing could ever end the wait (as a
-    /// channel's receiver is told when the last sender goes).
-    Closed,
-}
-
-impl fmt::Display for WaitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Timeout => "timed out waiting",
-            Self::Closed => "the market was closed while waiting",
-        })
-    }
-}
-
-impl std::error::Error for WaitError {}
-
-/// [`Producer::publish_timeout`](super::Producer::publish_timeout) ended without publishing; the item
-/// is handed back.
-///
-/// # Examples
-///
-/// ```
-/// use ringmarket::market::{PublishWaitError, WaitError};
-/// use std::time::Duration;
-///
-/// let market = ringmarket::Market::new(1).unwrap();
-/// let mut p = market.register_producer();
-/// p.publish(1).unwrap();
-/// let err = p.publish_timeout(2, Duration::ZERO).unwrap_err();
-/// assert_eq!(err, PublishWaitError::Timeout(2));
-/// assert_eq!(err.reason(), WaitError::Timeout);
-/// assert_eq!(err.into_inner(), 2);
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PublishWaitError<T> {
-    /// The producer stayed at its limit for the whole time-out.
-    Timeout(T),
-    /// The market was [closed](Market::close), or the producer's handle became the market's
-    /// last, while the producer was at its limit.
-    Closed(T),
-}
-
-impl<T> PublishWaitError<T> {
-    fn new(reason: WaitError, item: T) -> Self {
-        match reason {
-            WaitError::Timeout => Self::Timeout(item),
-            WaitError::Closed => Self::Closed(item),
-        }
-    }
-
-    /// The unpublished item.
-    pub fn into_inner(self) -> T {
-        match self {
-            Self::Timeout(item) | Self::Closed(item) => item,
-        }
-    }
-
-    /// Why the wait ended.
-    pub fn reason(&self) -> WaitError {
-        match self {
-            Self::Timeout(_) => WaitError::Timeout,
-            Self::Closed(_) => WaitError::Closed,
-        }
-    }
-}
-
-impl<T> From<PublishWaitError<T>> for Full<T> {
-    fn from(e: PublishWaitError<T>) -> Self {
-        Full(e.into_inner())
-    }
-}
-
-impl<T> fmt::Debug for PublishWaitError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublishWaitError::{:?}(..)", self.reason())
-    }
-}
-
-impl<T> fmt::Display for PublishWaitError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}; the item is handed back", self.reason())
-    }
-}
-
-impl<T> std::error::Error for PublishWaitError<T> {}
 
 impl<T> Market<T> {
     /// Ends every wait, now and later: blocked [`Cart::add_timeout`](super::Cart::add_timeout) and
