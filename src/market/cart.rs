@@ -3,9 +3,56 @@
 use core::ptr::NonNull;
 use std::time::Duration;
 
+use super::account::Counts;
+use super::index::SearchHints;
 use super::registry::Registered;
+use super::stall::Stall;
 use super::wait::Handle;
-use super::{CartId, CartShared, Market, WaitError};
+use super::{CartId, Market, WaitError};
+use crate::sync::{AtomicU64, AtomicUsize, UnsafeCell};
+
+/// A cart's contents and its stall for returned items.
+pub(crate) struct CartLocal<T> {
+    /// The reserved items, in the order added.
+    pub(super) items: Vec<T>,
+    /// `from[k]`: the counts of the producer `items[k]` came from.
+    pub(super) from: Vec<*const Counts>,
+    /// Where returned items are put back on sale.
+    pub(super) stall: Stall<T>,
+    /// Where this cart's last reservations succeeded, per bucket.
+    pub(super) hints: SearchHints<T>,
+}
+
+impl<T> Default for CartLocal<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            from: Vec::new(),
+            stall: Stall::default(),
+            hints: SearchHints::default(),
+        }
+    }
+}
+
+/// A cart's registry entry.
+pub(crate) struct CartShared<T> {
+    /// Items in the cart (a statistic, written only by the cart's user).
+    pub(super) len: AtomicUsize,
+    /// Items this cart's orders handed out (a statistic, written only by the cart's user).
+    pub(super) ordered: AtomicU64,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    pub(super) local: UnsafeCell<CartLocal<T>>,
+}
+
+impl<T> Default for CartShared<T> {
+    fn default() -> Self {
+        Self {
+            len: AtomicUsize::new(0),
+            ordered: AtomicU64::new(0),
+            local: UnsafeCell::new(CartLocal::default()),
+        }
+    }
+}
 
 /// Owns one cart of a [`Market`]. `Send` but not `Clone` or `Sync`; reusable after every
 /// order. Dropping it drops the items still in it and retires its id.

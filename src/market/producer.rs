@@ -3,10 +3,29 @@
 use core::ptr::NonNull;
 use std::time::Duration;
 
+use super::account::Counts;
 use super::registry::Registered;
+use super::stall::Stall;
 use super::wait::Handle;
-use super::{Market, ProducerId, ProducerShared, PublishWaitError};
+use super::{Market, ProducerId, PublishWaitError};
+use crate::sync::UnsafeCell;
 use crate::Full;
+
+/// What a producer shares with reservations: its on-sale counts, and its stall.
+pub(crate) struct ProducerShared<T> {
+    pub(super) counts: Counts,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    pub(super) stall: UnsafeCell<Stall<T>>,
+}
+
+impl<T> Default for ProducerShared<T> {
+    fn default() -> Self {
+        Self {
+            counts: Counts::new(),
+            stall: UnsafeCell::new(Stall::default()),
+        }
+    }
+}
 
 /// Owns one producer of a [`Market`]: the only way to publish as that producer through the
 /// handle API. `Send` but not `Clone` or `Sync`, so a producer is single by construction.

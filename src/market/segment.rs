@@ -65,7 +65,7 @@ pub(super) const fn counter(w: u64) -> u64 {
 pub(crate) struct Item<T> {
     pub(crate) value: T,
     /// Points into the producer registry, which outlives every slot.
-    pub(crate) count: *const super::Counts,
+    pub(crate) count: *const super::account::Counts,
 }
 
 /// A fixed group of slots of one bucket, owned by one stall at a time.

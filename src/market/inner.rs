@@ -1,0 +1,215 @@
+//! The shared state behind every handle, and the core operations on it: publish, reserve,
+//! return (`give_back`) and place an order. Each takes the producer's or cart's registry entry,
+//! which its caller holds.
+
+use core::marker::PhantomData;
+
+use super::account::Counts;
+use super::cart::CartShared;
+use super::index::Index;
+use super::producer::ProducerShared;
+use super::registry::Registry;
+use super::segment::Item;
+use super::wait::ProductWaits;
+use super::MarketTag;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::Full;
+
+/// The shared state behind every clone of a [`Market`] and every handle.
+pub(crate) struct Inner<T> {
+    pub(super) capacity: usize,
+    /// Carried by every id this market hands out; an id with another tag is unknown here.
+    pub(super) tag: MarketTag,
+    /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
+    pub(super) eq: fn(&T, &T) -> bool,
+    /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
+    pub(super) hash: fn(&Index<T>, &T) -> u64,
+    pub(super) index: Index<T>,
+    /// Carts waiting for a product, by the product's hash.
+    pub(super) product_waits: ProductWaits,
+    /// Set by `Market::close`: waits end instead of sleeping.
+    pub(super) closed: AtomicBool,
+    /// Live handles (`Market` clones, producers, carts): see [`Handle`]. At least 1 while a
+    /// handle can read it; a wait of the last one ends instead of sleeping.
+    pub(super) handles: AtomicUsize,
+    pub(super) producers: Registry<ProducerShared<T>>,
+    pub(super) carts: Registry<CartShared<T>>,
+    /// Makes `Inner<T>`, and so every handle, invariant in `T` whatever the fields above
+    /// are: handles put `T`s in and take them out (see `Market`'s "Variance and threads").
+    pub(super) _invariant: PhantomData<fn(T) -> T>,
+}
+
+// SAFETY: the raw pointers inside (`Item::count`, `CartLocal::from`, the stalls' segment
+// pointers) point into this same structure, which is shared only behind `Arc`; items of type
+// `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
+// time: a slot's item by its owner before publication and by its one claimer after, a cart's
+// items by the holder of the cart's registry entry. No `&T` is ever shared between threads,
+// so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above: every `&Inner` operation synchronises access to the `UnsafeCell`s through
+// the registry states and the slot state words (docs/DESIGN.md).
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T> Inner<T> {
+    /// # Safety
+    ///
+    /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
+    pub(super) unsafe fn publish(
+        &self,
+        producer: &ProducerShared<T>,
+        item: T,
+    ) -> Result<(), Full<T>> {
+        let counts = &producer.counts;
+        let count: *const Counts = counts;
+        // Relaxed: only the entry's holder writes `published` (the registry orders successive
+        // holders).
+        let published = counts.published.load(Ordering::Relaxed);
+        // Items of this producer not yet gone from the market: on sale or in carts. Relaxed:
+        // a stale `gone` is smaller, which only makes the test below stricter; an item counted
+        // in `gone` was ordered and can never be returned.
+        let not_gone = published.wrapping_sub(counts.life.gone.load(Ordering::Relaxed));
+        if not_gone < self.capacity {
+            // Even if every item in a cart came back, the producer would stay below its limit
+            // from now until the fill: no return can race this publish, which may decide now
+            // and take effect at the fill, its linearization point (docs/DESIGN.md, "publish").
+            let hash = (self.hash)(&self.index, &item);
+            // Relaxed: made visible to whoever takes the item by the fill's Release.
+            counts.published.store(published + 1, Ordering::Relaxed);
+            producer.stall.with_mut(|stall| {
+                // SAFETY: the caller holds the entry, so the stall is ours alone.
+                let stall = unsafe { &mut *stall };
+                // SAFETY: the stall only ever fills this market's index.
+                unsafe { stall.fill(&self.index, hash, Item { value: item, count }) }
+            });
+            self.product_waits.notify(hash);
+            return Ok(());
+        }
+        // A full producer fails here without touching its storage.
+        if counts.on_sale() >= self.capacity {
+            return Err(Full(item));
+        }
+        let hash = (self.hash)(&self.index, &item);
+        let prepared = producer.stall.with_mut(|stall| {
+            // SAFETY: the caller holds the entry, so the stall is ours alone.
+            let stall = unsafe { &mut *stall };
+            // SAFETY: the stall only ever fills this market's index.
+            unsafe { stall.prepare(&self.index, hash, Item { value: item, count }) }
+        });
+        // The decision: the linearization point, with the item already findable as pending.
+        if counts.on_sale_latest() >= self.capacity {
+            return Err(Full(prepared.retract().value));
+        }
+        // Relaxed: the publish's Release below makes the increment visible to whoever takes
+        // the item.
+        counts.published.store(published + 1, Ordering::Relaxed);
+        prepared.publish();
+        self.product_waits.notify(hash);
+        Ok(())
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    pub(super) unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        // SAFETY: the caller's guarantee.
+        unsafe { self.reserve_hashed(cart, item, hash, true, None) }
+    }
+
+    /// `wait_pending` and `deadline` as in `Index::reserve` (false and the wait's deadline for
+    /// the tries of a wait, `wait.rs`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    #[inline]
+    pub(super) unsafe fn reserve_hashed(
+        &self,
+        cart: &CartShared<T>,
+        item: &T,
+        hash: u64,
+        wait_pending: bool,
+        deadline: Option<std::time::Instant>,
+    ) -> bool {
+        // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
+        // fields until it returns; `eq` (user code) gets no access to them.
+        let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
+        /// If `eq` (user code) unwinds, the index puts the item it had claimed back on sale. A
+        /// waiter may have seen that item claimed and gone to sleep (waiters do not wait for
+        /// claimed items): the unwinding wakes one waiter of the product.
+        struct NotifyOnUnwind<'a, T>(&'a Inner<T>, u64);
+        impl<T> Drop for NotifyOnUnwind<'_, T> {
+            fn drop(&mut self) {
+                self.0.product_waits.notify(self.1);
+            }
+        }
+        let unwinding = NotifyOnUnwind(self, hash);
+        let taken = self
+            .index
+            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending, deadline);
+        core::mem::forget(unwinding);
+        let Some(taken) = taken else {
+            return false;
+        };
+        let count = taken.count;
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            l.items.push(taken.value);
+            l.from.push(taken.count);
+            // Relaxed: a statistic.
+            cart.len.store(l.items.len(), Ordering::Relaxed);
+        });
+        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
+        // The index counted the take; wake the producer if it waits for room (after the item
+        // is in the cart: the waker is user code and may unwind).
+        unsafe { &*count }.notify_room();
+        true
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    pub(super) unsafe fn give_back(&self, cart: &CartShared<T>, item: &T) -> bool {
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
+                return false;
+            };
+            let hash = (self.hash)(&self.index, item);
+            let value = l.items.remove(at);
+            let count = l.from.remove(at);
+            // Relaxed: a statistic.
+            cart.len.store(l.items.len(), Ordering::Relaxed);
+            // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
+            let prepared = unsafe { l.stall.prepare(&self.index, hash, Item { value, count }) };
+            // SAFETY: `count` points into the producer registry, which outlives `self`.
+            // The linearization point, with the item already findable as pending.
+            unsafe { &*count }.count_return();
+            prepared.publish();
+            self.product_waits.notify(hash);
+            true
+        })
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds `cart`'s registry entry exclusively.
+    pub(super) unsafe fn place_order(&self, cart: &CartShared<T>) -> Vec<T> {
+        cart.local.with_mut(|l| {
+            // SAFETY: the caller holds the cart's entry.
+            let l = unsafe { &mut *l };
+            self.count_gone(&l.from);
+            l.from.clear();
+            let items = core::mem::take(&mut l.items);
+            // Relaxed (all): statistics written only by the entry's holder (a load and a store,
+            // not a read-modify-write, which would cost a locked instruction).
+            cart.len.store(0, Ordering::Relaxed);
+            let ordered = cart.ordered.load(Ordering::Relaxed);
+            cart.ordered
+                .store(ordered + items.len() as u64, Ordering::Relaxed);
+            items
+        })
+    }
+}
