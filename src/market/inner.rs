@@ -8,7 +8,7 @@ use super::account::Counts;
 use super::cart::CartShared;
 use super::index::Index;
 use super::producer::ProducerShared;
-use super::registry::Registry;
+use super::registry::{Guard, Registry};
 use super::segment::Item;
 use super::wait::ProductWaits;
 use super::MarketTag;
@@ -51,15 +51,14 @@ unsafe impl<T: Send> Send for Inner<T> {}
 unsafe impl<T: Send> Sync for Inner<T> {}
 
 impl<T> Inner<T> {
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
-    pub(super) unsafe fn publish(
+    /// Puts `item` on sale under the producer whose entry `producer` holds
+    /// (docs/DESIGN.md, "publish").
+    pub(super) fn publish(
         &self,
-        producer: &ProducerShared<T>,
+        producer: &mut Guard<'_, ProducerShared<T>>,
         item: T,
     ) -> Result<(), Full<T>> {
-        let counts = &producer.counts;
+        let counts = &producer.value().counts;
         let count: *const Counts = counts;
         // Relaxed: only the entry's holder writes `published` (the registry orders successive
         // holders).
@@ -75,12 +74,9 @@ impl<T> Inner<T> {
             let hash = (self.hash)(&self.index, &item);
             // Relaxed: made visible to whoever takes the item by the fill's Release.
             counts.published.store(published + 1, Ordering::Relaxed);
-            producer.stall.with_mut(|stall| {
-                // SAFETY: the caller holds the entry, so the stall is ours alone.
-                let stall = unsafe { &mut *stall };
-                // SAFETY: the stall only ever fills this market's index.
-                unsafe { stall.fill(&self.index, hash, Item { value: item, count }) }
-            });
+            let stall = producer.stall_mut();
+            // SAFETY: the stall only ever fills this market's index.
+            unsafe { stall.fill(&self.index, hash, Item { value: item, count }) };
             self.product_waits.notify(hash);
             return Ok(());
         }
@@ -89,12 +85,9 @@ impl<T> Inner<T> {
             return Err(Full(item));
         }
         let hash = (self.hash)(&self.index, &item);
-        let prepared = producer.stall.with_mut(|stall| {
-            // SAFETY: the caller holds the entry, so the stall is ours alone.
-            let stall = unsafe { &mut *stall };
-            // SAFETY: the stall only ever fills this market's index.
-            unsafe { stall.prepare(&self.index, hash, Item { value: item, count }) }
-        });
+        let stall = producer.stall_mut();
+        // SAFETY: the stall only ever fills this market's index.
+        let prepared = unsafe { stall.prepare(&self.index, hash, Item { value: item, count }) };
         // The decision: the linearization point, with the item already findable as pending.
         if counts.on_sale_latest() >= self.capacity {
             return Err(Full(prepared.retract().value));
@@ -107,33 +100,28 @@ impl<T> Inner<T> {
         Ok(())
     }
 
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    pub(super) unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
+    /// Reserves into the cart whose entry `cart` holds an on-sale item equal to `item`
+    /// (`Cart::add`, `Marketplace::add_to_cart`).
+    pub(super) fn reserve(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
-        // SAFETY: the caller's guarantee.
-        unsafe { self.reserve_hashed(cart, item, hash, true, None) }
+        self.reserve_hashed(cart, item, hash, true, None)
     }
 
-    /// `wait_pending` and `deadline` as in `Index::reserve` (false and the wait's deadline for
-    /// the tries of a wait, `wait.rs`).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    /// [`reserve`](Self::reserve) with `item`'s `hash`; `wait_pending` and `deadline` as in
+    /// `Index::reserve` (false and the wait's deadline for the tries of a wait, `wait.rs`).
     #[inline]
-    pub(super) unsafe fn reserve_hashed(
+    pub(super) fn reserve_hashed(
         &self,
-        cart: &CartShared<T>,
+        cart: &mut Guard<'_, CartShared<T>>,
         item: &T,
         hash: u64,
         wait_pending: bool,
         deadline: Option<std::time::Instant>,
     ) -> bool {
-        // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
-        // fields until it returns; `eq` (user code) gets no access to them.
-        let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
+        let shared = cart.value();
+        // This thread alone uses the cart's fields until it returns; `eq` (user code) gets no
+        // access to them.
+        let hints = &mut cart.cart_mut().hints;
         /// If `eq` (user code) unwinds, the index puts the item it had claimed back on sale. A
         /// waiter may have seen that item claimed and gone to sleep (waiters do not wait for
         /// claimed items): the unwinding wakes one waiter of the product.
@@ -152,14 +140,11 @@ impl<T> Inner<T> {
             return false;
         };
         let count = taken.count;
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            l.items.push(taken.value);
-            l.from.push(taken.count);
-            // Relaxed: a statistic.
-            cart.len.store(l.items.len(), Ordering::Relaxed);
-        });
+        let l = cart.cart_mut();
+        l.items.push(taken.value);
+        l.from.push(taken.count);
+        // Relaxed: a statistic.
+        shared.len.store(l.items.len(), Ordering::Relaxed);
         // SAFETY: `count` points into the producer registry, which lives as long as `self`.
         // The index counted the take; wake the producer if it waits for room (after the item
         // is in the cart: the waker is user code and may unwind).
@@ -167,49 +152,43 @@ impl<T> Inner<T> {
         true
     }
 
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    pub(super) unsafe fn give_back(&self, cart: &CartShared<T>, item: &T) -> bool {
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
-                return false;
-            };
-            let hash = (self.hash)(&self.index, item);
-            let value = l.items.remove(at);
-            let count = l.from.remove(at);
-            // Relaxed: a statistic.
-            cart.len.store(l.items.len(), Ordering::Relaxed);
-            // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
-            let prepared = unsafe { l.stall.prepare(&self.index, hash, Item { value, count }) };
-            // SAFETY: `count` points into the producer registry, which outlives `self`.
-            // The linearization point, with the item already findable as pending.
-            unsafe { &*count }.count_return();
-            prepared.publish();
-            self.product_waits.notify(hash);
-            true
-        })
+    /// Puts the most recently added item equal to `item` back on sale from the cart whose
+    /// entry `cart` holds (`Cart::remove`, `Marketplace::remove_from_cart`).
+    pub(super) fn give_back(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
+        let shared = cart.value();
+        let l = cart.cart_mut();
+        let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
+            return false;
+        };
+        let hash = (self.hash)(&self.index, item);
+        let value = l.items.remove(at);
+        let count = l.from.remove(at);
+        // Relaxed: a statistic.
+        shared.len.store(l.items.len(), Ordering::Relaxed);
+        // SAFETY: the cart's stall fills only this index.
+        let prepared = unsafe { l.stall.prepare(&self.index, hash, Item { value, count }) };
+        // SAFETY: `count` points into the producer registry, which outlives `self`.
+        // The linearization point, with the item already findable as pending.
+        unsafe { &*count }.count_return();
+        prepared.publish();
+        self.product_waits.notify(hash);
+        true
     }
 
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    pub(super) unsafe fn place_order(&self, cart: &CartShared<T>) -> Vec<T> {
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            self.count_gone(&l.from);
-            l.from.clear();
-            let items = core::mem::take(&mut l.items);
-            // Relaxed (all): statistics written only by the entry's holder (a load and a store,
-            // not a read-modify-write, which would cost a locked instruction).
-            cart.len.store(0, Ordering::Relaxed);
-            let ordered = cart.ordered.load(Ordering::Relaxed);
-            cart.ordered
-                .store(ordered + items.len() as u64, Ordering::Relaxed);
-            items
-        })
+    /// Empties the cart whose entry `cart` holds.
+    pub(super) fn place_order(&self, cart: &mut Guard<'_, CartShared<T>>) -> Vec<T> {
+        let shared = cart.value();
+        let l = cart.cart_mut();
+        self.count_gone(&l.from);
+        l.from.clear();
+        let items = core::mem::take(&mut l.items);
+        // Relaxed (all): statistics written only by the entry's holder (a load and a store,
+        // not a read-modify-write, which would cost a locked instruction).
+        shared.len.store(0, Ordering::Relaxed);
+        let ordered = shared.ordered.load(Ordering::Relaxed);
+        shared
+            .ordered
+            .store(ordered + items.len() as u64, Ordering::Relaxed);
+        items
     }
 }

@@ -46,6 +46,7 @@ mod cart;
 mod error;
 #[cfg(feature = "async")]
 mod future;
+mod handle;
 mod hasher;
 mod ids;
 mod index;
@@ -72,12 +73,13 @@ pub use producer::Producer;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::ZeroCapacity;
 use cart::CartShared;
+use handle::Handle;
 pub(crate) use ids::MarketTag;
 use index::Index;
 use inner::Inner;
 use producer::ProducerShared;
-use registry::{Refused, Registered, Registry, HELD, IDLE};
-use wait::{Handle, ProductWaits};
+use registry::{Guard, Held, Refused, Registry};
+use wait::ProductWaits;
 
 /// Buckets of the index unless told otherwise.
 const DEFAULT_BUCKETS: usize = 1024;
@@ -237,13 +239,12 @@ impl<T> Market<T> {
     /// assert_eq!(p.publish(2).unwrap_err().into_inner(), 2);
     /// ```
     pub fn register_producer(&self) -> Producer<T> {
-        let (index, entry) = self.inner.producers.register(HELD);
-        entry.value.counts.registered(entry.slot(), true);
-        Producer::new(
-            self.inner.clone(),
-            entry,
-            ProducerId::tagged(self.inner.tag, index),
-        )
+        let (index, held) = Held::new(self.inner.clone(), |inner| {
+            let (index, entry) = inner.producers.register_held();
+            entry.value().counts.registered(entry.slot(), true);
+            (index, entry)
+        });
+        Producer::new(held, ProducerId::tagged(self.inner.tag, index))
     }
 
     /// Opens a cart and returns the handle that owns it.
@@ -260,12 +261,8 @@ impl<T> Market<T> {
     /// assert!(!cart.add(&"nothing on sale"));
     /// ```
     pub fn new_cart(&self) -> Cart<T> {
-        let (index, entry) = self.inner.carts.register(HELD);
-        Cart::new(
-            self.inner.clone(),
-            entry,
-            CartId::tagged(self.inner.tag, index),
-        )
+        let (index, held) = Held::new(self.inner.clone(), |inner| inner.carts.register_held());
+        Cart::new(held, CartId::tagged(self.inner.tag, index))
     }
 
     /// Registers a producer for the id API.
@@ -278,7 +275,7 @@ impl<T> Market<T> {
     /// assert!(market.publish(p, 'x').is_ok());
     /// ```
     pub fn register_producer_id(&self) -> ProducerId {
-        let (index, entry) = self.inner.producers.register(IDLE);
+        let (index, entry) = self.inner.producers.register_idle();
         entry.value.counts.registered(entry.slot(), false);
         ProducerId::tagged(self.inner.tag, index)
     }
@@ -293,7 +290,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.place_order(c), Ok(vec![]));
     /// ```
     pub fn new_cart_id(&self) -> CartId {
-        CartId::tagged(self.inner.tag, self.inner.carts.register(IDLE).0)
+        CartId::tagged(self.inner.tag, self.inner.carts.register_idle().0)
     }
 
     /// Puts `item` on sale under `producer`. Lock-free, and wait-free while the producer has
@@ -325,12 +322,12 @@ impl<T> Market<T> {
     /// ));
     /// ```
     pub fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
-        let entry = match producer
+        let mut entry = match producer
             .number_in(self.inner.tag)
             .ok_or(Refused::Unknown)
             .and_then(|number| self.inner.producers.acquire(number))
         {
-            Ok(entry) => entry,
+            Ok(busy) => busy,
             Err(Refused::Unknown) => {
                 return Err(PublishError::Id(IdError::UnknownProducer(producer), item))
             }
@@ -338,9 +335,8 @@ impl<T> Market<T> {
                 return Err(PublishError::Id(IdError::ProducerBusy(producer), item))
             }
         };
-        let _release = Release(entry);
-        // SAFETY: `acquire` gave us the entry exclusively until `_release` drops.
-        unsafe { self.inner.publish(&entry.value, item) }.map_err(Into::into)
+        // The guard gives the entry back when it drops, also if user code unwinds.
+        self.inner.publish(&mut entry, item).map_err(Into::into)
     }
 
     /// Reserves into `cart` an on-sale item equal to `item`, from any producer; `Ok(false)`
@@ -362,10 +358,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.add_to_cart(c, &"tea"), Ok(false));
     /// ```
     pub fn add_to_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
-        self.with_cart(cart, |inner, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            unsafe { inner.reserve(c, item) }
-        })
+        self.with_cart(cart, |inner, c| inner.reserve(c, item))
     }
 
     /// Returns the most recently added item equal to `item` from `cart` to sale, under the
@@ -389,10 +382,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.add_to_cart(c, &5), Ok(true)); // it was back on sale
     /// ```
     pub fn remove_from_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
-        self.with_cart(cart, |inner, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            unsafe { inner.give_back(c, item) }
-        })
+        self.with_cart(cart, |inner, c| inner.give_back(c, item))
     }
 
     /// Empties `cart`, returning its items in the order they were added (minus returned
@@ -418,28 +408,25 @@ impl<T> Market<T> {
     /// assert_eq!(market.place_order(c), Ok(vec![]));
     /// ```
     pub fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError> {
-        self.with_cart(cart, |inner, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            unsafe { inner.place_order(c) }
-        })
+        self.with_cart(cart, |inner, c| inner.place_order(c))
     }
 
     fn with_cart<R>(
         &self,
         cart: CartId,
-        f: impl FnOnce(&Inner<T>, &CartShared<T>) -> R,
+        f: impl FnOnce(&Inner<T>, &mut Guard<'_, CartShared<T>>) -> R,
     ) -> Result<R, IdError> {
-        let entry = match cart
+        let mut entry = match cart
             .number_in(self.inner.tag)
             .ok_or(Refused::Unknown)
             .and_then(|number| self.inner.carts.acquire(number))
         {
-            Ok(entry) => entry,
+            Ok(busy) => busy,
             Err(Refused::Unknown) => return Err(IdError::UnknownCart(cart)),
             Err(Refused::Busy) => return Err(IdError::CartBusy(cart)),
         };
-        let _release = Release(entry);
-        Ok(f(&self.inner, &entry.value))
+        // The guard gives the entry back when it drops, also if user code unwinds.
+        Ok(f(&self.inner, &mut entry))
     }
 
     /// Copies of the items in `cart`, in the order added (for inspection and tests).
@@ -451,10 +438,7 @@ impl<T> Market<T> {
     where
         T: Clone,
     {
-        self.with_cart(cart, |_, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            c.local.with(|l| unsafe { (*l).items.clone() })
-        })
+        self.with_cart(cart, |_, c| c.cart_mut().items.clone())
     }
 
     /// A snapshot of the market's counters. Each number is read without stopping anyone, so
@@ -501,15 +485,6 @@ impl<T> Market<T> {
             slots: inner.index.slots(),
             entries: inner.producers.allocated() + inner.carts.allocated(),
         }
-    }
-}
-
-/// Ends an id-API call when dropped (also on unwinding out of user `Hash`/`Eq` code).
-struct Release<'a, E>(&'a Registered<E>);
-
-impl<E> Drop for Release<'_, E> {
-    fn drop(&mut self) {
-        self.0.release();
     }
 }
 

@@ -1,12 +1,11 @@
-//! The producer handle.
+//! The producer: its registry entry (its account and its stall) and the handle that owns it.
 
-use core::ptr::NonNull;
 use std::time::Duration;
 
 use super::account::Counts;
-use super::registry::Registered;
+use super::handle::Handle;
+use super::registry::{Guard, Held};
 use super::stall::Stall;
-use super::wait::Handle;
 use super::{Market, ProducerId, PublishWaitError};
 use crate::sync::UnsafeCell;
 use crate::Full;
@@ -24,6 +23,16 @@ impl<T> Default for ProducerShared<T> {
             counts: Counts::new(),
             stall: UnsafeCell::new(Stall::default()),
         }
+    }
+}
+
+impl<T> Guard<'_, ProducerShared<T>> {
+    /// The producer's stall.
+    #[inline]
+    pub(crate) fn stall_mut(&mut self) -> &mut Stall<T> {
+        // SAFETY: the guard holds the entry (`BUSY` or `HELD`), so this thread alone uses its
+        // cells, and `&mut self` makes this borrow the only one made through the guard.
+        self.value().stall.with_mut(|s| unsafe { &mut *s })
     }
 }
 
@@ -67,9 +76,8 @@ impl<T> Default for ProducerShared<T> {
 /// send(market.register_producer());
 /// ```
 pub struct Producer<T> {
-    pub(super) inner: Handle<T>,
-    /// Held (`HELD`) by this handle for its whole life.
-    entry: NonNull<Registered<ProducerShared<T>>>,
+    /// The producer's entry, held (`HELD`) by this handle for its whole life, and the market.
+    pub(super) held: Held<Handle<T>, ProducerShared<T>>,
     id: ProducerId,
 }
 
@@ -79,21 +87,8 @@ pub struct Producer<T> {
 unsafe impl<T: Send> Send for Producer<T> {}
 
 impl<T> Producer<T> {
-    pub(crate) fn new(
-        inner: Handle<T>,
-        entry: &Registered<ProducerShared<T>>,
-        id: ProducerId,
-    ) -> Self {
-        Self {
-            entry: NonNull::from(entry),
-            inner,
-            id,
-        }
-    }
-
-    pub(super) fn entry(&self) -> &Registered<ProducerShared<T>> {
-        // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
-        unsafe { self.entry.as_ref() }
+    pub(crate) fn new(held: Held<Handle<T>, ProducerShared<T>>, id: ProducerId) -> Self {
+        Self { held, id }
     }
 
     /// This producer's id (as seen in [`Market::stats`]).
@@ -121,8 +116,8 @@ impl<T> Producer<T> {
     /// assert!(p.publish(2).is_ok());
     /// ```
     pub fn publish(&mut self, item: T) -> Result<(), Full<T>> {
-        // SAFETY: this handle holds the entry (`HELD`) and `&mut self` keeps it to one call.
-        unsafe { self.inner.publish(&self.entry().value, item) }
+        let (inner, mut producer) = self.held.hold();
+        inner.publish(&mut producer, item)
     }
 
     /// Like [`publish`](Producer::publish), but waits for as long as it takes for room, as
@@ -188,23 +183,20 @@ impl<T> Producer<T> {
         item: T,
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
-        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe {
-            self.inner
-                .publish_timeout(&self.entry().value, item, timeout)
-        }
+        let (inner, mut producer) = self.held.hold();
+        inner.publish_timeout(&mut producer, item, timeout)
     }
 
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it
     /// and returns raise it at any moment).
     pub fn on_sale(&self) -> usize {
-        self.entry().value.counts.on_sale()
+        self.held.view().value().counts.on_sale()
     }
 
     /// The market this producer sells in.
     pub fn market(&self) -> Market<T> {
         Market {
-            inner: self.inner.clone(),
+            inner: self.held.keeper().clone(),
         }
     }
 }
@@ -219,7 +211,7 @@ impl<T> core::fmt::Debug for Producer<T> {
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
-        // SAFETY: this handle holds the entry and never uses it again.
-        unsafe { self.inner.close_producer(self.entry()) };
+        let (inner, producer) = self.held.hold();
+        inner.close_producer(producer);
     }
 }

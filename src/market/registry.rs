@@ -11,6 +11,9 @@
 //! mistaken for the entry's new owner. An entry whose generation would wrap is never reused
 //! (docs/DESIGN.md, "Reusing registry entries").
 
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
 use super::ids::{id_number, GEN_MASK, SLOT_BITS, SLOT_MASK};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -18,14 +21,14 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 /// Free: no id of the current generation was handed out.
 pub(crate) const VACANT: u8 = 0;
 /// Registered for the id API and not in use.
-pub(crate) const IDLE: u8 = 1;
-/// An id-API call is using the entry.
-pub(crate) const BUSY: u8 = 2;
-/// A handle owns the entry for its whole life.
-pub(crate) const HELD: u8 = 3;
+const IDLE: u8 = 1;
+/// An id-API call is using the entry ([`Busy`]).
+const BUSY: u8 = 2;
+/// A handle owns the entry for its whole life ([`Registry::register_held`]).
+const HELD: u8 = 3;
 /// The owning handle was dropped; the id is no longer usable, and the entry waits until
 /// nothing refers to it any more (see [`Registry::recycle`]).
-pub(crate) const RETIRED: u8 = 4;
+const RETIRED: u8 = 4;
 /// Vacated in its last generation: never handed out again (its storage stays allocated).
 const SPENT: u8 = 5;
 
@@ -43,15 +46,142 @@ const fn word(generation: u64, state: u8) -> u64 {
 pub(crate) struct Registered<E> {
     /// `generation << 8 | state`, state `VACANT -> (IDLE <-> BUSY) | (HELD -> RETIRED) ->
     /// VACANT` (with the generation bumped), or `SPENT` instead of `VACANT` after the last
-    /// generation. Whoever moved it to `BUSY` or `HELD`
-    /// has exclusive use of the `UnsafeCell`s inside `value` until it moves it on.
-    pub(crate) state: AtomicU64,
+    /// generation. Whoever moved it to `BUSY` or `HELD` has a [`Guard`] of the entry: the
+    /// exclusive use of the `UnsafeCell`s inside `value` until it moves it on.
+    state: AtomicU64,
     /// The free stack's top word below this entry (see [`Registry::free`]) while this one is
     /// on the free stack.
     next_free: AtomicU64,
     /// This entry's slot (fixed).
     slot: usize,
     pub(crate) value: E,
+}
+
+/// Exclusive use of one registry entry: its holder moved the entry to `BUSY` (an id-API call,
+/// [`Registry::acquire`]) or `HELD` (a handle, [`Registry::register_held`]) and has not moved
+/// it on, so it alone may use the `UnsafeCell`s inside the entry's value. Only this module
+/// makes guards, one per such move; a guard is not `Clone`, and its methods that hand out the
+/// cells' contents (`cart_mut`, `shelf_mut`, ...) take `&mut self`.
+pub(crate) struct Guard<'a, E> {
+    entry: &'a Registered<E>,
+}
+
+impl<'a, E> Guard<'a, E> {
+    /// The entry's value. Its `UnsafeCell`s are for the guard's methods that borrow the guard.
+    #[inline]
+    pub(crate) fn value(&self) -> &'a E {
+        &self.entry.value
+    }
+
+    /// This entry's registry slot.
+    pub(crate) fn slot(&self) -> usize {
+        self.entry.slot
+    }
+
+    /// Ends a handle's ownership (`HELD -> RETIRED`), returning the new state word; the entry
+    /// is reused later by [`Registry::recycle`] (a producer's, once nothing refers to it).
+    pub(crate) fn retire(self) -> u64 {
+        self.entry.retire()
+    }
+}
+
+/// An id-API call's [`Guard`]: [`Registry::acquire`] moved the entry `IDLE -> BUSY`, and
+/// dropping the guard moves it back (`BUSY -> IDLE`), also when user `Hash`/`Eq` code unwinds.
+pub(crate) struct Busy<'a, E>(Guard<'a, E>);
+
+impl<'a, E> Deref for Busy<'a, E> {
+    type Target = Guard<'a, E>;
+
+    #[inline]
+    fn deref(&self) -> &Guard<'a, E> {
+        &self.0
+    }
+}
+
+impl<'a, E> DerefMut for Busy<'a, E> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Guard<'a, E> {
+        &mut self.0
+    }
+}
+
+impl<E> Drop for Busy<'_, E> {
+    fn drop(&mut self) {
+        self.0.entry.release();
+    }
+}
+
+/// A handle's hold on its entry (`HELD`, from [`Registry::register_held`]) for the handle's
+/// whole life, kept beside `keeper`, the value through which the registry was reached (the
+/// market), which keeps the registry, and so the entry, alive. [`hold`](Self::hold) lends the
+/// entry's [`Guard`] for as long as the `Held` is borrowed mutably, [`view`](Self::view) a
+/// read-only one for as long as it is borrowed.
+pub(crate) struct Held<K, E> {
+    entry: NonNull<Registered<E>>,
+    keeper: K,
+}
+
+impl<K, E> Held<K, E> {
+    /// Registers an entry with `register`, which moves an entry of a registry it reaches
+    /// through `keeper` to `HELD` (with [`Registry::register_held`]); returns the number of its
+    /// id and the hold.
+    pub(crate) fn new(
+        keeper: K,
+        register: impl FnOnce(&K) -> (usize, Guard<'_, E>),
+    ) -> (usize, Self) {
+        let (id, guard) = register(&keeper);
+        let entry = NonNull::from(guard.entry);
+        (id, Self { entry, keeper })
+    }
+
+    /// The value that keeps the registry alive.
+    #[inline]
+    pub(crate) fn keeper(&self) -> &K {
+        &self.keeper
+    }
+
+    /// The entry.
+    #[inline]
+    fn entry(&self) -> &Registered<E> {
+        // SAFETY: `register` made the guard from a borrow of `keeper` of any length, so the
+        // entry's registry outlives every borrow of `keeper`, which lives as long as `self`
+        // (`keeper` is never lent out mutably); entries live as long as their registry, and
+        // moving `keeper` moves no entry (they are in the registry's chunks).
+        unsafe { self.entry.as_ref() }
+    }
+
+    /// The keeper and the entry's guard, for one operation of the handle.
+    #[inline]
+    pub(crate) fn hold(&mut self) -> (&K, Guard<'_, E>) {
+        let this = &*self;
+        (
+            &this.keeper,
+            Guard {
+                entry: this.entry(),
+            },
+        )
+    }
+
+    /// The entry's guard, to read through: the `&self` methods of the guard only.
+    #[inline]
+    pub(crate) fn view(&self) -> View<'_, E> {
+        View(Guard {
+            entry: self.entry(),
+        })
+    }
+}
+
+/// A read-only [`Guard`] of a held entry ([`Held::view`]): it lends only `&Guard`, so the
+/// guard's `&mut self` methods are out of reach while any view lives.
+pub(crate) struct View<'a, E>(Guard<'a, E>);
+
+impl<'a, E> Deref for View<'a, E> {
+    type Target = Guard<'a, E>;
+
+    #[inline]
+    fn deref(&self) -> &Guard<'a, E> {
+        &self.0
+    }
 }
 
 /// Why [`Registry::acquire`] refused.
@@ -97,13 +227,30 @@ impl<E: Default> Registry<E> {
         }
     }
 
-    /// Hands out a vacant entry (a reused one if any), set to `state` (`IDLE` or `HELD`),
-    /// and the number of its id.
+    /// Hands out a vacant entry (a reused one if any) for the id API (`IDLE`), with the number
+    /// of its id; [`acquire`](Self::acquire) takes it for each call.
     ///
     /// # Panics
     ///
     /// When more ids were asked for than any memory could hold.
-    pub(crate) fn register(&self, state: u8) -> (usize, &Registered<E>) {
+    pub(crate) fn register_idle(&self) -> (usize, &Registered<E>) {
+        self.register(IDLE)
+    }
+
+    /// Hands out a vacant entry (a reused one if any) to a handle (`HELD`), with the number of
+    /// its id and the guard the handle keeps for its whole life.
+    ///
+    /// # Panics
+    ///
+    /// When more ids were asked for than any memory could hold.
+    pub(crate) fn register_held(&self) -> (usize, Guard<'_, E>) {
+        let (id, entry) = self.register(HELD);
+        (id, Guard { entry })
+    }
+
+    /// Hands out a vacant entry (a reused one if any), set to `state` (`IDLE` or `HELD`),
+    /// and the number of its id.
+    fn register(&self, state: u8) -> (usize, &Registered<E>) {
         debug_assert!(state == IDLE || state == HELD);
         let (slot, entry) = match self.pop_free() {
             Some(found) => found,
@@ -228,8 +375,9 @@ impl<E> Registry<E> {
         self.entry(slot)
     }
 
-    /// Takes exclusive use of an `IDLE` entry for one id-API call (`IDLE -> BUSY`).
-    pub(crate) fn acquire(&self, id: usize) -> Result<&Registered<E>, Refused> {
+    /// Takes exclusive use of an `IDLE` entry for one id-API call (`IDLE -> BUSY`) until the
+    /// guard is dropped.
+    pub(crate) fn acquire(&self, id: usize) -> Result<Busy<'_, E>, Refused> {
         let entry = self.entry(id & SLOT_MASK).ok_or(Refused::Unknown)?;
         let generation = ((id >> SLOT_BITS) as u64) & GEN_MASK;
         // ORDERING: Acquire pairs with the Release in `release` by the previous user (or in
@@ -242,7 +390,7 @@ impl<E> Registry<E> {
             Ordering::Acquire,
             Ordering::Relaxed,
         ) {
-            Ok(_) => Ok(entry),
+            Ok(_) => Ok(Busy(Guard { entry })),
             Err(now)
                 if (now >> STATE_BITS) & GEN_MASK == generation
                     && matches!(now as u8, BUSY | HELD) =>
@@ -281,6 +429,12 @@ impl<E> Registry<E> {
             .filter(|&k| !self.chunks[k].load(Ordering::Relaxed).is_null())
             .map(|k| FIRST << k)
             .sum()
+    }
+
+    /// Vacates a handle's entry that nothing but the handle refers to (`HELD -> VACANT`, as
+    /// [`recycle`](Self::recycle)): the entry is reused at once.
+    pub(crate) fn vacate_held(&self, guard: Guard<'_, E>) {
+        self.recycle(guard.entry, guard.entry.held(), |_| {});
     }
 
     /// Vacates `entry` if its state word is still `from` (`HELD` for a handle that leaves
@@ -341,7 +495,7 @@ impl<E> Registered<E> {
     }
 
     /// Ends an id-API call (`BUSY -> IDLE`).
-    pub(crate) fn release(&self) {
+    fn release(&self) {
         // Relaxed: only we write the state while it is `BUSY`.
         let w = self.state.load(Ordering::Relaxed);
         debug_assert_eq!(w as u8, BUSY);
@@ -352,7 +506,7 @@ impl<E> Registered<E> {
     }
 
     /// Ends a handle's ownership (`HELD -> RETIRED`), returning the new state word.
-    pub(crate) fn retire(&self) -> u64 {
+    fn retire(&self) -> u64 {
         // Relaxed: only we write the state while it is `HELD`.
         let w = self.state.load(Ordering::Relaxed);
         debug_assert_eq!(w as u8, HELD);
@@ -364,7 +518,7 @@ impl<E> Registered<E> {
     }
 
     /// The state word of a `HELD` entry (for [`Registry::recycle`]).
-    pub(crate) fn held(&self) -> u64 {
+    fn held(&self) -> u64 {
         // Relaxed: only the handle writes the state while it is `HELD`.
         let w = self.state.load(Ordering::Relaxed);
         debug_assert_eq!(w as u8, HELD);

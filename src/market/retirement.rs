@@ -6,29 +6,23 @@ use super::account::Counts;
 use super::cart::CartShared;
 use super::inner::Inner;
 use super::producer::ProducerShared;
-use super::registry::Registered;
+use super::registry::Guard;
 use crate::sync::Ordering;
 
 impl<T> Inner<T> {
-    /// Ends a cart handle: drops its items, orphans its stall, retires the id.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the handle holding `cart`'s entry, which it never uses again.
-    pub(super) unsafe fn close_cart(&self, cart: &Registered<CartShared<T>>) {
-        let items = cart.value.local.with_mut(|l| {
-            // SAFETY: the handle holds the entry.
-            let l = unsafe { &mut *l };
-            l.stall.orphan();
-            // The items leave the market (their values refer to no producer).
-            self.count_gone(&l.from);
-            l.from.clear();
-            core::mem::take(&mut l.items)
-        });
+    /// Ends a cart handle, whose held entry `cart` is: drops its items, orphans its stall,
+    /// retires the id.
+    pub(super) fn close_cart(&self, mut cart: Guard<'_, CartShared<T>>) {
+        let l = cart.cart_mut();
+        l.stall.orphan();
+        // The items leave the market (their values refer to no producer).
+        self.count_gone(&l.from);
+        l.from.clear();
+        let items = core::mem::take(&mut l.items);
         // Relaxed: a statistic.
-        cart.value.len.store(0, Ordering::Relaxed);
+        cart.value().len.store(0, Ordering::Relaxed);
         // Nothing refers to a cart's entry but its handle: it is reused at once.
-        self.carts.recycle(cart, cart.held(), |_| {});
+        self.carts.vacate_held(cart);
         drop(items);
     }
 
@@ -77,18 +71,12 @@ impl<T> Inner<T> {
         });
     }
 
-    /// Ends a producer handle: orphans its stall, retires the id.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the handle holding `producer`'s entry, which it never uses again.
-    pub(super) unsafe fn close_producer(&self, producer: &Registered<ProducerShared<T>>) {
-        producer.value.stall.with_mut(|s| {
-            // SAFETY: the handle holds the entry.
-            unsafe { (*s).orphan() }
-        });
+    /// Ends a producer handle, whose held entry `producer` is: orphans its stall, retires
+    /// the id.
+    pub(super) fn close_producer(&self, mut producer: Guard<'_, ProducerShared<T>>) {
+        producer.stall_mut().orphan();
+        let (slot, counts) = (producer.slot(), &producer.value().counts);
         let retired = producer.retire();
-        let counts = &producer.value.counts;
         // ORDERING: Release publishes our last `published` to the carts that see it.
         counts.life.retired.store(retired, Ordering::Release);
         // ORDERING: a read-modify-write (adding nothing) reads the latest `gone`. If a cart's
@@ -100,7 +88,7 @@ impl<T> Inner<T> {
         let gone = counts.life.gone.fetch_add(0, Ordering::AcqRel);
         // Relaxed: our own last write.
         if counts.published.load(Ordering::Relaxed) == gone {
-            self.recycle_producer(producer.slot(), retired);
+            self.recycle_producer(slot, retired);
         }
     }
 }

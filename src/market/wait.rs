@@ -19,16 +19,16 @@
 //! (a `Hash` that leaves out a field `Eq` compares, a constant one, a collision) share a key:
 //! a publish of one may wake a waiter for the other, whose try then claims an item of its hash
 //! that is not its product; it passes the notification forward to the waiters behind it
-//! (`WaitList::wait_until_passing`), so the chain ends and the right waiter is reached. A try
+//! (`Waiter::mismatched`), so the chain ends and the right waiter is reached. A try
 //! waits for another reservation's verdict on a claimed slot of its hash rather than sleeping
 //! on it, so a put-back needs no notification. docs/DESIGN.md, "Waits", has the argument.
 
-use core::ops::Deref;
 use std::time::{Duration, Instant};
 
+use super::registry::Guard;
 use super::{CartShared, Inner, Market, ProducerShared, PublishWaitError, WaitError};
-use crate::sync::{fence, Arc, Ordering};
-use crate::wait::{notify_all_of, Spin, WaitList};
+use crate::sync::{fence, Ordering};
+use crate::wait::{notify_all_of, wait, Spin, WaitList, Waiter};
 use crate::Full;
 
 /// Lists of carts waiting for a product (by the hash's high bits).
@@ -61,60 +61,6 @@ impl ProductWaits {
     #[inline]
     pub(crate) fn notify(&self, hash: u64) {
         self.list(hash).notify_one(hash);
-    }
-}
-
-/// What every handle of a market (each [`Market`] clone, [`Producer`](super::Producer) and
-/// [`Cart`](super::Cart)) holds: a reference to the shared state, counted in
-/// `Inner::handles`, so that a wait can tell when nobody else could ever end it. When the
-/// count falls to 1, the remaining handle's waits end with [`WaitError::Closed`]
-/// (docs/DESIGN.md, "Abandoned markets"). Counting costs nothing on the operations: only
-/// creating and dropping handles touch the count.
-pub(crate) struct Handle<T> {
-    inner: Arc<Inner<T>>,
-}
-
-impl<T> Handle<T> {
-    /// The first handle of a new market (whose count of handles starts at 1).
-    pub(super) fn new(inner: Inner<T>) -> Self {
-        // Relaxed: nobody else can see the count yet.
-        debug_assert_eq!(inner.handles.load(Ordering::Relaxed), 1);
-        Self {
-            inner: Arc::new(inner),
-        }
-    }
-}
-
-impl<T> Clone for Handle<T> {
-    fn clone(&self) -> Self {
-        // Relaxed, as `Arc::clone`: the clone is made from a live handle, so the count is
-        // above 1 from before this increment until after it, and a waiter reading any value
-        // of it in between sees no "last handle".
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<T> Drop for Handle<T> {
-    fn drop(&mut self) {
-        // ORDERING: SeqCst read-modify-write: the state change of the wait handshake
-        // (`crate::wait`), paired with the waiters' load in `Inner::wait_is_hopeless` after
-        // their fence; the notifications complete it.
-        if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 2 {
-            // One handle is left: if it waits, nobody else can end its wait.
-            self.inner.notify_every_waiter();
-        }
-    }
-}
-
-impl<T> Deref for Handle<T> {
-    type Target = Inner<T>;
-
-    #[inline]
-    fn deref(&self) -> &Inner<T> {
-        &self.inner
     }
 }
 
@@ -158,7 +104,7 @@ impl<T> Market<T> {
 impl<T> Inner<T> {
     /// Wakes every waiting cart and producer, after a `SeqCst` read-modify-write that may end
     /// their waits (closing, or the last handle but one going).
-    fn notify_every_waiter(&self) {
+    pub(super) fn notify_every_waiter(&self) {
         // ORDERING: SeqCst fence: the registry walk below reads which producers exist with
         // Relaxed/Acquire loads; the fence orders them after the caller's read-modify-write,
         // so that a producer registered since, whose wait's fence preceded it (and so read the
@@ -190,15 +136,12 @@ impl<T> Inner<T> {
         self.is_closed() || self.handles.load(Ordering::Acquire) == 1
     }
 
-    /// One try of a cart's wait: `Some` when it is over.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    /// One try of a cart's wait, through its entry's guard `cart`: `Some` when it is over.
+    /// `hash` is `item`'s.
     #[inline]
-    pub(super) unsafe fn try_reserve(
+    pub(super) fn try_reserve(
         &self,
-        cart: &CartShared<T>,
+        cart: &mut Guard<'_, CartShared<T>>,
         item: &T,
         hash: u64,
         deadline: Option<Instant>,
@@ -210,18 +153,13 @@ impl<T> Inner<T> {
         // would spin on a thread that may be descheduled, or, under loom, on two waiters that
         // yield to each other forever. A slot claimed by another reservation is waited for
         // (its verdict notifies nobody): see the module docs.
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            unsafe { (*l).hints.collided = false }
-        });
-        // SAFETY: the caller's guarantee.
-        if unsafe { self.reserve_hashed(cart, item, hash, false, deadline) } {
+        cart.cart_mut().hints.collided = false;
+        if self.reserve_hashed(cart, item, hash, false, deadline) {
             Some(Ok(()))
         } else if self.wait_is_hopeless() {
             // The wait ends here, so its answer must be exact: one reservation that waits
             // for claimed items, as `Cart::add` does.
-            // SAFETY: the caller's guarantee.
-            let reserved = unsafe { self.reserve_hashed(cart, item, hash, true, deadline) };
+            let reserved = self.reserve_hashed(cart, item, hash, true, deadline);
             Some(if reserved {
                 Ok(())
             } else {
@@ -232,119 +170,95 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Whether the cart's last try claimed an item of its hash that is another product (its
-    /// notification is then passed forward: `WaitList::wait_until_passing`).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
+    /// One try of a producer's wait, through its entry's guard `producer`, to publish the
+    /// item in `pending`: `Some` when the wait is over (published, or closed with the item
+    /// handed back in the error); `None`, with the item back in `pending`, for "not now".
     #[inline]
-    pub(super) unsafe fn collided(&self, cart: &CartShared<T>) -> bool {
-        // SAFETY: the caller's guarantee.
-        cart.local.with(|l| unsafe { (*l).hints.collided })
-    }
-
-    /// One try of a producer's wait: `Ok` when it is over (published, or closed with the item
-    /// handed back in the error), `Err(item)` for "not now".
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively.
-    #[inline]
-    pub(super) unsafe fn try_publish(
+    pub(super) fn try_publish(
         &self,
-        producer: &ProducerShared<T>,
-        item: T,
-    ) -> Result<Result<(), PublishWaitError<T>>, T> {
-        // SAFETY: the caller's guarantee.
-        match unsafe { self.publish(producer, item) } {
-            Ok(()) => Ok(Ok(())),
-            Err(Full(item)) if self.wait_is_hopeless() => Ok(Err(PublishWaitError::Closed(item))),
-            Err(Full(item)) => Err(item),
+        producer: &mut Guard<'_, ProducerShared<T>>,
+        pending: &mut Option<T>,
+    ) -> Option<Result<(), PublishWaitError<T>>> {
+        let item = pending.take()?;
+        match self.publish(producer, item) {
+            Ok(()) => Some(Ok(())),
+            Err(Full(item)) if self.wait_is_hopeless() => Some(Err(PublishWaitError::Closed(item))),
+            Err(Full(item)) => {
+                *pending = Some(item);
+                None
+            }
         }
     }
 
     /// Reserves like `reserve`, waiting up to `timeout` for an equal item to be put on sale;
     /// among carts waiting for equal items, those of higher `rank` are served first.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    pub(super) unsafe fn reserve_wait(
+    pub(super) fn reserve_wait(
         &self,
-        cart: &CartShared<T>,
+        cart: &mut Guard<'_, CartShared<T>>,
         item: &T,
         rank: u32,
         timeout: Duration,
     ) -> Result<(), WaitError> {
+        /// A cart's thread waiting for an item equal to `item`.
+        struct CartWait<'w, 'g, T> {
+            inner: &'w Inner<T>,
+            cart: &'w mut Guard<'g, CartShared<T>>,
+            item: &'w T,
+            hash: u64,
+            deadline: Option<Instant>,
+        }
+        impl<T> Waiter for CartWait<'_, '_, T> {
+            type Output = Result<(), WaitError>;
+            fn list(&self) -> &WaitList {
+                self.inner.product_waits.list(self.hash)
+            }
+            fn attempt(&mut self) -> Option<Result<(), WaitError>> {
+                (self.inner).try_reserve(self.cart, self.item, self.hash, self.deadline)
+            }
+            fn mismatched(&mut self) -> bool {
+                self.cart.collided()
+            }
+        }
         let hash = (self.hash)(&self.index, item);
         // `None` for a time-out too long to have an end.
         let deadline = Instant::now().checked_add(timeout);
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            // Room for the item before sleeping rather than after waking: an allocation
-            // less between a publish and the waiter's return.
-            l.items.reserve(1);
-            l.from.reserve(1);
-        });
-        self.product_waits
-            .list(hash)
-            .wait_until_passing(
-                hash,
-                rank,
-                Some(timeout),
-                Spin::Learnt,
-                || {
-                    // SAFETY: the caller's guarantee.
-                    unsafe { self.try_reserve(cart, item, hash, deadline) }
-                },
-                || {
-                    // SAFETY: the caller's guarantee.
-                    unsafe { self.collided(cart) }
-                },
-            )
-            .unwrap_or_else(|| {
-                // Timed out. The tries above do not wait for prepared items; this last one
-                // does (as `Cart::add`), but, the deadline having passed, for no other
-                // reservation's verdict (docs/DESIGN.md, "Waiting for a verdict").
-                let reserved =
-                    // SAFETY: the caller's guarantee.
-                    unsafe { self.reserve_hashed(cart, item, hash, true, Some(Instant::now())) };
-                if reserved {
-                    Ok(())
-                } else {
-                    Err(WaitError::Timeout)
-                }
-            })
+        let l = cart.cart_mut();
+        // Room for the item before sleeping rather than after waking: an allocation
+        // less between a publish and the waiter's return.
+        l.items.reserve(1);
+        l.from.reserve(1);
+        let mut waiting = CartWait {
+            inner: self,
+            cart: &mut *cart,
+            item,
+            hash,
+            deadline,
+        };
+        let done = wait(&mut waiting, hash, rank, Some(timeout), Spin::Learnt);
+        done.unwrap_or_else(|| {
+            // Timed out. The tries above do not wait for prepared items; this last one
+            // does (as `Cart::add`), but, the deadline having passed, for no other
+            // reservation's verdict (docs/DESIGN.md, "Waiting for a verdict").
+            if self.reserve_hashed(cart, item, hash, true, Some(Instant::now())) {
+                Ok(())
+            } else {
+                Err(WaitError::Timeout)
+            }
+        })
     }
 
     /// Publishes like `publish`, waiting up to `timeout` for room.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively.
-    pub(super) unsafe fn publish_timeout(
+    pub(super) fn publish_timeout(
         &self,
-        producer: &ProducerShared<T>,
+        producer: &mut Guard<'_, ProducerShared<T>>,
         item: T,
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
         let mut pending = Some(item);
-        let done = producer
-            .counts
-            .room
-            .wait_until(ROOM, 0, Some(timeout), Spin::Learnt, || {
-                let item = pending.take()?;
-                // SAFETY: the caller's guarantee.
-                match unsafe { self.try_publish(producer, item) } {
-                    Ok(done) => Some(done),
-                    Err(item) => {
-                        pending = Some(item);
-                        None
-                    }
-                }
-            });
+        let room = &producer.value().counts.room;
+        let done = room.wait_until(ROOM, 0, Some(timeout), Spin::Learnt, || {
+            self.try_publish(producer, &mut pending)
+        });
         match (done, pending) {
             (Some(done), _) => done,
             (None, Some(item)) => Err(PublishWaitError::new(WaitError::Timeout, item)),
@@ -356,6 +270,15 @@ impl<T> Inner<T> {
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(super) fn room(producer: &ProducerShared<T>) -> (&WaitList, u64) {
         (&producer.counts.room, ROOM)
+    }
+}
+
+impl<T> Guard<'_, CartShared<T>> {
+    /// Whether the cart's last try claimed an item of its hash that is another product (its
+    /// notification is then passed forward: [`Waiter::mismatched`]).
+    #[inline]
+    pub(super) fn collided(&mut self) -> bool {
+        self.cart_mut().hints.collided
     }
 }
 

@@ -69,25 +69,25 @@
 //! then holds by the fence-to-fence rule, and that is the version loom checks.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::sync::{
-    fence, loom_seq_cst_fence, thread, Arc, AtomicUsize, Mutex, MutexGuard, Ordering,
-};
+use crate::sync::{loom_seq_cst_fence, thread, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 mod backoff;
+mod signal;
 #[cfg(all(test, not(loom)))]
 mod tests;
-
-mod signal;
+mod waiter;
 
 pub(crate) use backoff::{Backoff, Spin};
-use backoff::{SpinPolicy, SPIN_STEPS};
 use signal::{drop_outside_lock, resume_waker_panic};
 pub(crate) use signal::{Parked, Signal};
+#[cfg(feature = "async")]
+pub(crate) use waiter::{register_and_try, try_notified};
+pub(crate) use waiter::{wait, Waiter};
 
 #[derive(Debug)]
 struct Entry {
@@ -161,8 +161,7 @@ impl WaitList {
     /// has passed with `attempt` still answering `None`. A time-out too large to represent
     /// means no time-out.
     ///
-    /// `attempt` must meet the contract in the [module docs](self): it may answer `None` only
-    /// from state it reads after it is called (a `SeqCst` fence precedes the decisive call).
+    /// `attempt` must meet the contract of [`Waiter::attempt`].
     pub(crate) fn wait_until<R>(
         &self,
         key: u64,
@@ -171,101 +170,30 @@ impl WaitList {
         spin: Spin,
         attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        self.wait_until_passing(key, rank, timeout, spin, attempt, || false)
-    }
-
-    /// [`wait_until`](Self::wait_until) for waiters whose key several kinds of waiter share:
-    /// `mismatched()`, asked after each attempt that follows a notification, says whether the
-    /// attempt found something under the key that was not for this waiter (an item of another
-    /// product with the same hash); the notification is then passed forward
-    /// ([`pass_forward`](Self::pass_forward)).
-    pub(crate) fn wait_until_passing<R>(
-        &self,
-        key: u64,
-        rank: u32,
-        timeout: Option<Duration>,
-        spin: Spin,
-        mut attempt: impl FnMut() -> Option<R>,
-        mut mismatched: impl FnMut() -> bool,
-    ) -> Option<R> {
-        // The first try costs no clock read: most waits end here.
-        if let Some(done) = attempt() {
-            return Some(done);
+        /// A waiter that is one closure, on one list.
+        struct Tries<'l, A> {
+            list: &'l WaitList,
+            attempt: A,
         }
-        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        // `Spin::Always`: spin, then yield, until the backoff is completed (see `Spin`).
-        // `Spin::Learnt`: a short spin (about a microsecond of spin hints), no yielding, and
-        // only while spinning pays on this thread (see `SpinPolicy`): a waiter that sleeps
-        // anyway only delays the threads that need the processor.
-        match spin {
-            Spin::Always => {
-                // Under loom the backoff is completed at once: nobody spins.
-                let mut backoff = Backoff::new();
-                while !backoff.is_completed() {
-                    backoff.snooze();
-                    if let Some(done) = attempt() {
-                        return Some(done);
-                    }
-                }
+        impl<R, A: FnMut() -> Option<R>> Waiter for Tries<'_, A> {
+            type Output = R;
+            fn list(&self) -> &WaitList {
+                self.list
             }
-            Spin::Learnt if SpinPolicy::should_spin() => {
-                let mut backoff = Backoff::new();
-                for _ in 0..SPIN_STEPS {
-                    backoff.spin();
-                    if let Some(done) = attempt() {
-                        SpinPolicy::record(true);
-                        return Some(done);
-                    }
-                }
-                SpinPolicy::record(false);
-            }
-            Spin::Learnt => {}
-        }
-        // The ticket of a notification this waiter could not use, if any.
-        let mut spent = None;
-        loop {
-            let parked = Parked::current();
-            let signal = Signal::Thread(Arc::clone(&parked));
-            let ticket = match spent.take() {
-                None => self.register(key, rank, signal),
-                Some(spent) => self.register_again(spent, rank, signal),
-            };
-            // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
-            // below reads every change whose notifier did not see our registration.
-            fence(Ordering::SeqCst);
-            // If `attempt` unwinds, the registration ends with it: a queued entry left behind
-            // would swallow a notification meant for another waiter.
-            let done = match catch_unwind(AssertUnwindSafe(&mut attempt)) {
-                Ok(done) => done,
-                Err(panic) => {
-                    self.cancel(ticket);
-                    resume_unwind(panic)
-                }
-            };
-            if let Some(done) = done {
-                self.cancel(ticket);
-                return Some(done);
-            }
-            if !self.park(&ticket, &parked, deadline) {
-                // Timed out (and no longer queued); one last try.
-                return attempt();
-            }
-            // Notified (and no longer queued): try at once; if another thread took what the
-            // notifier offered, queue again in the same place, which loses nothing (module
-            // docs). If the attempt unwinds, the notification goes to the next waiter.
-            let done = catch_unwind(AssertUnwindSafe(&mut attempt));
-            if done.is_ok() && mismatched() {
-                self.pass_forward(&ticket, rank);
-            }
-            match done {
-                Ok(Some(done)) => return Some(done),
-                Ok(None) => spent = Some(ticket),
-                Err(panic) => {
-                    self.pass_on_unused(key);
-                    resume_unwind(panic)
-                }
+            fn attempt(&mut self) -> Option<R> {
+                (self.attempt)()
             }
         }
+        wait(
+            &mut Tries {
+                list: self,
+                attempt,
+            },
+            key,
+            rank,
+            timeout,
+            spin,
+        )
     }
 
     /// Passes a notification on to the next waiter under the ticket's key *behind* the
@@ -273,7 +201,7 @@ impl WaitList {
     /// any: for a notified waiter whose attempt found, under its key, what another kind of
     /// waiter wants. Strictly forward, so that a chain of such passes ends at the back of the
     /// queue (docs/DESIGN.md, "Waits").
-    pub(crate) fn pass_forward(&self, ticket: &Ticket, rank: u32) {
+    fn pass_forward(&self, ticket: &Ticket, rank: u32) {
         let mut queue = self.lock();
         let behind = |e: &Entry| e.rank < rank || (e.rank == rank && e.id > ticket.id);
         let next = self.take_best(&mut queue, ticket.key, behind);
@@ -285,7 +213,7 @@ impl WaitList {
 
     /// Passes on a notification whose waiter will not use it (its attempt unwound) to the
     /// next waiter under `key`.
-    pub(crate) fn pass_on_unused(&self, key: u64) {
+    fn pass_on_unused(&self, key: u64) {
         self.pass_on(self.lock(), key);
     }
 

@@ -1,7 +1,8 @@
 //! Tests of the wait list and the spin policy.
 
+use super::backoff::{SpinPolicy, SPIN_STEPS};
 use super::*;
-use crate::sync::{fence, AtomicBool};
+use crate::sync::{fence, Arc, AtomicBool};
 
 /// An `attempt` that meets the contract: a SeqCst fence, then a read of the state.
 fn ready(flag: &AtomicBool) -> Option<()> {
