@@ -75,8 +75,9 @@ impl<T> Inner<T> {
             // Relaxed: made visible to whoever takes the item by the fill's Release.
             counts.published.store(published + 1, Ordering::Relaxed);
             let stall = producer.stall_mut();
-            // SAFETY: the stall only ever fills this market's index.
-            unsafe { stall.fill(&self.index, hash, Item { value: item, count }) };
+            // SAFETY: the stall only ever fills this market's index, which outlives it.
+            let filler = unsafe { stall.filler(&self.index) };
+            filler.fill(hash, Item { value: item, count });
             self.product_waits.notify(hash);
             return Ok(());
         }
@@ -86,8 +87,9 @@ impl<T> Inner<T> {
         }
         let hash = (self.hash)(&self.index, &item);
         let stall = producer.stall_mut();
-        // SAFETY: the stall only ever fills this market's index.
-        let prepared = unsafe { stall.prepare(&self.index, hash, Item { value: item, count }) };
+        // SAFETY: the stall only ever fills this market's index, which outlives it.
+        let filler = unsafe { stall.filler(&self.index) };
+        let prepared = filler.prepare(hash, Item { value: item, count });
         // The decision: the linearization point, with the item already findable as pending.
         if counts.on_sale_latest() >= self.capacity {
             return Err(Full(prepared.retract().value));
@@ -165,8 +167,9 @@ impl<T> Inner<T> {
         let count = l.from.remove(at);
         // Relaxed: a statistic.
         shared.len.store(l.items.len(), Ordering::Relaxed);
-        // SAFETY: the cart's stall fills only this index.
-        let prepared = unsafe { l.stall.prepare(&self.index, hash, Item { value, count }) };
+        // SAFETY: the cart's stall only ever fills this market's index, which outlives it.
+        let filler = unsafe { l.stall.filler(&self.index) };
+        let prepared = filler.prepare(hash, Item { value, count });
         // SAFETY: `count` points into the producer registry, which outlives `self`.
         // The linearization point, with the item already findable as pending.
         unsafe { &*count }.count_return();

@@ -190,113 +190,31 @@ impl<T> Segment<T> {
         self.owner.store(0, Ordering::Release);
     }
 
-    /// Writes `item` into slot `i` and marks the slot claimed (by its owner): the item is not
-    /// yet on sale, but a reservation looking for an equal item sees a claimed slot with a
-    /// matching hash and waits for it (see [`Prepared`](super::stall::Prepared)).
+    /// Slot `i`, for its owner to fill, given the word `w` that shows it free.
     ///
     /// # Safety
     ///
-    /// The caller owns the segment and `w`, loaded with Acquire after it became the owner,
-    /// shows slot `i` free (neither ready nor claimed); `wraps` is the bucket's. Returns the
-    /// counter after the mark, for [`publish`](Self::publish).
-    pub(super) unsafe fn prepare(
-        &self,
+    /// The caller owns the segment until it has filled the slot, or published or retracted
+    /// what it prepared there; it loaded `w` with [`owner_view`](Self::owner_view) after it
+    /// became the owner, and `w` shows slot `i` free ([`free_slots`](Self::free_slots));
+    /// `wraps` is the bucket's. Only the owner fills slots, so nobody else then touches the
+    /// slot until the owner's mark puts it on sale. No type can carry this: owning a segment
+    /// is its `owner` word holding the stall's token, a fact of shared memory that the stall's
+    /// pointers to its segments do not show, and which slots are free is a fact of the word
+    /// the owner loaded.
+    pub(super) unsafe fn free_slot<'a>(
+        &'a self,
         i: usize,
         w: u64,
-        hash: u64,
-        item: Item<T>,
-        wraps: &AtomicU64,
-    ) -> u64 {
+        wraps: &'a AtomicU64,
+    ) -> FreeSlot<'a, T> {
         debug_assert!(Self::free_slots(w) & ready(i) != 0);
-        // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots,
-        // so nobody else accesses it until `ready(i)` is published by `publish`; the Acquire
-        // load of `w` ordered any previous claimer's move-out before this write.
-        self.slots[i].with_mut(|p| unsafe { (*p).write(item) });
-        // Relaxed: readers only use the hash as a filter and read it after an Acquire load of
-        // `word`; the RMW below publishes it.
-        self.hashes[i].store(hash, Ordering::Relaxed);
-        // Set claimed(i), clear freed(i) if it was set (only the owner clears it, so `w` is
-        // still right about it), and bump the counter (it wraps out of the word's top), so
-        // that a search whose first collect missed this slot sees the segment change.
-        let delta = claimed(i)
-            .wrapping_add(COUNTER_ONE)
-            .wrapping_sub(w & freed(i));
-        // Only the owner changes the counter, so `w` has its current value.
-        let counter = w >> COUNTER_SHIFT;
-        before_mark(counter, wraps);
-        // ORDERING: SeqCst. The Release half publishes the hash to the searches' Acquire
-        // loads of `word`. SeqCst because the owner's next step is a SeqCst load (publish) or
-        // read-modify-write (return) of the producer's count, its linearization point: in
-        // the single total order either a search's (SeqCst) load of this word comes after
-        // this mark, and it waits for the slot, or the search's earlier collect missed it and
-        // its second collect sees the counter changed (docs/DESIGN.md, "Publish and return").
-        self.word.fetch_add(delta, Ordering::SeqCst);
-        counter.wrapping_add(1)
-    }
-
-    /// Puts the item prepared in slot `i` on sale: claimed(i) becomes ready(i). `counter` is
-    /// what `prepare` returned.
-    pub(super) fn publish(&self, i: usize, counter: u64, wraps: &AtomicU64) {
-        before_mark(counter, wraps);
-        // claimed(i) is set, so adding `ready(i) - claimed(i)` flips the two bits; the
-        // counter is bumped again.
-        let delta = ready(i).wrapping_sub(claimed(i)).wrapping_add(COUNTER_ONE);
-        // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
-        // `claim`: the item, its hash and the producer's count increment are written before
-        // any reservation can take them. SeqCst because this is also step (a) of the wait
-        // handshake (`wait.rs`): the load of the product's waiter count that follows must not
-        // be ordered before this fill in the single total order, or a cart about to sleep on
-        // this product could miss it. On x86 every read-modify-write is already sequentially
-        // consistent, so this costs nothing there.
-        let w = self.word.fetch_add(delta, Ordering::SeqCst);
-        debug_assert!(w & claimed(i) != 0 && w & ready(i) == 0, "not prepared");
-        debug_assert_eq!(w >> COUNTER_SHIFT, counter & (u64::MAX >> COUNTER_SHIFT));
-    }
-
-    /// Writes `item` into slot `i` and puts it on sale at once (one mark: EMPTY or FREED to
-    /// READY), for a publish that decided before it (docs/DESIGN.md, "publish").
-    ///
-    /// # Safety
-    ///
-    /// As for [`prepare`](Self::prepare).
-    pub(super) unsafe fn fill(
-        &self,
-        i: usize,
-        w: u64,
-        hash: u64,
-        item: Item<T>,
-        wraps: &AtomicU64,
-    ) {
-        debug_assert!(Self::free_slots(w) & ready(i) != 0);
-        // SAFETY: as in `prepare`: the slot is empty and only its owner fills slots.
-        self.slots[i].with_mut(|p| unsafe { (*p).write(item) });
-        // Relaxed: published by the Release half of the mark below.
-        self.hashes[i].store(hash, Ordering::Relaxed);
-        before_mark(w >> COUNTER_SHIFT, wraps);
-        // Set ready(i), clear freed(i) if it was set (as in `prepare`), bump the counter.
-        let delta = ready(i)
-            .wrapping_add(COUNTER_ONE)
-            .wrapping_sub(w & freed(i));
-        // ORDERING: SeqCst, as `publish`: the Release half pairs with the claim's Acquire (the
-        // item, its hash and the producer's `published` are written before anyone takes
-        // them); SeqCst for the double collect (see `prepare`) and as step (a) of the wait
-        // handshake (see `publish`).
-        self.word.fetch_add(delta, Ordering::SeqCst);
-    }
-
-    /// Takes the item prepared in slot `i` back out; the slot becomes empty.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns the segment and prepared slot `i` without publishing it since.
-    pub(super) unsafe fn retract(&self, i: usize) -> Item<T> {
-        // SAFETY: the slot is claimed by us (its owner) since `prepare` wrote it: nobody
-        // else reads or writes it.
-        let item = self.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().read() });
-        // ORDERING: Release pairs with the Acquire loads of searches waiting for this slot
-        // (nothing they read depends on it; it keeps the put-back symmetric with `settle`).
-        self.word.fetch_xor(claimed(i), Ordering::Release);
-        item
+        FreeSlot {
+            seg: self,
+            i,
+            w,
+            wraps,
+        }
     }
 
     /// Tries to move slot `i` from ready to ready and claimed, for an item whose hash is
@@ -308,10 +226,10 @@ impl<T> Segment<T> {
     /// untouched, so that a claim that succeeds holds an item of `hash` (docs/DESIGN.md,
     /// "Waiters do not wait on claimed slots").
     #[inline(always)]
-    fn claim(&self, i: usize, hash: u64, w: &mut u64) -> bool {
+    fn claim(&self, i: usize, hash: u64, w: &mut u64) -> Option<Claimed<'_, T>> {
         loop {
             if *w & (ready(i) | claimed(i)) != ready(i) {
-                return false;
+                return None;
             }
             let new = *w | claimed(i);
             // ORDERING: Acquire pairs with the Release of `publish` (the item and its hash are
@@ -330,23 +248,147 @@ impl<T> Segment<T> {
         // Relaxed: the claim's Acquire ordered the owner's write of this slot's hash before
         // this load, and the owner writes it again only after the slot is emptied.
         if self.hashes[i].load(Ordering::Relaxed) == hash {
-            return true;
+            return Some(Claimed { seg: self, i });
         }
         // ORDERING: Release pairs with the next claim's Acquire (nothing was read; kept
         // symmetric with `settle`'s put-back). Nobody sleeps on a reservation's claim, so
         // nobody needs a notification.
         self.word.fetch_xor(claimed(i), Ordering::Release);
-        false
+        None
+    }
+}
+
+/// A free slot of a segment, in its owner's hands: made only by [`Segment::free_slot`], and
+/// used up by [`prepare`](Self::prepare) or [`fill`](Self::fill).
+pub(crate) struct FreeSlot<'a, T> {
+    seg: &'a Segment<T>,
+    i: usize,
+    /// The word that shows the slot free, loaded by the owner with Acquire.
+    w: u64,
+    /// The bucket's half-point counter (see [`before_mark`]).
+    wraps: &'a AtomicU64,
+}
+
+impl<'a, T> FreeSlot<'a, T> {
+    /// Writes `item` into the slot and marks the slot claimed (by its owner): the item is not
+    /// yet on sale, but a reservation looking for an equal item sees a claimed slot with a
+    /// matching hash and waits for it (see [`Prepared`](super::stall::Prepared)).
+    pub(super) fn prepare(self, hash: u64, item: Item<T>) -> PreparedSlot<'a, T> {
+        let Self { seg, i, w, wraps } = self;
+        // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots
+        // (`Segment::free_slot`), so nobody else accesses it until `ready(i)` is published by
+        // `publish`; the Acquire load of `w` ordered any previous claimer's move-out before
+        // this write.
+        seg.slots[i].with_mut(|p| unsafe { (*p).write(item) });
+        // Relaxed: readers only use the hash as a filter and read it after an Acquire load of
+        // `word`; the RMW below publishes it.
+        seg.hashes[i].store(hash, Ordering::Relaxed);
+        // Set claimed(i), clear freed(i) if it was set (only the owner clears it, so `w` is
+        // still right about it), and bump the counter (it wraps out of the word's top), so
+        // that a search whose first collect missed this slot sees the segment change.
+        let delta = claimed(i)
+            .wrapping_add(COUNTER_ONE)
+            .wrapping_sub(w & freed(i));
+        // Only the owner changes the counter, so `w` has its current value.
+        let counter = w >> COUNTER_SHIFT;
+        before_mark(counter, wraps);
+        // ORDERING: SeqCst. The Release half publishes the hash to the searches' Acquire
+        // loads of `word`. SeqCst because the owner's next step is a SeqCst load (publish) or
+        // read-modify-write (return) of the producer's count, its linearization point: in
+        // the single total order either a search's (SeqCst) load of this word comes after
+        // this mark, and it waits for the slot, or the search's earlier collect missed it and
+        // its second collect sees the counter changed (docs/DESIGN.md, "Publish and return").
+        seg.word.fetch_add(delta, Ordering::SeqCst);
+        PreparedSlot {
+            seg,
+            i,
+            counter: counter.wrapping_add(1),
+            wraps,
+        }
     }
 
-    /// With slot `i` claimed by the caller: takes the item if `eq` accepts it, otherwise puts
-    /// it back on sale.
-    ///
-    /// # Safety
-    ///
-    /// The caller's `claim(i)` succeeded and it has not settled the slot since.
+    /// Writes `item` into the slot and puts it on sale at once (one mark: EMPTY or FREED to
+    /// READY), for a publish that decided before it (docs/DESIGN.md, "publish").
+    pub(super) fn fill(self, hash: u64, item: Item<T>) {
+        let Self { seg, i, w, wraps } = self;
+        // SAFETY: as in `prepare`: the slot is empty and only its owner fills slots.
+        seg.slots[i].with_mut(|p| unsafe { (*p).write(item) });
+        // Relaxed: published by the Release half of the mark below.
+        seg.hashes[i].store(hash, Ordering::Relaxed);
+        before_mark(w >> COUNTER_SHIFT, wraps);
+        // Set ready(i), clear freed(i) if it was set (as in `prepare`), bump the counter.
+        let delta = ready(i)
+            .wrapping_add(COUNTER_ONE)
+            .wrapping_sub(w & freed(i));
+        // ORDERING: SeqCst, as `publish`: the Release half pairs with the claim's Acquire (the
+        // item, its hash and the producer's `published` are written before anyone takes
+        // them); SeqCst for the double collect (see `prepare`) and as step (a) of the wait
+        // handshake (see `publish`).
+        seg.word.fetch_add(delta, Ordering::SeqCst);
+    }
+}
+
+/// An item its owner wrote into a slot and marked claimed, not yet on sale: made only by
+/// [`FreeSlot::prepare`], and used up by [`publish`](Self::publish) or
+/// [`retract`](Self::retract).
+#[must_use = "a prepared slot must be published or retracted"]
+pub(crate) struct PreparedSlot<'a, T> {
+    seg: &'a Segment<T>,
+    i: usize,
+    /// The segment's counter after the prepare.
+    counter: u64,
+    wraps: &'a AtomicU64,
+}
+
+impl<T> PreparedSlot<'_, T> {
+    /// Puts the item on sale: claimed(i) becomes ready(i).
+    pub(super) fn publish(self) {
+        let Self {
+            seg,
+            i,
+            counter,
+            wraps,
+        } = self;
+        before_mark(counter, wraps);
+        // claimed(i) is set, so adding `ready(i) - claimed(i)` flips the two bits; the
+        // counter is bumped again.
+        let delta = ready(i).wrapping_sub(claimed(i)).wrapping_add(COUNTER_ONE);
+        // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
+        // `claim`: the item, its hash and the producer's count increment are written before
+        // any reservation can take them. SeqCst because this is also step (a) of the wait
+        // handshake (`wait.rs`): the load of the product's waiter count that follows must not
+        // be ordered before this fill in the single total order, or a cart about to sleep on
+        // this product could miss it. On x86 every read-modify-write is already sequentially
+        // consistent, so this costs nothing there.
+        let w = seg.word.fetch_add(delta, Ordering::SeqCst);
+        debug_assert!(w & claimed(i) != 0 && w & ready(i) == 0, "not prepared");
+        debug_assert_eq!(w >> COUNTER_SHIFT, counter & (u64::MAX >> COUNTER_SHIFT));
+    }
+
+    /// Takes the item back out; the slot becomes empty. It was never on sale.
+    pub(super) fn retract(self) -> Item<T> {
+        let Self { seg, i, .. } = self;
+        // SAFETY: the slot is claimed by its owner, the caller, since `prepare` wrote it:
+        // nobody else reads or writes it.
+        let item = seg.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().read() });
+        // ORDERING: Release pairs with the Acquire loads of searches waiting for this slot
+        // (nothing they read depends on it; it keeps the put-back symmetric with `settle`).
+        seg.word.fetch_xor(claimed(i), Ordering::Release);
+        item
+    }
+}
+
+/// A ready slot claimed by the caller's reservation: made only by [`Segment::claim`] (whose
+/// compare-exchange set the claimed bit), and used up by [`settle`](Self::settle).
+struct Claimed<'a, T> {
+    seg: &'a Segment<T>,
+    i: usize,
+}
+
+impl<T> Claimed<'_, T> {
+    /// Takes the item if `eq` accepts it, otherwise puts it back on sale.
     #[inline(always)]
-    unsafe fn settle(&self, i: usize, eq: &mut impl FnMut(&T) -> bool) -> Option<Item<T>> {
+    fn settle(self, eq: &mut impl FnMut(&T) -> bool) -> Option<Item<T>> {
         /// Puts the item back on sale if `eq` rejects it or panics.
         struct PutBack<'a, T>(&'a Segment<T>, usize);
         impl<T> Drop for PutBack<'_, T> {
@@ -359,12 +401,13 @@ impl<T> Segment<T> {
                 self.0.word.fetch_xor(claimed(self.1), Ordering::SeqCst);
             }
         }
-        let put_back = PutBack(self, i);
+        let Self { seg, i } = self;
+        let put_back = PutBack(seg, i);
         let equal = {
             let _inside = InsideEq::enter();
             // SAFETY: the claim gives this thread sole access to the slot, which holds an item
             // (it was ready when claimed).
-            self.slots[i].with(|p| eq(unsafe { &(*p.cast::<Item<T>>()).value }))
+            seg.slots[i].with(|p| eq(unsafe { &(*p.cast::<Item<T>>()).value }))
         };
         if !equal {
             return None; // `put_back` puts it back on sale.
@@ -372,7 +415,7 @@ impl<T> Segment<T> {
         core::mem::forget(put_back);
         // SAFETY: as above; after this read the slot counts as empty and is never read again
         // before the owner fills it anew.
-        let item = self.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().read() });
+        let item = seg.slots[i].with_mut(|p| unsafe { p.cast::<Item<T>>().read() });
         // The take is counted while the slot is still claimed: a reservation of an equal
         // item that would otherwise give up waits until then, so the item stops being on
         // sale (for the producer's count and for searches) at this one step.
@@ -380,7 +423,7 @@ impl<T> Segment<T> {
         unsafe { &*item.count }.count_take();
         // ORDERING: Release pairs with the owner's Acquire load in `Stall::prepare`: the move
         // out happens before the owner overwrites the slot.
-        self.word
+        seg.word
             .fetch_xor(ready(i) | claimed(i) | freed(i), Ordering::Release);
         Some(item)
     }
@@ -422,11 +465,10 @@ impl<T> Segment<T> {
                     continue;
                 }
                 tried = true;
-                if !self.claim(i, hash, &mut w) {
+                let Some(mine) = self.claim(i, hash, &mut w) else {
                     continue;
-                }
-                // SAFETY: our claim of slot `i` just succeeded.
-                if let Some(item) = unsafe { self.settle(i, eq) } {
+                };
+                if let Some(item) = mine.settle(eq) {
                     return Ok(item);
                 }
                 *collided = true;

@@ -3,7 +3,7 @@
 use core::ptr;
 
 use super::index::{Bucket, Index};
-use super::segment::{Item, Segment};
+use super::segment::{FreeSlot, Item, PreparedSlot, Segment};
 use crate::sync::Ordering;
 
 /// The segments one owner (a producer, or a cart putting returns back) fills.
@@ -29,43 +29,16 @@ impl<T> Default for Stall<T> {
 }
 
 impl<T> Stall<T> {
-    /// Writes `item` into one of this stall's slots of the bucket of `hash`, claimed by the
-    /// stall (not yet on sale; see [`Prepared`]). Wait-free unless this stall has no free slot
-    /// in that bucket and must take a segment.
+    /// This stall as the one that fills `index`'s slots, for one operation.
     ///
     /// # Safety
     ///
-    /// The caller has exclusive use of the stall until it publishes or retracts the returned
-    /// slot, and `index` is the index whose segments the stall has been filling (the same one
-    /// every time).
-    pub(crate) unsafe fn prepare<'a>(
-        &mut self,
-        index: &'a Index<T>,
-        hash: u64,
-        item: Item<T>,
-    ) -> Prepared<'a, T> {
-        let (seg, i, w, bucket) = self.free_slot(index, hash);
-        // SAFETY: we own `seg`; `w` shows the slot free.
-        let counter = unsafe { seg.prepare(i, w, hash, item, &bucket.wraps) };
-        Prepared {
-            seg,
-            i,
-            counter,
-            bucket,
-        }
-    }
-
-    /// Writes `item` into one of this stall's slots of the bucket of `hash` and puts it on
-    /// sale at once: one mark, the linearization point of a publish that no return can race
-    /// (docs/DESIGN.md, "publish"). Wait-free unless this stall must take a segment.
-    ///
-    /// # Safety
-    ///
-    /// As for [`prepare`](Self::prepare), for the length of the call.
-    pub(crate) unsafe fn fill(&mut self, index: &Index<T>, hash: u64, item: Item<T>) {
-        let (seg, i, w, bucket) = self.free_slot(index, hash);
-        // SAFETY: we own `seg`; `w` shows the slot free.
-        unsafe { seg.fill(i, w, hash, item, &bucket.wraps) };
+    /// `index` is the one index this stall fills (every call passes the same one) and lives
+    /// until the stall is orphaned: the stall's segments are in it. No type can say so: a
+    /// stall is made by `Default` in a registry entry before any index is at hand, and the
+    /// index it belongs to is the one beside that registry in the same `Inner`.
+    pub(crate) unsafe fn filler<'a>(&'a mut self, index: &'a Index<T>) -> Filler<'a, T> {
+        Filler { stall: self, index }
     }
 
     /// A free slot `i` of one of this stall's segments in the bucket of `hash`, with the word
@@ -75,7 +48,7 @@ impl<T> Stall<T> {
         &mut self,
         index: &'a Index<T>,
         hash: u64,
-    ) -> (&'a Segment<T>, usize, u64, &'a Bucket<T>) {
+    ) -> (FreeSlot<'a, T>, &'a Bucket<T>) {
         if self.heads.is_empty() {
             // `resize` keeps the allocation of an orphaned stall whose entry was reused.
             self.heads.resize(index.buckets(), ptr::null_mut());
@@ -107,7 +80,9 @@ impl<T> Stall<T> {
             let w = s.owner_view();
             if let Some(i) = pick(w) {
                 self.hints[b] = seg;
-                return (s, i, w, bucket);
+                // SAFETY: the stall owns its own segments (`heads` chains them), and `w` was
+                // loaded just now and shows slot `i` free.
+                return (unsafe { s.free_slot(i, w, &bucket.wraps) }, bucket);
             }
             if from_head {
                 seg = s.own_next();
@@ -125,7 +100,9 @@ impl<T> Stall<T> {
             self.hints[b] = seg;
             let w = s.owner_view();
             if let Some(i) = pick(w) {
-                return (s, i, w, bucket);
+                // SAFETY: the stall adopted or allocated `s` just now and loaded `w` since;
+                // `w` shows slot `i` free.
+                return (unsafe { s.free_slot(i, w, &bucket.wraps) }, bucket);
             }
         }
     }
@@ -135,7 +112,8 @@ impl<T> Stall<T> {
     pub(crate) fn orphan(&mut self) {
         for &head in &self.heads {
             let mut seg = head;
-            // SAFETY: segments live as long as the index, which outlives the stall's owner.
+            // SAFETY: the stall's segments are in the index it fills, which lives until the
+            // stall is orphaned (`Stall::filler`).
             while let Some(s) = unsafe { seg.as_ref() } {
                 seg = s.own_next();
                 s.orphan();
@@ -146,17 +124,42 @@ impl<T> Stall<T> {
     }
 }
 
+/// A stall in the hands of one operation, with the index it fills
+/// ([`Stall::filler`]).
+pub(crate) struct Filler<'a, T> {
+    stall: &'a mut Stall<T>,
+    index: &'a Index<T>,
+}
+
+impl<'a, T> Filler<'a, T> {
+    /// Writes `item` into one of the stall's slots of the bucket of `hash`, claimed by the
+    /// stall (not yet on sale; see [`Prepared`]). Wait-free unless the stall has no free slot
+    /// in that bucket and must take a segment.
+    pub(crate) fn prepare(self, hash: u64, item: Item<T>) -> Prepared<'a, T> {
+        let (slot, bucket) = self.stall.free_slot(self.index, hash);
+        Prepared {
+            slot: slot.prepare(hash, item),
+            bucket,
+        }
+    }
+
+    /// Writes `item` into one of the stall's slots of the bucket of `hash` and puts it on
+    /// sale at once: one mark, the linearization point of a publish that no return can race
+    /// (docs/DESIGN.md, "publish"). Wait-free unless the stall must take a segment.
+    pub(crate) fn fill(self, hash: u64, item: Item<T>) {
+        let (slot, _) = self.stall.free_slot(self.index, hash);
+        slot.fill(hash, item);
+    }
+}
+
 /// An item written into its stall's slot but not yet on sale: the slot is claimed by its
 /// owner, so a reservation of an equal item that would otherwise answer `false` waits for it.
-/// Between [`Stall::prepare`] and [`Prepared::publish`] the owner makes one atomic step, the
+/// Between [`Filler::prepare`] and [`Prepared::publish`] the owner makes one atomic step, the
 /// operation's linearization point (the producer's count load of a publish, the count
 /// increment of a return), and runs no user code.
 #[must_use = "a prepared slot must be published or retracted"]
 pub(crate) struct Prepared<'a, T> {
-    seg: &'a Segment<T>,
-    i: usize,
-    /// The segment's counter after the prepare.
-    counter: u64,
+    slot: PreparedSlot<'a, T>,
     /// The bucket, whose `avail` counts this item.
     bucket: &'a Bucket<T>,
 }
@@ -164,14 +167,12 @@ pub(crate) struct Prepared<'a, T> {
 impl<T> Prepared<'_, T> {
     /// Puts the item on sale.
     pub(crate) fn publish(self) {
-        self.seg.publish(self.i, self.counter, &self.bucket.wraps);
+        self.slot.publish();
     }
 
     /// Takes the item back; it was never on sale.
     pub(crate) fn retract(self) -> Item<T> {
-        // SAFETY: `prepare` gave this value for a slot it prepared in a segment the stall
-        // owns; consuming `self` makes this the only publish or retract of it.
-        let item = unsafe { self.seg.retract(self.i) };
+        let item = self.slot.retract();
         Index::<T>::emptied(&self.bucket.avail);
         item
     }
