@@ -1,24 +1,24 @@
-//! The cart: its registry entry (its items and its stall for returns) and the handle that owns
+//! The cart: its registry entry (its items and its shelf for returns) and the handle that owns
 //! it.
 
 use std::time::Duration;
 
-use super::account::Counts;
+use super::account::Account;
 use super::handle::Handle;
 use super::index::SearchHints;
 use super::registry::{Guard, Held, View};
-use super::stall::Stall;
+use super::shelf::Shelf;
 use super::{CartId, Market, WaitError};
 use crate::sync::{AtomicU64, AtomicUsize, UnsafeCell};
 
-/// A cart's contents and its stall for returned items.
+/// A cart's contents and its shelf for returned items.
 pub(crate) struct CartLocal<T> {
     /// The reserved items, in the order added.
     pub(super) items: Vec<T>,
-    /// `from[k]`: the counts of the producer `items[k]` came from.
-    pub(super) from: Vec<*const Counts>,
+    /// `from[k]`: the account of the producer `items[k]` came from.
+    pub(super) from: Vec<*const Account>,
     /// Where returned items are put back on sale.
-    pub(super) stall: Stall<T>,
+    pub(super) shelf: Shelf<T>,
     /// Where this cart's last reservations succeeded, per bucket.
     pub(super) hints: SearchHints<T>,
 }
@@ -28,7 +28,7 @@ impl<T> Default for CartLocal<T> {
         Self {
             items: Vec::new(),
             from: Vec::new(),
-            stall: Stall::default(),
+            shelf: Shelf::default(),
             hints: SearchHints::default(),
         }
     }

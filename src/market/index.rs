@@ -50,7 +50,7 @@ impl<T> SearchHints<T> {
     }
 }
 
-/// Most buckets an index has (more would only waste memory: each stall keeps two pointers per
+/// Most buckets an index has (more would only waste memory: each shelf keeps two pointers per
 /// bucket).
 pub(crate) const MAX_BUCKETS: usize = 1 << 20;
 
@@ -67,7 +67,7 @@ pub(crate) struct Bucket<T> {
     /// decremented after a retract makes one EMPTY again; a take (to FREED) and the refill of
     /// a FREED slot leave it alone, so the steady state of a bucket writes it never. Read by
     /// every search just before `head`, which shares its line.
-    pub(super) avail: AtomicUsize,
+    pub(super) used_slots: AtomicUsize,
     /// Bumped by a segment's owner before every mark that brings the segment's counter to a
     /// multiple of half its range; a failing search reads it around its double collect
     /// (docs/DESIGN.md, "The double collect"). Never wraps in practice (64 bits).
@@ -83,7 +83,7 @@ pub(crate) struct Index<T> {
     seed: u64,
     /// Segments allocated so far (statistics).
     segments: AtomicUsize,
-    /// Next stall token (tokens are nonzero).
+    /// Next shelf token (tokens are nonzero).
     tokens: AtomicUsize,
 }
 
@@ -103,7 +103,7 @@ impl<T> Index<T> {
             buckets: (0..n)
                 .map(|_| Bucket {
                     head: AtomicPtr::new(ptr::null_mut()),
-                    avail: AtomicUsize::new(0),
+                    used_slots: AtomicUsize::new(0),
                     wraps: AtomicU64::new(0),
                 })
                 .collect(),
@@ -125,12 +125,12 @@ impl<T> Index<T> {
         self.segments.load(Ordering::Relaxed) * SLOTS
     }
 
-    /// The bound (`avail`) of the bucket that `hash` is filed under.
+    /// The bound (`used_slots`) of the bucket that `hash` is filed under.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn bound(&self, hash: u64) -> usize {
         // Relaxed: tests read it with nothing running.
         self.buckets[self.bucket(hash)]
-            .avail
+            .used_slots
             .load(Ordering::Relaxed)
     }
 
@@ -146,13 +146,13 @@ impl<T> Index<T> {
         hash as usize & self.mask
     }
 
-    /// A token for a stall that is about to own its first segment.
+    /// A token for a shelf that is about to own its first segment.
     pub(super) fn new_token(&self) -> usize {
         // Relaxed: only distinctness matters.
         self.tokens.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Takes, from any stall, an item on sale that `eq` accepts among those filed under
+    /// Takes, from any shelf, an item on sale that `eq` accepts among those filed under
     /// `hash`, or returns `None` when there was a moment during the call at which no such item
     /// was on sale. Lock-free except that it waits out other reservations that are comparing
     /// an item with the same hash at the moment it would otherwise give up.
@@ -181,9 +181,9 @@ impl<T> Index<T> {
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
         let bucket = &self.buckets[b].head;
-        let avail = &self.buckets[b].avail;
+        let used_slots = &self.buckets[b].used_slots;
         let wraps = &self.buckets[b].wraps;
-        if Self::empty(avail) {
+        if Self::empty(used_slots) {
             return None;
         }
         let mut seg = hints.get(b);
@@ -239,7 +239,7 @@ impl<T> Index<T> {
             if prepared || comparing {
                 // Someone is comparing an item that may equal ours, or publishing one: wait.
                 crate::sync::wait_step(&mut step);
-                if Self::empty(avail) {
+                if Self::empty(used_slots) {
                     return None;
                 }
                 continue;
@@ -258,25 +258,25 @@ impl<T> Index<T> {
         }
     }
 
-    /// Whether bucket `avail` has no slot that is not EMPTY: then nothing is on sale in it at
+    /// Whether a bucket whose bound is `used_slots` has no slot that is not EMPTY: then nothing is on sale in it at
     /// the moment of this load, and a reservation may answer `false`.
     #[inline]
-    fn empty(avail: &AtomicUsize) -> bool {
-        // ORDERING: SeqCst, ordered with the SeqCst increment in `Stall::free_slot`, which
+    fn empty(used_slots: &AtomicUsize) -> bool {
+        // ORDERING: SeqCst, ordered with the SeqCst increment in `Shelf::free_slot`, which
         // precedes the slot's leaving EMPTY and so the item's linearization point: a publish
         // or return whose linearization point happens before this load has its increment
         // seen here (a FREED slot's increment came before its earlier fill). A plain load on
         // x86.
-        avail.load(Ordering::SeqCst) == 0
+        used_slots.load(Ordering::SeqCst) == 0
     }
 
-    /// Counts a slot of bucket `avail` that became EMPTY again (a retracted prepare), after
+    /// Counts a slot of the bucket whose bound is `used_slots` that became EMPTY again (a retracted prepare), after
     /// it did, so the bound stays an upper bound.
     #[inline]
-    pub(super) fn emptied(avail: &AtomicUsize) {
-        // ORDERING: SeqCst like every change of `avail` (see `empty`); the decrement follows
+    pub(super) fn emptied(used_slots: &AtomicUsize) {
+        // ORDERING: SeqCst like every change of `used_slots` (see `empty`); the decrement follows
         // the retract in program order, so a reader that sees it sees the slot empty.
-        avail.fetch_sub(1, Ordering::SeqCst);
+        used_slots.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Whether every segment from `head` on still has the counter the first collect saw

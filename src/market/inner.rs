@@ -4,7 +4,7 @@
 
 use core::marker::PhantomData;
 
-use super::account::Counts;
+use super::account::Account;
 use super::cart::CartShared;
 use super::index::Index;
 use super::producer::ProducerShared;
@@ -39,7 +39,7 @@ pub(crate) struct Inner<T> {
     pub(super) _invariant: PhantomData<fn(T) -> T>,
 }
 
-// SAFETY: the raw pointers inside (`Item::count`, `CartLocal::from`, the stalls' segment
+// SAFETY: the raw pointers inside (`Item::account`, `CartLocal::from`, the shelves' segment
 // pointers) point into this same structure, which is shared only behind `Arc`; items of type
 // `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
 // time: a slot's item by its owner before publication and by its one claimer after, a cart's
@@ -58,45 +58,58 @@ impl<T> Inner<T> {
         producer: &mut Guard<'_, ProducerShared<T>>,
         item: T,
     ) -> Result<(), Full<T>> {
-        let counts = &producer.value().counts;
-        let count: *const Counts = counts;
+        let account = &producer.value().account;
+        let from: *const Account = account;
         // Relaxed: only the entry's holder writes `published` (the registry orders successive
         // holders).
-        let published = counts.published.load(Ordering::Relaxed);
-        // Items of this producer not yet gone from the market: on sale or in carts. Relaxed:
-        // a stale `gone` is smaller, which only makes the test below stricter; an item counted
-        // in `gone` was ordered and can never be returned.
-        let not_gone = published.wrapping_sub(counts.life.gone.load(Ordering::Relaxed));
-        if not_gone < self.capacity {
+        let published = account.published.load(Ordering::Relaxed);
+        // Items of this producer that have not departed from the market: on sale or in carts.
+        // Relaxed: a stale `departed` is smaller, which only makes the test below stricter; an
+        // item counted in `departed` was ordered and can never be returned.
+        let not_departed =
+            published.wrapping_sub(account.retirement.departed.load(Ordering::Relaxed));
+        if not_departed < self.capacity {
             // Even if every item in a cart came back, the producer would stay below its limit
             // from now until the fill: no return can race this publish, which may decide now
             // and take effect at the fill, its linearization point (docs/DESIGN.md, "publish").
             let hash = (self.hash)(&self.index, &item);
             // Relaxed: made visible to whoever takes the item by the fill's Release.
-            counts.published.store(published + 1, Ordering::Relaxed);
-            let stall = producer.stall_mut();
-            // SAFETY: the stall only ever fills this market's index, which outlives it.
-            let filler = unsafe { stall.filler(&self.index) };
-            filler.fill(hash, Item { value: item, count });
+            account.published.store(published + 1, Ordering::Relaxed);
+            let shelf = producer.shelf_mut();
+            // SAFETY: the shelf only ever fills this market's index, which outlives it.
+            let filler = unsafe { shelf.filler(&self.index) };
+            filler.fill(
+                hash,
+                Item {
+                    value: item,
+                    account: from,
+                },
+            );
             self.product_waits.notify(hash);
             return Ok(());
         }
         // A full producer fails here without touching its storage.
-        if counts.on_sale() >= self.capacity {
+        if account.on_sale() >= self.capacity {
             return Err(Full(item));
         }
         let hash = (self.hash)(&self.index, &item);
-        let stall = producer.stall_mut();
-        // SAFETY: the stall only ever fills this market's index, which outlives it.
-        let filler = unsafe { stall.filler(&self.index) };
-        let prepared = filler.prepare(hash, Item { value: item, count });
+        let shelf = producer.shelf_mut();
+        // SAFETY: the shelf only ever fills this market's index, which outlives it.
+        let filler = unsafe { shelf.filler(&self.index) };
+        let prepared = filler.prepare(
+            hash,
+            Item {
+                value: item,
+                account: from,
+            },
+        );
         // The decision: the linearization point, with the item already findable as pending.
-        if counts.on_sale_latest() >= self.capacity {
+        if account.on_sale_latest() >= self.capacity {
             return Err(Full(prepared.retract().value));
         }
         // Relaxed: the publish's Release below makes the increment visible to whoever takes
         // the item.
-        counts.published.store(published + 1, Ordering::Relaxed);
+        account.published.store(published + 1, Ordering::Relaxed);
         prepared.publish();
         self.product_waits.notify(hash);
         Ok(())
@@ -141,16 +154,16 @@ impl<T> Inner<T> {
         let Some(taken) = taken else {
             return false;
         };
-        let count = taken.count;
+        let from = taken.account;
         let l = cart.cart_mut();
         l.items.push(taken.value);
-        l.from.push(taken.count);
+        l.from.push(from);
         // Relaxed: a statistic.
         shared.len.store(l.items.len(), Ordering::Relaxed);
-        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
+        // SAFETY: `from` points into the producer registry, which lives as long as `self`.
         // The index counted the take; wake the producer if it waits for room (after the item
         // is in the cart: the waker is user code and may unwind).
-        unsafe { &*count }.notify_room();
+        unsafe { &*from }.notify_room();
         true
     }
 
@@ -164,15 +177,21 @@ impl<T> Inner<T> {
         };
         let hash = (self.hash)(&self.index, item);
         let value = l.items.remove(at);
-        let count = l.from.remove(at);
+        let from = l.from.remove(at);
         // Relaxed: a statistic.
         shared.len.store(l.items.len(), Ordering::Relaxed);
-        // SAFETY: the cart's stall only ever fills this market's index, which outlives it.
-        let filler = unsafe { l.stall.filler(&self.index) };
-        let prepared = filler.prepare(hash, Item { value, count });
-        // SAFETY: `count` points into the producer registry, which outlives `self`.
+        // SAFETY: the cart's shelf only ever fills this market's index, which outlives it.
+        let filler = unsafe { l.shelf.filler(&self.index) };
+        let prepared = filler.prepare(
+            hash,
+            Item {
+                value,
+                account: from,
+            },
+        );
+        // SAFETY: `from` points into the producer registry, which outlives `self`.
         // The linearization point, with the item already findable as pending.
-        unsafe { &*count }.count_return();
+        unsafe { &*from }.count_return();
         prepared.publish();
         self.product_waits.notify(hash);
         true
@@ -182,7 +201,7 @@ impl<T> Inner<T> {
     pub(super) fn place_order(&self, cart: &mut Guard<'_, CartShared<T>>) -> Vec<T> {
         let shared = cart.value();
         let l = cart.cart_mut();
-        self.count_gone(&l.from);
+        self.count_departed(&l.from);
         l.from.clear();
         let items = core::mem::take(&mut l.items);
         // Relaxed (all): statistics written only by the entry's holder (a load and a store,

@@ -40,6 +40,18 @@
 //! assert_eq!(cart.place_order(), vec!["pear"]);
 //! ```
 
+// Inside this module, the operation that the public API calls `Cart::add` and
+// `Marketplace::add_to_cart` is a *reservation* (`reserve`): it takes an equal item off sale
+// into a cart. The files, one concept each (docs/DESIGN.md has the structure and the proofs):
+//
+// - `segment.rs`: the slot state machine; `shelf.rs`: the segments one owner fills;
+//   `index.rs`: the buckets and the search (the double collect); `hasher.rs`: the bucket hash;
+// - `ids.rs`: ids; `error.rs`: errors; `registry.rs`: the entries behind the ids and the
+//   guards that prove exclusive use of one;
+// - `account.rs`: a producer's account; `retirement.rs`: when a handle's entry is reused;
+// - `inner.rs`: the shared state and the core operations; `wait.rs`: the waits;
+//   `handle.rs`, `producer.rs`, `cart.rs`, `future.rs`, `api.rs`: what users hold and call.
+
 mod account;
 mod api;
 mod cart;
@@ -55,7 +67,7 @@ mod producer;
 mod registry;
 mod retirement;
 mod segment;
-mod stall;
+mod shelf;
 mod wait;
 
 use core::hash::Hash;
@@ -241,7 +253,7 @@ impl<T> Market<T> {
     pub fn register_producer(&self) -> Producer<T> {
         let (index, held) = Held::new(self.inner.clone(), |inner| {
             let (index, entry) = inner.producers.register_held();
-            entry.value().counts.registered(entry.slot(), true);
+            entry.value().account.registered(entry.slot(), true);
             (index, entry)
         });
         Producer::new(held, ProducerId::tagged(self.inner.tag, index))
@@ -276,7 +288,7 @@ impl<T> Market<T> {
     /// ```
     pub fn register_producer_id(&self) -> ProducerId {
         let (index, entry) = self.inner.producers.register_idle();
-        entry.value.counts.registered(entry.slot(), false);
+        entry.value.account.registered(entry.slot(), false);
         ProducerId::tagged(self.inner.tag, index)
     }
 
@@ -467,7 +479,7 @@ impl<T> Market<T> {
                 .producers
                 .iter()
                 // Relaxed: a statistic.
-                .map(|(i, e)| (ProducerId::tagged(inner.tag, i), e.value.counts.on_sale()))
+                .map(|(i, e)| (ProducerId::tagged(inner.tag, i), e.value.account.on_sale()))
                 .collect(),
             in_carts: inner
                 .carts

@@ -1,38 +1,38 @@
-//! The producer: its registry entry (its account and its stall) and the handle that owns it.
+//! The producer: its registry entry (its account and its shelf) and the handle that owns it.
 
 use std::time::Duration;
 
-use super::account::Counts;
+use super::account::Account;
 use super::handle::Handle;
 use super::registry::{Guard, Held};
-use super::stall::Stall;
+use super::shelf::Shelf;
 use super::{Market, ProducerId, PublishWaitError};
 use crate::sync::UnsafeCell;
 use crate::Full;
 
-/// What a producer shares with reservations: its on-sale counts, and its stall.
+/// What a producer shares with reservations: its account, and its shelf.
 pub(crate) struct ProducerShared<T> {
-    pub(super) counts: Counts,
+    pub(super) account: Account,
     /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
-    pub(super) stall: UnsafeCell<Stall<T>>,
+    pub(super) shelf: UnsafeCell<Shelf<T>>,
 }
 
 impl<T> Default for ProducerShared<T> {
     fn default() -> Self {
         Self {
-            counts: Counts::new(),
-            stall: UnsafeCell::new(Stall::default()),
+            account: Account::new(),
+            shelf: UnsafeCell::new(Shelf::default()),
         }
     }
 }
 
 impl<T> Guard<'_, ProducerShared<T>> {
-    /// The producer's stall.
+    /// The producer's shelf.
     #[inline]
-    pub(crate) fn stall_mut(&mut self) -> &mut Stall<T> {
+    pub(crate) fn shelf_mut(&mut self) -> &mut Shelf<T> {
         // SAFETY: the guard holds the entry (`BUSY` or `HELD`), so this thread alone uses its
         // cells, and `&mut self` makes this borrow the only one made through the guard.
-        self.value().stall.with_mut(|s| unsafe { &mut *s })
+        self.value().shelf.with_mut(|s| unsafe { &mut *s })
     }
 }
 
@@ -190,7 +190,7 @@ impl<T> Producer<T> {
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it
     /// and returns raise it at any moment).
     pub fn on_sale(&self) -> usize {
-        self.held.view().value().counts.on_sale()
+        self.held.view().value().account.on_sale()
     }
 
     /// The market this producer sells in.

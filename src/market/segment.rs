@@ -3,7 +3,7 @@
 //! docs/DESIGN.md, "The slot state machine").
 //!
 //! A segment belongs to one bucket of the index for the market's whole life and is *owned* by
-//! one stall (a producer, or a cart that puts returned items back on sale). Only the owner
+//! one shelf (a producer, or a cart that puts returned items back on sale). Only the owner
 //! fills slots; anyone may claim and empty them.
 
 use core::mem::MaybeUninit;
@@ -61,20 +61,20 @@ pub(super) const fn counter(w: u64) -> u64 {
     w >> COUNTER_SHIFT
 }
 
-/// What a slot holds: the item and the counts of the producer it counts against.
+/// What a slot holds: the item and the account of the producer it counts against.
 pub(crate) struct Item<T> {
     pub(crate) value: T,
     /// Points into the producer registry, which outlives every slot.
-    pub(crate) count: *const super::account::Counts,
+    pub(crate) account: *const super::account::Account,
 }
 
-/// A fixed group of slots of one bucket, owned by one stall at a time.
+/// A fixed group of slots of one bucket, owned by one shelf at a time.
 pub(crate) struct Segment<T> {
     /// Per slot `i`: `ready(i)`, `claimed(i)`, `ready(i) | claimed(i)` or `freed(i)` (none =
     /// empty), and in the top `COUNTER_BITS` bits a counter bumped by every prepare and publish
     /// (the owner's *marks*; nobody else changes it).
     word: AtomicU64,
-    /// The owning stall's token; 0 while orphaned (its owner was dropped).
+    /// The owning shelf's token; 0 while orphaned (its owner was dropped).
     owner: AtomicUsize,
     /// The bucket's next (older) segment; written before the segment is published, then fixed.
     next: AtomicPtr<Segment<T>>,
@@ -87,7 +87,7 @@ pub(crate) struct Segment<T> {
 }
 
 impl<T> Segment<T> {
-    /// A segment owned by the stall with token `owner`, every slot empty, linked to nothing.
+    /// A segment owned by the shelf with token `owner`, every slot empty, linked to nothing.
     pub(super) fn new(owner: usize) -> Self {
         Self {
             word: AtomicU64::new(0),
@@ -173,7 +173,7 @@ impl<T> Segment<T> {
         self.own_next.store(next, Ordering::Relaxed);
     }
 
-    /// Makes the stall with `token` the owner if the segment is orphaned; whether it did.
+    /// Makes the shelf with `token` the owner if the segment is orphaned; whether it did.
     pub(super) fn adopt(&self, token: usize) -> bool {
         // ORDERING: Acquire pairs with the Release in `orphan`: the previous owner's writes
         // to the segment happen before ours.
@@ -184,7 +184,7 @@ impl<T> Segment<T> {
                 .is_ok()
     }
 
-    /// Gives the segment up so that another stall can adopt it; its items stay on sale.
+    /// Gives the segment up so that another shelf can adopt it; its items stay on sale.
     pub(super) fn orphan(&self) {
         // ORDERING: Release pairs with the Acquire of the adoption CAS.
         self.owner.store(0, Ordering::Release);
@@ -199,7 +199,7 @@ impl<T> Segment<T> {
     /// became the owner, and `w` shows slot `i` free ([`free_slots`](Self::free_slots));
     /// `wraps` is the bucket's. Only the owner fills slots, so nobody else then touches the
     /// slot until the owner's mark puts it on sale. No type can carry this: owning a segment
-    /// is its `owner` word holding the stall's token, a fact of shared memory that the stall's
+    /// is its `owner` word holding the shelf's token, a fact of shared memory that the shelf's
     /// pointers to its segments do not show, and which slots are free is a fact of the word
     /// the owner loaded.
     pub(super) unsafe fn free_slot<'a>(
@@ -272,7 +272,7 @@ pub(crate) struct FreeSlot<'a, T> {
 impl<'a, T> FreeSlot<'a, T> {
     /// Writes `item` into the slot and marks the slot claimed (by its owner): the item is not
     /// yet on sale, but a reservation looking for an equal item sees a claimed slot with a
-    /// matching hash and waits for it (see [`Prepared`](super::stall::Prepared)).
+    /// matching hash and waits for it (see [`Prepared`](super::shelf::Prepared)).
     pub(super) fn prepare(self, hash: u64, item: Item<T>) -> PreparedSlot<'a, T> {
         let Self { seg, i, w, wraps } = self;
         // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots
@@ -419,9 +419,9 @@ impl<T> Claimed<'_, T> {
         // The take is counted while the slot is still claimed: a reservation of an equal
         // item that would otherwise give up waits until then, so the item stops being on
         // sale (for the producer's count and for searches) at this one step.
-        // SAFETY: `count` points into the producer registry, which outlives every slot.
-        unsafe { &*item.count }.count_take();
-        // ORDERING: Release pairs with the owner's Acquire load in `Stall::prepare`: the move
+        // SAFETY: `account` points into the producer registry, which outlives every slot.
+        unsafe { &*item.account }.count_take();
+        // ORDERING: Release pairs with the owner's Acquire load in `Segment::owner_view`: the move
         // out happens before the owner overwrites the slot.
         seg.word
             .fetch_xor(ready(i) | claimed(i) | freed(i), Ordering::Release);

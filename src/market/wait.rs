@@ -6,7 +6,7 @@
 //!   product wakes the first waiter queued under that hash and nobody else, so one item wakes
 //!   one consumer of that product; sharing a list with other products costs a short scan under
 //!   its lock, never a wake-up.
-//! * A producer waits on the list in its own counts; a reservation of one of its items (which
+//! * A producer waits on the list in its own account; a reservation of one of its items (which
 //!   frees room) wakes it.
 //! * The protocol and the argument that no wake-up is lost are in [`crate::wait`]. The
 //!   notifiers' state changes are the `SeqCst` slot fill (publish, return) and the `SeqCst`
@@ -114,7 +114,7 @@ impl<T> Inner<T> {
         // Every list is notified even if a task's waker panics (user code): the first panic
         // goes on once all are.
         let lists = self.product_waits.lists.iter();
-        let rooms = self.producers.iter().map(|(_, p)| &p.value.counts.room);
+        let rooms = self.producers.iter().map(|(_, p)| &p.value.account.room);
         notify_all_of(lists.chain(rooms));
     }
 
@@ -255,7 +255,7 @@ impl<T> Inner<T> {
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
         let mut pending = Some(item);
-        let room = &producer.value().counts.room;
+        let room = &producer.value().account.room;
         let done = room.wait_until(ROOM, 0, Some(timeout), Spin::Learnt, || {
             self.try_publish(producer, &mut pending)
         });
@@ -269,7 +269,7 @@ impl<T> Inner<T> {
     /// The list and key a producer's room waiters use.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(super) fn room(producer: &ProducerShared<T>) -> (&WaitList, u64) {
-        (&producer.counts.room, ROOM)
+        (&producer.account.room, ROOM)
     }
 }
 

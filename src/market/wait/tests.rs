@@ -150,7 +150,7 @@ fn waits_time_out_and_hand_the_item_back() {
 
 fn room_queued<T>(m: &Market<T>) -> usize {
     let producers = m.inner.producers.iter();
-    producers.map(|(_, e)| e.value.counts.room.queued()).sum()
+    producers.map(|(_, e)| e.value.account.room.queued()).sum()
 }
 
 /// Yields until `queued` says a waiter is queued or `waiter` has finished; says which.
@@ -275,7 +275,7 @@ fn close_ends_blocked_producers_and_carts_and_later_waits() {
                 .inner
                 .producers
                 .iter()
-                .map(|(_, e)| e.value.counts.room.queued())
+                .map(|(_, e)| e.value.account.room.queued())
                 .sum()
         };
         while queued(&market) < 1 || room_queued() < 1 {

@@ -1,4 +1,4 @@
-//! Stalls: the segments one owner fills, and the item it prepared in one of them.
+//! Shelves: the segments one owner fills, and the item it prepared in one of them.
 
 use core::ptr;
 
@@ -7,18 +7,18 @@ use super::segment::{FreeSlot, Item, PreparedSlot, Segment};
 use crate::sync::Ordering;
 
 /// The segments one owner (a producer, or a cart putting returns back) fills.
-pub(crate) struct Stall<T> {
-    /// Nonzero once the stall has owned a segment.
+pub(crate) struct Shelf<T> {
+    /// Nonzero once the shelf has owned a segment.
     token: usize,
-    /// `heads[b]`: the first of this stall's segments in bucket `b` (chained by `own_next`),
+    /// `heads[b]`: the first of this shelf's segments in bucket `b` (chained by `own_next`),
     /// or null. Empty until the first fill.
     heads: Vec<*mut Segment<T>>,
-    /// `hints[b]`: the segment of bucket `b` this stall filled last (null or one of its own),
-    /// tried first so that a stall with many segments in one bucket rarely scans them all.
+    /// `hints[b]`: the segment of bucket `b` this shelf filled last (null or one of its own),
+    /// tried first so that a shelf with many segments in one bucket rarely scans them all.
     hints: Vec<*mut Segment<T>>,
 }
 
-impl<T> Default for Stall<T> {
+impl<T> Default for Shelf<T> {
     fn default() -> Self {
         Self {
             token: 0,
@@ -28,20 +28,20 @@ impl<T> Default for Stall<T> {
     }
 }
 
-impl<T> Stall<T> {
-    /// This stall as the one that fills `index`'s slots, for one operation.
+impl<T> Shelf<T> {
+    /// This shelf as the one that fills `index`'s slots, for one operation.
     ///
     /// # Safety
     ///
-    /// `index` is the one index this stall fills (every call passes the same one) and lives
-    /// until the stall is orphaned: the stall's segments are in it. No type can say so: a
-    /// stall is made by `Default` in a registry entry before any index is at hand, and the
+    /// `index` is the one index this shelf fills (every call passes the same one) and lives
+    /// until the shelf is orphaned: the shelf's segments are in it. No type can say so: a
+    /// shelf is made by `Default` in a registry entry before any index is at hand, and the
     /// index it belongs to is the one beside that registry in the same `Inner`.
     pub(crate) unsafe fn filler<'a>(&'a mut self, index: &'a Index<T>) -> Filler<'a, T> {
-        Filler { stall: self, index }
+        Filler { shelf: self, index }
     }
 
-    /// A free slot `i` of one of this stall's segments in the bucket of `hash`, with the word
+    /// A free slot `i` of one of this shelf's segments in the bucket of `hash`, with the word
     /// `w` that shows it free, loaded with Acquire. A slot a take emptied (FREED) is preferred:
     /// the bucket's bound still counts it. Taking an EMPTY one counts it in the bound first.
     fn free_slot<'a>(
@@ -50,7 +50,7 @@ impl<T> Stall<T> {
         hash: u64,
     ) -> (FreeSlot<'a, T>, &'a Bucket<T>) {
         if self.heads.is_empty() {
-            // `resize` keeps the allocation of an orphaned stall whose entry was reused.
+            // `resize` keeps the allocation of an orphaned shelf whose entry was reused.
             self.heads.resize(index.buckets(), ptr::null_mut());
             self.hints.resize(index.buckets(), ptr::null_mut());
             self.token = index.new_token();
@@ -65,7 +65,7 @@ impl<T> Stall<T> {
                 Some(freed_slots.trailing_zeros() as usize)
             } else if free != 0 {
                 // ORDERING: SeqCst, before the slot leaves EMPTY: see `Index::empty`.
-                bucket.avail.fetch_add(1, Ordering::SeqCst);
+                bucket.used_slots.fetch_add(1, Ordering::SeqCst);
                 Some(free.trailing_zeros() as usize)
             } else {
                 None
@@ -80,7 +80,7 @@ impl<T> Stall<T> {
             let w = s.owner_view();
             if let Some(i) = pick(w) {
                 self.hints[b] = seg;
-                // SAFETY: the stall owns its own segments (`heads` chains them), and `w` was
+                // SAFETY: the shelf owns its own segments (`heads` chains them), and `w` was
                 // loaded just now and shows slot `i` free.
                 return (unsafe { s.free_slot(i, w, &bucket.wraps) }, bucket);
             }
@@ -100,20 +100,20 @@ impl<T> Stall<T> {
             self.hints[b] = seg;
             let w = s.owner_view();
             if let Some(i) = pick(w) {
-                // SAFETY: the stall adopted or allocated `s` just now and loaded `w` since;
+                // SAFETY: the shelf adopted or allocated `s` just now and loaded `w` since;
                 // `w` shows slot `i` free.
                 return (unsafe { s.free_slot(i, w, &bucket.wraps) }, bucket);
             }
         }
     }
 
-    /// Gives up every segment of this stall so that other stalls can adopt them; the items on
+    /// Gives up every segment of this shelf so that other shelves can adopt them; the items on
     /// sale in them stay on sale.
     pub(crate) fn orphan(&mut self) {
         for &head in &self.heads {
             let mut seg = head;
-            // SAFETY: the stall's segments are in the index it fills, which lives until the
-            // stall is orphaned (`Stall::filler`).
+            // SAFETY: the shelf's segments are in the index it fills, which lives until the
+            // shelf is orphaned (`Shelf::filler`).
             while let Some(s) = unsafe { seg.as_ref() } {
                 seg = s.own_next();
                 s.orphan();
@@ -124,35 +124,35 @@ impl<T> Stall<T> {
     }
 }
 
-/// A stall in the hands of one operation, with the index it fills
-/// ([`Stall::filler`]).
+/// A shelf in the hands of one operation, with the index it fills
+/// ([`Shelf::filler`]).
 pub(crate) struct Filler<'a, T> {
-    stall: &'a mut Stall<T>,
+    shelf: &'a mut Shelf<T>,
     index: &'a Index<T>,
 }
 
 impl<'a, T> Filler<'a, T> {
-    /// Writes `item` into one of the stall's slots of the bucket of `hash`, claimed by the
-    /// stall (not yet on sale; see [`Prepared`]). Wait-free unless the stall has no free slot
+    /// Writes `item` into one of the shelf's slots of the bucket of `hash`, claimed by the
+    /// shelf (not yet on sale; see [`Prepared`]). Wait-free unless the shelf has no free slot
     /// in that bucket and must take a segment.
     pub(crate) fn prepare(self, hash: u64, item: Item<T>) -> Prepared<'a, T> {
-        let (slot, bucket) = self.stall.free_slot(self.index, hash);
+        let (slot, bucket) = self.shelf.free_slot(self.index, hash);
         Prepared {
             slot: slot.prepare(hash, item),
             bucket,
         }
     }
 
-    /// Writes `item` into one of the stall's slots of the bucket of `hash` and puts it on
+    /// Writes `item` into one of the shelf's slots of the bucket of `hash` and puts it on
     /// sale at once: one mark, the linearization point of a publish that no return can race
-    /// (docs/DESIGN.md, "publish"). Wait-free unless the stall must take a segment.
+    /// (docs/DESIGN.md, "publish"). Wait-free unless the shelf must take a segment.
     pub(crate) fn fill(self, hash: u64, item: Item<T>) {
-        let (slot, _) = self.stall.free_slot(self.index, hash);
+        let (slot, _) = self.shelf.free_slot(self.index, hash);
         slot.fill(hash, item);
     }
 }
 
-/// An item written into its stall's slot but not yet on sale: the slot is claimed by its
+/// An item written into its shelf's slot but not yet on sale: the slot is claimed by its
 /// owner, so a reservation of an equal item that would otherwise answer `false` waits for it.
 /// Between [`Filler::prepare`] and [`Prepared::publish`] the owner makes one atomic step, the
 /// operation's linearization point (the producer's count load of a publish, the count
@@ -160,7 +160,7 @@ impl<'a, T> Filler<'a, T> {
 #[must_use = "a prepared slot must be published or retracted"]
 pub(crate) struct Prepared<'a, T> {
     slot: PreparedSlot<'a, T>,
-    /// The bucket, whose `avail` counts this item.
+    /// The bucket, whose `used_slots` counts this item.
     bucket: &'a Bucket<T>,
 }
 
@@ -173,7 +173,7 @@ impl<T> Prepared<'_, T> {
     /// Takes the item back; it was never on sale.
     pub(crate) fn retract(self) -> Item<T> {
         let item = self.slot.retract();
-        Index::<T>::emptied(&self.bucket.avail);
+        Index::<T>::emptied(&self.bucket.used_slots);
         item
     }
 }
