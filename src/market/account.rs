@@ -77,13 +77,10 @@ impl Account {
     /// whose item is prepared (see `Inner::publish`).
     #[inline]
     pub(super) fn on_sale_latest(&self) -> usize {
-        // ORDERING: SeqCst read-modify-write (it adds nothing). It is ordered with every
-        // return's `count_return` (also a read-modify-write of `returns_less_takes`): if it
-        // comes first, the
-        // return's Acquire synchronises with its Release, so the slot this publish prepared
-        // before it is seen claimed by any search the return makes afterwards; if it comes
-        // second, it reads the return's increment. The Acquire half pairs with `count_take`
-        // as in `on_sale`.
+        // ORDERING: SeqCst read-modify-write (it adds nothing), ordered with every return's
+        // `count_return` in the modification order of `returns_less_takes`, so that one of the
+        // two sees the other (docs/DESIGN.md, "publish": why step 3 is a read-modify-write).
+        // The Acquire half pairs with `count_take` as in `on_sale`.
         let returns_less_takes = self.returns_less_takes.fetch_add(0, Ordering::SeqCst);
         // Relaxed: the producer itself reads its own writes.
         let published = self.published.load(Ordering::Relaxed);
@@ -109,8 +106,9 @@ impl Account {
         // ORDERING: SeqCst. The Release half pairs with the Acquire in `on_sale` (see there);
         // the increment of `published` or `returns_less_takes` for this item happened before
         // our claim's
-        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that
-        // `notify_room` completes; free on x86, where every read-modify-write is SeqCst.
+        // Acquire. SeqCst because this is the state change, step (a), of the producer's wait
+        // for room (docs/DESIGN.md, "Waits"), which `notify_room` completes; free on x86,
+        // where every read-modify-write is SeqCst.
         self.returns_less_takes.fetch_sub(1, Ordering::SeqCst);
     }
 

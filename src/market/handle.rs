@@ -41,9 +41,9 @@ impl<T> Clone for Handle<T> {
 
 impl<T> Drop for Handle<T> {
     fn drop(&mut self) {
-        // ORDERING: SeqCst read-modify-write: the state change of the wait handshake
-        // (`crate::wait`), paired with the waiters' load in `Inner::wait_is_hopeless` after
-        // their fence; the notifications complete it.
+        // ORDERING: SeqCst read-modify-write: the state change, step (a), of every wait
+        // (docs/DESIGN.md, "Waits" and "Abandoned markets"), paired with the waiters' load in
+        // `Inner::wait_is_hopeless` after their fence; the notifications complete it.
         if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 2 {
             // One handle is left: if it waits, nobody else can end its wait.
             self.inner.notify_every_waiter();

@@ -80,13 +80,11 @@ impl<T> Inner<T> {
         let retirement = &account.retirement;
         // ORDERING: Release publishes our last `published` to the carts that see it.
         retirement.retired.store(retired, Ordering::Release);
-        // ORDERING: a read-modify-write (adding nothing) reads the latest `departed`. If a
-        // cart's count comes before it in the modification order of `departed`, we see that
-        // count; if after, the cart's read-modify-write reads from ours (AcqRel: Release here,
-        // Acquire there), so our store of `retired` happens before the cart's load of it.
-        // Either way one of us sees the other (a store-buffering handshake without a fence;
-        // docs/DESIGN.md, "Reusing registry entries"). The Acquire half pairs with the carts'
-        // counts, so their uses of the account happen before reuse.
+        // ORDERING: a read-modify-write (adding nothing) reads the latest `departed`: with the
+        // carts' read-modify-writes in `count_departed` it is a store-buffering handshake in
+        // which one side sees the other (docs/DESIGN.md, "Reusing registry entries"). The
+        // Acquire half pairs with the carts' counts, so their uses of the account happen
+        // before reuse.
         let departed = retirement.departed.fetch_add(0, Ordering::AcqRel);
         // Relaxed: our own last write.
         if account.published.load(Ordering::Relaxed) == departed {

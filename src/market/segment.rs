@@ -224,7 +224,7 @@ impl<T> Segment<T> {
     /// emptied and refilled since (the compare-exchange then retries on the new word): the
     /// hash is checked again once the slot is ours, and an item of another hash is put back
     /// untouched, so that a claim that succeeds holds an item of `hash` (docs/DESIGN.md,
-    /// "Waiters do not wait on claimed slots").
+    /// "The slot state machine").
     #[inline(always)]
     fn claim(&self, i: usize, hash: u64, w: &mut u64) -> Option<Claimed<'_, T>> {
         loop {
@@ -297,7 +297,8 @@ impl<'a, T> FreeSlot<'a, T> {
         // read-modify-write (return) of the producer's count, its linearization point: in
         // the single total order either a search's (SeqCst) load of this word comes after
         // this mark, and it waits for the slot, or the search's earlier collect missed it and
-        // its second collect sees the counter changed (docs/DESIGN.md, "Publish and return").
+        // its second collect sees the counter changed (docs/DESIGN.md, "publish" and "The
+        // double collect").
         seg.word.fetch_add(delta, Ordering::SeqCst);
         PreparedSlot {
             seg,
@@ -322,8 +323,8 @@ impl<'a, T> FreeSlot<'a, T> {
             .wrapping_sub(w & freed(i));
         // ORDERING: SeqCst, as `publish`: the Release half pairs with the claim's Acquire (the
         // item, its hash and the producer's `published` are written before anyone takes
-        // them); SeqCst for the double collect (see `prepare`) and as step (a) of the wait
-        // handshake (see `publish`).
+        // them); SeqCst for the double collect (see `prepare`) and as step (a) of a wait
+        // (see `publish`).
         seg.word.fetch_add(delta, Ordering::SeqCst);
     }
 }
@@ -355,11 +356,9 @@ impl<T> PreparedSlot<'_, T> {
         let delta = ready(i).wrapping_sub(claimed(i)).wrapping_add(COUNTER_ONE);
         // ORDERING: SeqCst. The Release half pairs with the Acquire of the claim CAS in
         // `claim`: the item, its hash and the producer's count increment are written before
-        // any reservation can take them. SeqCst because this is also step (a) of the wait
-        // handshake (`wait.rs`): the load of the product's waiter count that follows must not
-        // be ordered before this fill in the single total order, or a cart about to sleep on
-        // this product could miss it. On x86 every read-modify-write is already sequentially
-        // consistent, so this costs nothing there.
+        // any reservation can take them. SeqCst because this is also the state change, step
+        // (a), of the waits of carts for this product (docs/DESIGN.md, "Waits"). On x86 every
+        // read-modify-write is already sequentially consistent, so this costs nothing there.
         let w = seg.word.fetch_add(delta, Ordering::SeqCst);
         debug_assert!(w & claimed(i) != 0 && w & ready(i) == 0, "not prepared");
         debug_assert_eq!(w >> COUNTER_SHIFT, counter & (u64::MAX >> COUNTER_SHIFT));
@@ -394,8 +393,8 @@ impl<T> Claimed<'_, T> {
         impl<T> Drop for PutBack<'_, T> {
             fn drop(&mut self) {
                 // ORDERING: SeqCst. The Release half pairs with the Acquire of the next claim.
-                // SeqCst because when `eq` panics this is the state change of the wait
-                // handshake (`crate::wait`) that the unwinding reservation's notification
+                // SeqCst because when `eq` panics this is the state change, step (a), of a
+                // wait (docs/DESIGN.md, "Waits") that the unwinding reservation's notification
                 // completes (`Inner::reserve_hashed`): a waiter that saw the slot claimed and
                 // went to sleep is woken.
                 self.0.word.fetch_xor(claimed(self.1), Ordering::SeqCst);

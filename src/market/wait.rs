@@ -8,20 +8,15 @@
 //!   its lock, never a wake-up.
 //! * A producer waits on the list in its own account; a reservation of one of its items (which
 //!   frees room) wakes it.
-//! * The protocol and the argument that no wake-up is lost are in [`crate::wait`]. The
-//!   notifiers' state changes are the `SeqCst` slot fill (publish, return) and the `SeqCst`
-//!   `taken.fetch_add` (reservation); the waiters' attempts run after the list's `SeqCst`
-//!   fence. Closing is one more such change: a `SeqCst` swap of `closed`, then a notification
-//!   of every list; a waiter reads `closed` in its attempt, after the fence, so it either sees
-//!   it or is woken.
+//! * Every wait takes the steps of [`crate::wait`]. Which state changes notify (the mark that
+//!   puts an item on sale, a reservation's count of its take, closing, the drop that leaves
+//!   one handle), and why no wake-up is lost, is written in docs/DESIGN.md, "Waits".
 //!
-//! Waits work for every `Hash` std allows. Different products whose 64-bit hashes are equal
-//! (a `Hash` that leaves out a field `Eq` compares, a constant one, a collision) share a key:
-//! a publish of one may wake a waiter for the other, whose try then claims an item of its hash
-//! that is not its product; it passes the notification forward to the waiters behind it
-//! (`Waiter::mismatched`), so the chain ends and the right waiter is reached. A try
-//! waits for another reservation's verdict on a claimed slot of its hash rather than sleeping
-//! on it, so a put-back needs no notification. docs/DESIGN.md, "Waits", has the argument.
+//! Waits work for every `Hash` std allows: products with equal 64-bit hashes share a key, and
+//! a waiter woken for another product passes the notification forward ([`Waiter::mismatched`];
+//! docs/DESIGN.md, "Shared keys"). A try waits for another reservation's verdict on a claimed
+//! slot of its hash rather than sleeping on it, so a put-back needs no notification
+//! (docs/DESIGN.md, "Waiters do not wait on prepared slots").
 
 use std::time::{Duration, Instant};
 
@@ -86,9 +81,9 @@ impl<T> Market<T> {
     /// ```
     pub fn close(&self) {
         let inner = &*self.inner;
-        // ORDERING: SeqCst read-modify-write: the state change of the wait handshake
-        // (`crate::wait`), paired with the waiters' load in `Inner::is_closed` after their
-        // fence; the notifications below complete it.
+        // ORDERING: SeqCst read-modify-write: the state change, step (a), of every wait
+        // (docs/DESIGN.md, "Waits"), paired with the waiters' load in `Inner::is_closed` after
+        // their fence; the notifications below complete it.
         if inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -147,12 +142,9 @@ impl<T> Inner<T> {
         deadline: Option<Instant>,
     ) -> Option<Result<(), WaitError>> {
         // Never waits for an item of its hash that is prepared (being published or returned):
-        // a waiter answers "not now" and sleeps, and the publish that puts such
-        // an item on sale notifies it afterwards (its `SeqCst` fill follows our load of the
-        // slot, so its load of the waiter count follows our registration). Waiting here instead
-        // would spin on a thread that may be descheduled, or, under loom, on two waiters that
-        // yield to each other forever. A slot claimed by another reservation is waited for
-        // (its verdict notifies nobody): see the module docs.
+        // the waiter answers "not now" and sleeps, and the publish that puts the item on sale
+        // notifies it. A slot claimed by another reservation is waited for (its verdict
+        // notifies nobody). docs/DESIGN.md, "Waiters do not wait on prepared slots".
         cart.cart_mut().hints.collided = false;
         if self.reserve_hashed(cart, item, hash, false, deadline) {
             Some(Ok(()))

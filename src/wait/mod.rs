@@ -18,55 +18,20 @@
 //! [priority](crate::market::Cart::set_priority)). [`WaitList::notify_all`] wakes everyone
 //! (closing).
 //!
-//! A waiter knows it was notified because its entry is no longer in the queue. A notified
-//! waiter runs its operation once more; if that fails (another thread took what the notifier
-//! offered) it queues again, which loses nothing: the state it saw is newer than the
-//! notification. A waiter that was notified but does not use the notification (it succeeded by
-//! itself meanwhile, or a future is dropped) passes it on to the next waiter with the same key
-//! ([`WaitList::cancel`]), so a notification is never swallowed.
-//!
-//! When nobody waits, a notification costs one atomic load of the waiter count
-//! (`waiters == 0`): nothing is locked and no system call is made.
+//! A waiter knows it was notified because its entry is no longer in the queue; a notified
+//! waiter whose try fails queues again in its old place, and one that does not use its
+//! notification passes it on ([`WaitList::cancel`]). When nobody waits, a notification costs
+//! one atomic load of the waiter count: nothing is locked and no system call is made.
 //!
 //! # Why no wake-up is lost
 //!
-//! A waiter sleeps in three steps: (1) [`register`](WaitList::register): under the lock, push
-//! its entry and increment `waiters` with a `SeqCst` read-modify-write; (2) issue
-//! `fence(SeqCst)` and run `attempt` once more; (3) [`park`](WaitList::park): park the thread
-//! until its entry's signal says "notified". A notifier (a) changes the state, (b) loads
-//! `waiters` with `SeqCst`, and only if it is non-zero, (c) under the lock removes a matching
-//! entry and signals its owner.
-//!
-//! This is a store-buffering handshake between `waiters` and the state. Its requirements on the
-//! state are part of the contract:
-//!
-//! - the notifier's change of state (a) is a `SeqCst` read-modify-write (or is followed by a
-//!   `SeqCst` fence), and
-//! - the waiter's `attempt` answers "not now" only from state read after step (2)'s fence.
-//!
-//! In the single total order `S` of `SeqCst` operations, either the notifier's load (b) comes
-//! after the waiter's increment (1), so it sees `waiters > 0`, takes the lock and finds the entry
-//! (pushed before the increment, under the same lock), or it comes before; then the state change
-//! (a), which precedes (b), also precedes the waiter's fence in `S`, so the waiter's read in (2)
-//! sees the change and `attempt` succeeds without sleeping. (C++20 [atomics.order] p3-4.)
-//!
-//! A notifier removes the entry under the lock, then (after unlocking) sets the entry's
-//! `notified` flag (`Release`) and unparks the thread (or wakes the task). The thread parks only
-//! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
-//! the flag is never missed. A waiter whose deadline passes removes its own entry under the
-//! lock; if the entry was already gone, the notification was for it (the flag follows at once)
-//! and it tries once more before it returns. Each registration gets a fresh flag. A registration
-//! whose attempt unwinds (a panicking `Eq`) is cancelled like one whose attempt succeeds, and a
-//! notified waiter whose attempt unwinds passes the notification on, so a panic swallows no
-//! notification.
-//!
-//! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
-//! learnt per thread (it spins while that pays often enough, see `SpinPolicy`). Spinning changes
-//! nothing in the argument above, which is about the registered attempt and the sleep.
-//!
-//! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
-//! `fence(SeqCst)` between (a) and (b) ([`crate::sync::loom_seq_cst_fence`]); the argument above
-//! then holds by the fence-to-fence rule, and that is the version loom checks.
+//! A waiter (1) registers, (2) issues a `SeqCst` fence and tries once more, and (3) parks; a
+//! notifier (a) changes the state with a `SeqCst` read-modify-write, (b) loads the waiter count
+//! and, if someone waits, (c) wakes a matching entry. [`wait`] takes these steps for a thread,
+//! and a future's poll takes the same ones ([`register_and_try`](waiter::register_and_try),
+//! [`try_notified`](waiter::try_notified)). What they require of the notifiers' state changes
+//! and of a waiter's attempt, and the proof that no wake-up is lost, are written once, in
+//! docs/DESIGN.md, "Waits"; the comments here name the steps.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -122,7 +87,7 @@ pub(crate) struct Ticket {
 }
 
 /// Waiters queued until a condition may have become true; see the [module docs](self) for the
-/// protocol and the argument that no wake-up is lost.
+/// protocol, and docs/DESIGN.md, "Waits", for the argument that no wake-up is lost.
 #[derive(Debug)]
 pub(crate) struct WaitList {
     /// Number of queued entries. Incremented (`SeqCst`) after an entry is pushed and
@@ -266,7 +231,8 @@ impl WaitList {
         );
         debug_assert!(queue.position(id) == Some(at), "ids are unique");
         // ORDERING: SeqCst read-modify-write: the waiter's half of the store-buffering
-        // handshake with the notifier's `SeqCst` load in `has_waiters` (module docs, step (1)).
+        // handshake with the notifier's `SeqCst` load in `has_waiters` (step (1):
+        // docs/DESIGN.md, "Waits").
         self.waiters.fetch_add(1, Ordering::SeqCst);
         // Relaxed: under the lock, which orders every change of the count but the fast-path
         // load; a check only.
@@ -369,7 +335,7 @@ impl WaitList {
         loom_seq_cst_fence();
         // ORDERING: SeqCst load: the notifier's half of the store-buffering handshake with the
         // SeqCst `fetch_add` in `register`; the caller's state change is a SeqCst RMW that
-        // precedes this load in the total order (module docs, step (b)).
+        // precedes this load in the total order (step (b): docs/DESIGN.md, "Waits").
         self.waiters.load(Ordering::SeqCst) != 0
     }
 

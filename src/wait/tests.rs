@@ -7,7 +7,7 @@ use crate::sync::{fence, Arc, AtomicBool};
 /// An `attempt` that meets the contract: a SeqCst fence, then a read of the state.
 fn ready(flag: &AtomicBool) -> Option<()> {
     fence(Ordering::SeqCst);
-    // Relaxed: ordered by the fence above, as the module docs require.
+    // Relaxed: ordered by the fence above, as a wait requires (docs/DESIGN.md, "Waits").
     flag.load(Ordering::Relaxed).then_some(())
 }
 
