@@ -49,10 +49,12 @@ impl MarketTag {
 /// Identifies a producer of one market.
 ///
 /// An id carries a tag of the market that handed it out: used on another market, it is
-/// refused with [`IdError::UnknownProducer`](super::IdError::UnknownProducer), even where that market has a producer with the
+/// refused with [`IdError::UnknownProducer`], even where that market has a producer with the
 /// same number. `Debug` shows what `Display` shows (`producer 3`, or `producer 3.1` for a
 /// reused registry slot); two ids that print alike but come from different markets are not
 /// equal.
+///
+/// [`IdError::UnknownProducer`]: super::IdError::UnknownProducer
 ///
 /// # Examples
 ///
@@ -84,7 +86,9 @@ pub struct ProducerId {
 /// Identifies a cart of one market.
 ///
 /// Like [`ProducerId`], it carries a tag of its market: used on another market, it is
-/// refused with [`IdError::UnknownCart`](super::IdError::UnknownCart). `Debug` shows what `Display` shows.
+/// refused with [`IdError::UnknownCart`]. `Debug` shows what `Display` shows.
+///
+/// [`IdError::UnknownCart`]: super::IdError::UnknownCart
 ///
 /// # Examples
 ///
@@ -109,8 +113,10 @@ pub struct CartId {
 impl ProducerId {
     /// The id with number `index` and no market, for other implementations of
     /// [`Marketplace`](crate::Marketplace) that number their ids themselves. Every market of
-    /// this crate refuses it ([`IdError::UnknownProducer`](super::IdError::UnknownProducer)): only the ids a market handed out
+    /// this crate refuses it ([`IdError::UnknownProducer`]): only the ids a market handed out
     /// name its producers.
+    ///
+    /// [`IdError::UnknownProducer`]: super::IdError::UnknownProducer
     ///
     /// # Examples
     ///
@@ -144,7 +150,9 @@ impl ProducerId {
 impl CartId {
     /// The id with number `index` and no market, for other implementations of
     /// [`Marketplace`](crate::Marketplace) that number their ids themselves. Every market of
-    /// this crate refuses it ([`IdError::UnknownCart`](super::IdError::UnknownCart)).
+    /// this crate refuses it ([`IdError::UnknownCart`]).
+    ///
+    /// [`IdError::UnknownCart`]: super::IdError::UnknownCart
     ///
     /// # Examples
     ///

@@ -258,8 +258,8 @@ impl<T> Index<T> {
         }
     }
 
-    /// Whether a bucket whose bound is `used_slots` has no slot that is not EMPTY: then nothing is on sale in it at
-    /// the moment of this load, and a reservation may answer `false`.
+    /// Whether a bucket whose bound is `used_slots` has no slot that is not EMPTY: then nothing
+    /// is on sale in it at the moment of this load, and a reservation may answer `false`.
     #[inline]
     fn empty(used_slots: &AtomicUsize) -> bool {
         // ORDERING: SeqCst, ordered with the SeqCst increment in `Shelf::free_slot`, which
@@ -270,12 +270,12 @@ impl<T> Index<T> {
         used_slots.load(Ordering::SeqCst) == 0
     }
 
-    /// Counts a slot of the bucket whose bound is `used_slots` that became EMPTY again (a retracted prepare), after
-    /// it did, so the bound stays an upper bound.
+    /// Counts a slot of the bucket whose bound is `used_slots` that became EMPTY again (a
+    /// retracted prepare), after it did, so the bound stays an upper bound.
     #[inline]
     pub(super) fn emptied(used_slots: &AtomicUsize) {
-        // ORDERING: SeqCst like every change of `used_slots` (see `empty`); the decrement follows
-        // the retract in program order, so a reader that sees it sees the slot empty.
+        // ORDERING: SeqCst like every change of `used_slots` (see `empty`); the decrement
+        // follows the retract in program order, so a reader that sees it sees the slot empty.
         used_slots.fetch_sub(1, Ordering::SeqCst);
     }
 
