@@ -331,10 +331,3 @@ impl<T> core::fmt::Debug for Cart<T> {
             .finish_non_exhaustive()
     }
 }
-
-impl<T> Drop for Cart<T> {
-    fn drop(&mut self) {
-        let (inner, cart) = self.held.hold();
-        inner.close_cart(cart);
-    }
-}

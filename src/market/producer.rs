@@ -208,10 +208,3 @@ impl<T> core::fmt::Debug for Producer<T> {
             .finish_non_exhaustive()
     }
 }
-
-impl<T> Drop for Producer<T> {
-    fn drop(&mut self) {
-        let (inner, producer) = self.held.hold();
-        inner.close_producer(producer);
-    }
-}

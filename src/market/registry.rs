@@ -77,12 +77,6 @@ impl<'a, E> Guard<'a, E> {
     pub(crate) fn slot(&self) -> usize {
         self.entry.slot
     }
-
-    /// Ends a handle's ownership (`HELD -> RETIRED`), returning the new state word; the entry
-    /// is reused later by [`Registry::recycle`] (a producer's, once nothing refers to it).
-    pub(crate) fn retire(self) -> u64 {
-        self.entry.retire()
-    }
 }
 
 /// An id-API call's [`Guard`]: [`Registry::acquire`] moved the entry `IDLE -> BUSY`, and
@@ -115,13 +109,47 @@ impl<E> Drop for Busy<'_, E> {
 /// whole life, kept beside `keeper`, the value through which the registry was reached (the
 /// market), which keeps the registry, and so the entry, alive. [`hold`](Self::hold) lends the
 /// entry's [`Guard`] for as long as the `Held` is borrowed mutably, [`view`](Self::view) a
-/// read-only one for as long as it is borrowed.
-pub(crate) struct Held<K, E> {
+/// read-only one for as long as it is borrowed; when the `Held` is dropped, its keeper ends
+/// the hold ([`Keeper::end`]).
+pub(crate) struct Held<K: Keeper<E>, E> {
     entry: NonNull<Registered<E>>,
     keeper: K,
 }
 
-impl<K, E> Held<K, E> {
+/// What keeps a [`Held`] entry's registry alive, and ends the hold when the `Held` is dropped.
+pub(crate) trait Keeper<E> {
+    /// Ends the hold on `entry`, which is never used again: retires it
+    /// ([`Retiring::retire`]) or vacates it ([`Registry::vacate_held`]).
+    fn end(&self, entry: Retiring<'_, E>);
+}
+
+/// A held entry whose hold is ending (its `Held` is being dropped): the only guard that may
+/// retire or vacate the entry, since nothing uses the entry through the `Held` afterwards.
+pub(crate) struct Retiring<'a, E>(Guard<'a, E>);
+
+impl<'a, E> Retiring<'a, E> {
+    /// The entry's guard, for the last uses of the entry.
+    pub(crate) fn guard(&mut self) -> &mut Guard<'a, E> {
+        &mut self.0
+    }
+
+    /// Ends a handle's ownership (`HELD -> RETIRED`), returning the new state word; the entry
+    /// is reused later by [`Registry::recycle`] (a producer's, once nothing refers to it).
+    pub(crate) fn retire(self) -> u64 {
+        self.0.entry.retire()
+    }
+}
+
+impl<K: Keeper<E>, E> Drop for Held<K, E> {
+    fn drop(&mut self) {
+        let entry = Retiring(Guard {
+            entry: self.entry(),
+        });
+        self.keeper.end(entry);
+    }
+}
+
+impl<K: Keeper<E>, E> Held<K, E> {
     /// Registers an entry with `register`, which moves an entry of a registry it reaches
     /// through `keeper` to `HELD` (with [`Registry::register_held`]); returns the number of its
     /// id and the hold.
@@ -433,8 +461,9 @@ impl<E> Registry<E> {
 
     /// Vacates a handle's entry that nothing but the handle refers to (`HELD -> VACANT`, as
     /// [`recycle`](Self::recycle)): the entry is reused at once.
-    pub(crate) fn vacate_held(&self, guard: Guard<'_, E>) {
-        self.recycle(guard.entry, guard.entry.held(), |_| {});
+    pub(crate) fn vacate_held(&self, entry: Retiring<'_, E>) {
+        let entry = entry.0.entry;
+        self.recycle(entry, entry.held(), |_| {});
     }
 
     /// Vacates `entry` if its state word is still `from` (`HELD` for a handle that leaves

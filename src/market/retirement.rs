@@ -4,23 +4,24 @@
 
 use super::account::Account;
 use super::cart::CartShared;
+use super::handle::Handle;
 use super::inner::Inner;
 use super::producer::ProducerShared;
-use super::registry::Guard;
+use super::registry::{Keeper, Retiring};
 use crate::sync::Ordering;
 
 impl<T> Inner<T> {
     /// Ends a cart handle, whose held entry `cart` is: drops its items, orphans its shelf,
     /// retires the id.
-    pub(super) fn close_cart(&self, mut cart: Guard<'_, CartShared<T>>) {
-        let l = cart.cart_mut();
+    fn close_cart(&self, mut cart: Retiring<'_, CartShared<T>>) {
+        let l = cart.guard().cart_mut();
         l.shelf.orphan();
         // The items leave the market (their values refer to no producer).
         self.count_departed(&l.from);
         l.from.clear();
         let items = core::mem::take(&mut l.items);
         // Relaxed: a statistic.
-        cart.value().len.store(0, Ordering::Relaxed);
+        cart.guard().value().len.store(0, Ordering::Relaxed);
         // Nothing refers to a cart's entry but its handle: it is reused at once.
         self.carts.vacate_held(cart);
         drop(items);
@@ -73,9 +74,9 @@ impl<T> Inner<T> {
 
     /// Ends a producer handle, whose held entry `producer` is: orphans its shelf, retires
     /// the id.
-    pub(super) fn close_producer(&self, mut producer: Guard<'_, ProducerShared<T>>) {
-        producer.shelf_mut().orphan();
-        let (slot, account) = (producer.slot(), &producer.value().account);
+    fn close_producer(&self, mut producer: Retiring<'_, ProducerShared<T>>) {
+        producer.guard().shelf_mut().orphan();
+        let (slot, account) = (producer.guard().slot(), &producer.guard().value().account);
         let retired = producer.retire();
         let retirement = &account.retirement;
         // ORDERING: Release publishes our last `published` to the carts that see it.
@@ -90,5 +91,19 @@ impl<T> Inner<T> {
         if account.published.load(Ordering::Relaxed) == departed {
             self.recycle_producer(slot, retired);
         }
+    }
+}
+
+/// A cart handle's end: [`Inner::close_cart`].
+impl<T> Keeper<CartShared<T>> for Handle<T> {
+    fn end(&self, cart: Retiring<'_, CartShared<T>>) {
+        self.close_cart(cart);
+    }
+}
+
+/// A producer handle's end: [`Inner::close_producer`].
+impl<T> Keeper<ProducerShared<T>> for Handle<T> {
+    fn end(&self, producer: Retiring<'_, ProducerShared<T>>) {
+        self.close_producer(producer);
     }
 }
