@@ -6,10 +6,11 @@ use core::ops::Deref;
 use super::inner::Inner;
 use crate::sync::{Arc, Ordering};
 
-/// What every handle of a market (each [`Market`] clone, [`Producer`](super::Producer) and
-/// [`Cart`](super::Cart)) holds: a reference to the shared state, counted in
-/// `Inner::handles`, so that a wait can tell when nobody else could ever end it. When the
-/// count falls to 1, the remaining handle's waits end with [`WaitError::Closed`]
+/// What every handle of a market (each [`Market`](super::Market) clone,
+/// [`Producer`](super::Producer) and [`Cart`](super::Cart)) holds: a reference to the shared
+/// state, counted in `Inner::handles`, so that a wait can tell when nobody else could ever end
+/// it. When the count falls to 1, the remaining handle's waits end with
+/// [`WaitError::Closed`](super::WaitError::Closed)
 /// (docs/DESIGN.md, "Abandoned markets"). Counting costs nothing on the operations: only
 /// creating and dropping handles touch the count.
 pub(crate) struct Handle<T> {

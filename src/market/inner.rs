@@ -15,7 +15,7 @@ use super::MarketTag;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::Full;
 
-/// The shared state behind every clone of a [`Market`] and every handle.
+/// The shared state behind every clone of a [`Market`](super::Market) and every handle.
 pub(crate) struct Inner<T> {
     pub(super) capacity: usize,
     /// Carried by every id this market hands out; an id with another tag is unknown here.
@@ -29,8 +29,9 @@ pub(crate) struct Inner<T> {
     pub(super) product_waits: ProductWaits,
     /// Set by `Market::close`: waits end instead of sleeping.
     pub(super) closed: AtomicBool,
-    /// Live handles (`Market` clones, producers, carts): see [`Handle`]. At least 1 while a
-    /// handle can read it; a wait of the last one ends instead of sleeping.
+    /// Live handles (`Market` clones, producers, carts): see
+    /// [`Handle`](super::handle::Handle). At least 1 while a handle can read it; a wait of the
+    /// last one ends instead of sleeping.
     pub(super) handles: AtomicUsize,
     pub(super) producers: Registry<ProducerShared<T>>,
     pub(super) carts: Registry<CartShared<T>>,

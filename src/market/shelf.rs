@@ -41,9 +41,10 @@ impl<T> Shelf<T> {
         Filler { shelf: self, index }
     }
 
-    /// A free slot `i` of one of this shelf's segments in the bucket of `hash`, with the word
-    /// `w` that shows it free, loaded with Acquire. A slot a take emptied (FREED) is preferred:
-    /// the bucket's bound still counts it. Taking an EMPTY one counts it in the bound first.
+    /// A free slot of one of this shelf's segments in the bucket of `hash` (in `index`, the one
+    /// index this shelf fills: see [`filler`](Self::filler)), and that bucket. A slot a take
+    /// emptied (FREED) is preferred: the bucket's bound still counts it. Taking an EMPTY one
+    /// counts it in the bound first.
     fn free_slot<'a>(
         &mut self,
         index: &'a Index<T>,

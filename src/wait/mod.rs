@@ -28,8 +28,8 @@
 //! A waiter (1) registers, (2) issues a `SeqCst` fence and tries once more, and (3) parks; a
 //! notifier (a) changes the state with a `SeqCst` read-modify-write, (b) loads the waiter count
 //! and, if someone waits, (c) wakes a matching entry. [`wait`] takes these steps for a thread,
-//! and a future's poll takes the same ones ([`register_and_try`](waiter::register_and_try),
-//! [`try_notified`](waiter::try_notified)). What they require of the notifiers' state changes
+//! and a future's poll takes the same ones (`register_and_try`, `try_notified` in
+//! `waiter.rs`). What they require of the notifiers' state changes
 //! and of a waiter's attempt, and the proof that no wake-up is lost, are written once, in
 //! docs/DESIGN.md, "Waits"; the comments here name the steps.
 
