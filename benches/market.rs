@@ -253,14 +253,14 @@ impl Marketplace<u64> for DashMapMarket {
 /// producer again. It exists to measure that shape next to `Market`, which does not keep its
 /// items in FIFO rings because a reservation wants an equal item, not the oldest one.
 ///
-/// A ring end needs `&mut` and the id API gives `&self`, so each stall keeps its end in a
+/// A ring end needs `&mut` and the id API gives `&self`, so each shelf keeps its end in a
 /// `Mutex`: one uncontended lock and unlock per publish in the mix (one thread per producer).
-/// The stalls and carts are tables sized at construction (no lock to find one); registering
+/// The shelves and carts are tables sized at construction (no lock to find one); registering
 /// more producers or carts than that panics.
 struct SpscFedMarket {
     capacity: usize,
-    /// `stalls[p]`: producer `p`'s ring end and count, set once, when it registers.
-    stalls: Box<[OnceLock<CachePadded<Stall>>]>,
+    /// `shelves[p]`: producer `p`'s ring end and count, set once, when it registers.
+    shelves: Box<[OnceLock<CachePadded<Shelf>>]>,
     index: Mutex<SpscIndex>,
     /// `carts[c]`: cart `c`, set once, when it opens.
     carts: Box<[OnceLock<Mutex<CartItems>>]>,
@@ -270,7 +270,7 @@ struct SpscFedMarket {
 /// A cart's items with their producers, in the order added.
 type CartItems = Vec<(u64, usize)>;
 
-struct Stall {
+struct Shelf {
     /// Items of this producer on sale, in its ring or in the index: at most `capacity` after
     /// a publish (returns may push it above), so the ring, which holds a part of them, never
     /// fills.
@@ -292,7 +292,7 @@ impl SpscFedMarket {
     fn new(capacity: usize, handles: usize) -> Self {
         Self {
             capacity,
-            stalls: (0..handles).map(|_| OnceLock::new()).collect(),
+            shelves: (0..handles).map(|_| OnceLock::new()).collect(),
             index: Mutex::new(SpscIndex {
                 rings: Vec::new(),
                 on_sale: HashMap::new(),
@@ -314,19 +314,19 @@ impl Marketplace<u64> for SpscFedMarket {
             spsc::ring(self.capacity).expect("the market was made with a capacity of 1 or more");
         let mut index = self.index.lock().unwrap();
         let p = index.rings.len();
-        let stall = self
-            .stalls
+        let shelf = self
+            .shelves
             .get(p)
             .expect("more producers than the market was sized for");
         index.rings.push(consumer);
-        let _ = stall.set(CachePadded::new(Stall {
+        let _ = shelf.set(CachePadded::new(Shelf {
             on_sale: AtomicUsize::new(0),
             ring: Mutex::new(ring),
         }));
         ProducerId::new(p)
     }
     fn publish(&self, producer: ProducerId, item: u64) -> Result<(), PublishError<u64>> {
-        let Some(stall) = self.stalls.get(producer.index()).and_then(OnceLock::get) else {
+        let Some(shelf) = self.shelves.get(producer.index()).and_then(OnceLock::get) else {
             return Err(PublishError::Id(IdError::UnknownProducer(producer), item));
         };
         // ORDERING: Acquire pairs with the Release decrement of `add_to_cart` (every change of
@@ -335,13 +335,13 @@ impl Marketplace<u64> for SpscFedMarket {
         // happen before this push. The ring holds at most the count read here, which is below
         // `capacity`, so the push cannot fail. A refused publish reads nothing: Relaxed.
         let cap = self.capacity;
-        let counted = (stall.on_sale).fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+        let counted = (shelf.on_sale).fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
             (n < cap).then_some(n + 1)
         });
         if counted.is_err() {
             return Err(PublishError::Full(item));
         }
-        let pushed = stall.ring.lock().unwrap().push(item);
+        let pushed = shelf.ring.lock().unwrap().push(item);
         pushed.expect("the count keeps the ring from filling");
         Ok(())
     }
@@ -367,11 +367,11 @@ impl Marketplace<u64> for SpscFedMarket {
             return Ok(false);
         };
         // Under the index lock, so that the count and the index change together.
-        let stall = self.stalls[p].get().expect("a registered producer");
+        let shelf = self.shelves[p].get().expect("a registered producer");
         // ORDERING: Release pairs with the Acquire of `publish`: the pop that took this item
         // out of its ring (this reservation's or an earlier one's, ordered before it by the
         // index lock) comes before the producer's next push into the slot it emptied.
-        stall.on_sale.fetch_sub(1, Ordering::Release);
+        shelf.on_sale.fetch_sub(1, Ordering::Release);
         drop(index);
         c.push((*item, p));
         Ok(true)
@@ -382,11 +382,11 @@ impl Marketplace<u64> for SpscFedMarket {
             return Ok(false);
         };
         let (x, p) = c.remove(at);
-        let stall = self.stalls[p].get().expect("a registered producer");
+        let shelf = self.shelves[p].get().expect("a registered producer");
         let mut index = self.index.lock().unwrap();
         // Relaxed: the item goes into the index, not the ring, so no slot changes hands; the
         // index lock orders the item's later reservation (and its decrement) after this.
-        stall.on_sale.fetch_add(1, Ordering::Relaxed);
+        shelf.on_sale.fetch_add(1, Ordering::Relaxed);
         index.on_sale.entry(x).or_default().push_back(p);
         Ok(true)
     }
@@ -398,7 +398,7 @@ impl Marketplace<u64> for SpscFedMarket {
     }
     /// Only the on-sale counts (what the self-check compares with the model).
     fn stats(&self) -> Stats {
-        let counts = self.stalls.iter().map_while(OnceLock::get).enumerate();
+        let counts = self.shelves.iter().map_while(OnceLock::get).enumerate();
         // Relaxed: a snapshot of counters, ordered with nothing else.
         Stats {
             on_sale: counts

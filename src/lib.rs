@@ -1,6 +1,6 @@
 //! Lock-free bounded rings and a producer/consumer marketplace.
 //!
-//! - [`Market`]: producers publish items into bounded stalls of their own; carts reserve any
+//! - [`Market`]: producers publish items into bounded shelves of their own; carts reserve any
 //!   on-sale item *equal* to the one they ask for, return items and place orders. Lock-free,
 //!   with blocking waits ([`market::Cart::add_wait`], [`market::Producer::publish_wait`]) and,
 //!   with the `async` feature, futures. The id API is the [`Marketplace`] trait, also

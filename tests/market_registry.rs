@@ -9,7 +9,7 @@ use std::thread;
 use ringmarket::market::{IdError, PublishError};
 use ringmarket::Market;
 
-/// A small index: these tests are about ids, and Miri is slow to set up large stalls.
+/// A small index: these tests are about ids, and Miri is slow to set up large shelves.
 const BUCKETS: usize = 16;
 
 #[test]

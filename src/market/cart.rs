@@ -1,11 +1,79 @@
-//! The cart handle.
+//! The cart: its registry entry (its items and its shelf for returns) and the handle that owns
+//! it.
 
-use core::ptr::NonNull;
 use std::time::Duration;
 
-use super::ids::Registered;
-use super::wait::Handle;
-use super::{CartId, CartShared, Market, WaitError};
+use super::account::Account;
+use super::handle::Handle;
+use super::index::SearchHints;
+use super::registry::{Guard, Held, View};
+use super::shelf::Shelf;
+use super::{CartId, Market, WaitError};
+use crate::sync::{AtomicU64, AtomicUsize, UnsafeCell};
+
+/// A cart's contents and its shelf for returned items.
+pub(crate) struct CartLocal<T> {
+    /// The reserved items, in the order added.
+    pub(super) items: Vec<T>,
+    /// `from[k]`: the account of the producer `items[k]` came from.
+    pub(super) from: Vec<*const Account>,
+    /// Where returned items are put back on sale.
+    pub(super) shelf: Shelf<T>,
+    /// Where this cart's last reservations succeeded, per bucket.
+    pub(super) hints: SearchHints<T>,
+}
+
+impl<T> Default for CartLocal<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            from: Vec::new(),
+            shelf: Shelf::default(),
+            hints: SearchHints::default(),
+        }
+    }
+}
+
+/// A cart's registry entry.
+pub(crate) struct CartShared<T> {
+    /// Items in the cart (a statistic, written only by the cart's user).
+    pub(super) len: AtomicUsize,
+    /// Items this cart's orders handed out (a statistic, written only by the cart's user).
+    pub(super) ordered: AtomicU64,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    pub(super) local: UnsafeCell<CartLocal<T>>,
+}
+
+impl<T> Default for CartShared<T> {
+    fn default() -> Self {
+        Self {
+            len: AtomicUsize::new(0),
+            ordered: AtomicU64::new(0),
+            local: UnsafeCell::new(CartLocal::default()),
+        }
+    }
+}
+
+impl<T> Guard<'_, CartShared<T>> {
+    /// The cart's contents.
+    #[inline]
+    pub(crate) fn cart_mut(&mut self) -> &mut CartLocal<T> {
+        // SAFETY: the guard holds the entry (`BUSY` or `HELD`), so this thread alone uses its
+        // cells, and `&mut self` makes this borrow the only one made through the guard.
+        self.value().local.with_mut(|l| unsafe { &mut *l })
+    }
+}
+
+impl<'a, T> View<'a, CartShared<T>> {
+    /// The cart's contents, to read for as long as the handle is borrowed.
+    #[inline]
+    pub(crate) fn cart(&self) -> &'a CartLocal<T> {
+        // SAFETY: the entry is held by the handle whose `Held` this view borrows, so no other
+        // thread uses its cells, and no guard can change them (`cart_mut`) while that borrow,
+        // which outlives the returned reference, lasts: a view lends only `&Guard`.
+        self.value().local.with(|l| unsafe { &*l })
+    }
+}
 
 /// Owns one cart of a [`Market`]. `Send` but not `Clone` or `Sync`; reusable after every
 /// order. Dropping it drops the items still in it and retires its id.
@@ -54,9 +122,8 @@ use super::{CartId, CartShared, Market, WaitError};
 /// send(market.new_cart());
 /// ```
 pub struct Cart<T> {
-    pub(super) inner: Handle<T>,
-    /// Held (`HELD`) by this handle for its whole life.
-    entry: NonNull<Registered<CartShared<T>>>,
+    /// The cart's entry, held (`HELD`) by this handle for its whole life, and the market.
+    pub(super) held: Held<Handle<T>, CartShared<T>>,
     id: CartId,
     /// Rank among carts waiting for equal items (`set_priority`).
     priority: u32,
@@ -67,18 +134,12 @@ pub struct Cart<T> {
 unsafe impl<T: Send> Send for Cart<T> {}
 
 impl<T> Cart<T> {
-    pub(crate) fn new(inner: Handle<T>, entry: &Registered<CartShared<T>>, id: CartId) -> Self {
+    pub(crate) fn new(held: Held<Handle<T>, CartShared<T>>, id: CartId) -> Self {
         Self {
-            entry: NonNull::from(entry),
-            inner,
+            held,
             id,
             priority: 0,
         }
-    }
-
-    pub(super) fn shared(&self) -> &CartShared<T> {
-        // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
-        &unsafe { self.entry.as_ref() }.value
     }
 
     /// This cart's id.
@@ -131,8 +192,8 @@ impl<T> Cart<T> {
     /// assert!(c.add(&3));
     /// ```
     pub fn add(&mut self, item: &T) -> bool {
-        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.reserve(self.shared(), item) }
+        let (inner, mut cart) = self.held.hold();
+        inner.reserve(&mut cart, item)
     }
 
     /// Like [`add`](Cart::add), but waits for as long as it takes for an equal item to be put
@@ -197,11 +258,9 @@ impl<T> Cart<T> {
     /// later.join().unwrap();
     /// ```
     pub fn add_timeout(&mut self, item: &T, timeout: Duration) -> Result<(), WaitError> {
-        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe {
-            self.inner
-                .reserve_wait(self.shared(), item, self.priority, timeout)
-        }
+        let priority = self.priority;
+        let (inner, mut cart) = self.held.hold();
+        inner.reserve_wait(&mut cart, item, priority, timeout)
     }
 
     /// Puts the most recently added item equal to `item` back on sale under the producer it
@@ -222,8 +281,8 @@ impl<T> Cart<T> {
     /// assert!(p.publish('z').is_err()); // ... so no publishing until it falls below
     /// ```
     pub fn remove(&mut self, item: &T) -> bool {
-        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.give_back(self.shared(), item) }
+        let (inner, mut cart) = self.held.hold();
+        inner.give_back(&mut cart, item)
     }
 
     /// Empties the cart, returning its items in the order they were added (minus returned
@@ -237,8 +296,8 @@ impl<T> Cart<T> {
     /// assert!(c.place_order().is_empty());
     /// ```
     pub fn place_order(&mut self) -> Vec<T> {
-        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe { self.inner.place_order(self.shared()) }
+        let (inner, mut cart) = self.held.hold();
+        inner.place_order(&mut cart)
     }
 
     /// The items in the cart, in the order added.
@@ -254,18 +313,13 @@ impl<T> Cart<T> {
     /// assert_eq!(c.items(), &[9]);
     /// ```
     pub fn items(&self) -> &[T] {
-        self.shared().local.with(|l| {
-            // SAFETY: this handle holds the entry; the returned borrow of `self` prevents any
-            // `&mut self` operation from changing the items meanwhile.
-            let items: &Vec<T> = unsafe { &(*l).items };
-            items.as_slice()
-        })
+        self.held.view().cart().items.as_slice()
     }
 
     /// The market this cart shops in.
     pub fn market(&self) -> Market<T> {
         Market {
-            inner: self.inner.clone(),
+            inner: self.held.keeper().clone(),
         }
     }
 }
@@ -275,14 +329,5 @@ impl<T> core::fmt::Debug for Cart<T> {
         f.debug_struct("Cart")
             .field("id", &self.id)
             .finish_non_exhaustive()
-    }
-}
-
-impl<T> Drop for Cart<T> {
-    fn drop(&mut self) {
-        // SAFETY: the entry lives as long as the registry, which `self.inner` keeps alive.
-        let entry = unsafe { self.entry.as_ref() };
-        // SAFETY: this handle holds the entry and never uses it again.
-        unsafe { self.inner.close_cart(entry) };
     }
 }

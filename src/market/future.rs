@@ -20,89 +20,51 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::wait::{PublishWaitError, WaitError};
-use super::{Cart, Producer};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use super::{Cart, Inner, Producer, PublishWaitError, WaitError};
+use crate::wait::{register_and_try, try_notified, Signal, Ticket, WaitList, Waiter};
 
-use crate::sync::{fence, Ordering};
-use crate::wait::{Signal, Ticket, WaitList};
-
-/// What the two futures share: a wait list, a ticket on it between polls, and one try.
-trait Waiting {
-    type Output;
-    fn list(&self) -> &WaitList;
+/// What the two futures share: a [`Waiter`] that keeps its ticket between polls.
+trait WaitingFuture: Waiter {
+    /// The future's registration on its list between polls.
     fn ticket(&mut self) -> &mut Option<Ticket>;
-    /// One try; `None` when it must wait.
-    fn attempt(&mut self) -> Option<Self::Output>;
-    /// Whether the last attempt found, under the key, what another kind of waiter wants
-    /// (`WaitList::wait_until_passing`).
-    fn mismatched(&mut self) -> bool {
-        false
-    }
+    /// The same, to read.
+    fn queued(&self) -> Option<&Ticket>;
 }
 
 /// One poll of a waiting future: after a notification (or on the first poll) try; if that
-/// fails, register the task's waker under `key` with `rank`, then try once more (the wait
-/// handshake of [`crate::wait`]), and stay registered only if that fails too.
-///
-/// If an attempt unwinds (a panicking `Eq`), a registration is cancelled and a notification
-/// passed on before the panic goes on, so that no other waiter loses a wake-up.
-fn poll_wait<F: Waiting>(f: &mut F, key: u64, rank: u32, cx: &mut Context<'_>) -> Poll<F::Output> {
+/// fails, register the task's waker under `key` with `rank`, then try once more (the steps of
+/// a wait: docs/DESIGN.md, "Waits"), and stay registered only if that fails too.
+fn poll_wait<F: WaitingFuture>(
+    f: &mut F,
+    key: u64,
+    rank: u32,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
     // The ticket of a notification this poll received, if any.
     let mut notified = None;
-    if let Some(ticket) = f.ticket().take() {
-        // Cloning the waker (user code) may unwind: the ticket must then stay in the future,
-        // whose drop ends the registration.
-        match catch_unwind(AssertUnwindSafe(|| f.list().poll(&ticket, cx.waker()))) {
-            Ok(false) => {
-                *f.ticket() = Some(ticket);
-                return Poll::Pending;
-            }
-            // Notified: the registration is over.
-            Ok(true) => notified = Some(ticket),
-            Err(panic) => {
-                *f.ticket() = Some(ticket);
-                resume_unwind(panic)
-            }
+    if let Some(ticket) = f.queued() {
+        // The ticket stays in the future while the list may clone the waker (user code,
+        // which may unwind): the future's drop then ends the registration.
+        if !f.list().poll(ticket, cx.waker()) {
+            return Poll::Pending;
         }
+        // Notified: the registration is over.
+        notified = f.ticket().take();
     }
-    let done = catch_unwind(AssertUnwindSafe(|| f.attempt()));
-    if let Some(ticket) = &notified {
-        if done.is_ok() && f.mismatched() {
-            f.list().pass_forward(ticket, rank);
-        }
-    }
-    match done {
-        Ok(Some(done)) => return Poll::Ready(done),
-        Ok(None) => {}
-        Err(panic) => {
-            if notified.is_some() {
-                f.list().pass_on_unused(key);
-            }
-            resume_unwind(panic)
-        }
+    let done = match &notified {
+        Some(ticket) => try_notified(f, ticket, rank),
+        None => f.attempt(),
+    };
+    if let Some(done) = done {
+        return Poll::Ready(done);
     }
     let signal = Signal::Task(cx.waker().clone());
     // A spent notification queues the future again in its old place (its seniority).
-    let ticket = match notified {
-        None => f.list().register(key, rank, signal),
-        Some(spent) => f.list().register_again(spent, rank, signal),
-    };
-    // ORDERING: SeqCst fence, step (2) of the wait handshake (`crate::wait`): the attempt
-    // below sees every publish (or freed room) whose notifier did not see our registration.
-    fence(Ordering::SeqCst);
-    match catch_unwind(AssertUnwindSafe(|| f.attempt())) {
-        Ok(Some(done)) => {
-            f.list().cancel(ticket);
-            Poll::Ready(done)
-        }
-        Ok(None) => {
+    match register_and_try(f, key, rank, signal, notified) {
+        Ok(done) => Poll::Ready(done),
+        Err(ticket) => {
             *f.ticket() = Some(ticket);
             Poll::Pending
-        }
-        Err(panic) => {
-            f.list().cancel(ticket);
-            resume_unwind(panic)
         }
     }
 }
@@ -135,7 +97,8 @@ impl<T> Cart<T> {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn add_async<'a>(&'a mut self, item: &'a T) -> AddFuture<'a, T> {
-        let hash = (self.inner.hash)(&self.inner.index, item);
+        let inner = self.held.keeper();
+        let hash = (inner.hash)(&inner.index, item);
         AddFuture {
             cart: self,
             item,
@@ -203,31 +166,32 @@ pub struct AddFuture<'a, T> {
     done: bool,
 }
 
-impl<T> Waiting for AddFuture<'_, T> {
+impl<T> Waiter for AddFuture<'_, T> {
     type Output = Result<(), WaitError>;
 
     fn list(&self) -> &WaitList {
-        self.cart.inner.product_waits.list(self.hash)
-    }
-
-    fn ticket(&mut self) -> &mut Option<Ticket> {
-        &mut self.ticket
+        self.cart.held.keeper().product_waits.list(self.hash)
     }
 
     fn attempt(&mut self) -> Option<Result<(), WaitError>> {
-        // SAFETY: the future borrows the cart handle mutably, and the handle holds its entry.
-        let done = unsafe {
-            self.cart
-                .inner
-                .try_reserve(self.cart.shared(), self.item, self.hash, None)
-        };
+        let (inner, mut cart) = self.cart.held.hold();
+        let done = inner.try_reserve(&mut cart, self.item, self.hash, None);
         self.done = done.is_some();
         done
     }
 
     fn mismatched(&mut self) -> bool {
-        // SAFETY: as in `attempt`.
-        unsafe { self.cart.inner.collided(self.cart.shared()) }
+        self.cart.held.hold().1.collided()
+    }
+}
+
+impl<T> WaitingFuture for AddFuture<'_, T> {
+    fn ticket(&mut self) -> &mut Option<Ticket> {
+        &mut self.ticket
+    }
+
+    fn queued(&self) -> Option<&Ticket> {
+        self.ticket.as_ref()
     }
 }
 
@@ -284,29 +248,27 @@ pub struct PublishFuture<'a, T> {
 // The future never pins the item: it only moves it in and out by value.
 impl<T> Unpin for PublishFuture<'_, T> {}
 
-impl<T> Waiting for PublishFuture<'_, T> {
+impl<T> Waiter for PublishFuture<'_, T> {
     type Output = Result<(), PublishWaitError<T>>;
 
     fn list(&self) -> &WaitList {
-        super::Inner::room(&self.producer.entry().value).0
-    }
-
-    fn ticket(&mut self) -> &mut Option<Ticket> {
-        &mut self.ticket
+        Inner::room(self.producer.held.view().value()).0
     }
 
     /// One try; `None` when the item is still ours.
     fn attempt(&mut self) -> Option<Result<(), PublishWaitError<T>>> {
-        let item = self.item.take()?;
-        let producer = &*self.producer;
-        // SAFETY: the future borrows the producer handle mutably; the handle holds its entry.
-        match unsafe { producer.inner.try_publish(&producer.entry().value, item) } {
-            Ok(done) => Some(done),
-            Err(item) => {
-                self.item = Some(item);
-                None
-            }
-        }
+        let (inner, mut producer) = self.producer.held.hold();
+        inner.try_publish(&mut producer, &mut self.item)
+    }
+}
+
+impl<T> WaitingFuture for PublishFuture<'_, T> {
+    fn ticket(&mut self) -> &mut Option<Ticket> {
+        &mut self.ticket
+    }
+
+    fn queued(&self) -> Option<&Ticket> {
+        self.ticket.as_ref()
     }
 }
 
@@ -334,7 +296,7 @@ impl<T> Future for PublishFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(this.item.is_some(), "PublishFuture polled after completion");
-        let (_, key) = super::Inner::room(&this.producer.entry().value);
+        let (_, key) = Inner::room(this.producer.held.view().value());
         poll_wait(this, key, 0, cx)
     }
 }

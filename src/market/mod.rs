@@ -40,36 +40,58 @@
 //! assert_eq!(cart.place_order(), vec!["pear"]);
 //! ```
 
+// Inside this module, the operation that the public API calls `Cart::add` and
+// `Marketplace::add_to_cart` is a *reservation* (`reserve`): it takes an equal item off sale
+// into a cart. The files, one concept each (docs/DESIGN.md has the structure and the proofs):
+//
+// - `segment.rs`: the slot state machine; `shelf.rs`: the segments one owner fills;
+//   `index.rs`: the buckets and the search (the double collect); `hasher.rs`: the bucket hash;
+// - `ids.rs`: ids; `error.rs`: errors; `registry.rs`: the entries behind the ids and the
+//   guards that prove exclusive use of one;
+// - `account.rs`: a producer's account; `retirement.rs`: when a handle's entry is reused;
+// - `inner.rs`: the shared state and the core operations; `wait.rs`: the waits;
+//   `handle.rs`, `producer.rs`, `cart.rs`, `future.rs`, `api.rs`: what users hold and call.
+
+mod account;
 mod api;
 mod cart;
+mod error;
 #[cfg(feature = "async")]
 mod future;
+mod handle;
+mod hasher;
 mod ids;
 mod index;
+mod inner;
 mod producer;
+mod registry;
+mod retirement;
+mod segment;
+mod shelf;
 mod wait;
 
 use core::hash::Hash;
 use core::marker::PhantomData;
 
-use crossbeam_utils::CachePadded;
-
 pub use api::{Marketplace, Stats};
 pub use cart::Cart;
+pub use error::{IdError, PublishError, PublishWaitError, WaitError};
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use future::{AddFuture, PublishFuture};
-pub use ids::{CartId, IdError, ProducerId, PublishError};
+pub use ids::{CartId, ProducerId};
 pub use producer::Producer;
-pub use wait::{PublishWaitError, WaitError};
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
-use crate::wait::WaitList;
-use crate::{Full, ZeroCapacity};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::ZeroCapacity;
+use cart::CartShared;
+use handle::Handle;
 pub(crate) use ids::MarketTag;
-use ids::{Refused, Registered, Registry, HELD, IDLE};
-use index::{Index, Item, SearchHints, Stall};
-use wait::{Handle, ProductWaits};
+use index::Index;
+use inner::Inner;
+use producer::ProducerShared;
+use registry::{Guard, Held, Refused, Registry};
+use wait::ProductWaits;
 
 /// Buckets of the index unless told otherwise.
 const DEFAULT_BUCKETS: usize = 1024;
@@ -148,217 +170,6 @@ impl<T> core::fmt::Debug for Market<T> {
             .finish_non_exhaustive()
     }
 }
-
-/// A producer's on-sale count, split by writer so that publishing needs no read-modify-write:
-/// on sale = `published + net`, where `net` counts returns minus reservations (wrapping; returns
-/// may push the count above the limit). One load of `net` gives the producer its exact count.
-pub(crate) struct Counts {
-    /// Items published; written only by the holder of the producer's registry entry.
-    published: CachePadded<AtomicUsize>,
-    /// Items of this producer put back on sale by any cart, minus those reserved by any cart
-    /// (wrapping arithmetic).
-    net: CachePadded<AtomicUsize>,
-    /// The producer's thread while it waits for room (`Producer::publish_timeout`).
-    room: WaitList,
-    /// Items of this producer that left the market (ordered, or dropped with a cart), and
-    /// whether the producer's handle is gone: see [`Lifetime`].
-    life: CachePadded<Lifetime>,
-}
-
-/// When a retired producer's registry entry may be reused: once every item it published
-/// has left the market (`gone == published`), nothing refers to its [`Counts`] any more.
-pub(crate) struct Lifetime {
-    /// Items that left the market (wrapping, like `published`); added to by carts.
-    gone: AtomicUsize,
-    /// 0 while the producer lives; its retired registry state word once its handle is
-    /// dropped (until the entry is reused).
-    retired: AtomicU64,
-    /// The producer's registry slot (set at registration).
-    slot: AtomicUsize,
-    /// Whether a handle owns the producer (set at registration). Only handles retire, so
-    /// only their items need counting when they leave the market.
-    handle: AtomicBool,
-}
-
-impl Counts {
-    fn new() -> Self {
-        Self {
-            published: CachePadded::new(AtomicUsize::new(0)),
-            net: CachePadded::new(AtomicUsize::new(0)),
-            room: WaitList::new(),
-            life: CachePadded::new(Lifetime {
-                gone: AtomicUsize::new(0),
-                retired: AtomicU64::new(0),
-                slot: AtomicUsize::new(0),
-                handle: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    /// How many items are on sale, as of the load of `net` (the linearization point of a
-    /// publish's decision).
-    #[inline]
-    fn on_sale(&self) -> usize {
-        // ORDERING: SeqCst. The Acquire half pairs with the Release of `count_take`: every
-        // reservation counted in `net` took an item whose `published`/`net` increment
-        // happened before it, so the load of `published` below sees at least those and the
-        // sum never underflows. SeqCst because a publish makes this load after its SeqCst
-        // slot mark (`Segment::prepare`), see there. A plain load on x86.
-        let net = self.net.load(Ordering::SeqCst);
-        // Relaxed: see above; the producer itself reads its own writes.
-        let published = self.published.load(Ordering::Relaxed);
-        let on_sale = published.wrapping_add(net);
-        debug_assert!(on_sale <= isize::MAX as usize, "count underflow");
-        on_sale
-    }
-
-    /// Like [`Counts::on_sale`], but reading `net` with a read-modify-write, which reads the
-    /// latest value in `net`'s modification order: the decision of a publish whose item is
-    /// prepared (see `Inner::publish`).
-    #[inline]
-    fn on_sale_latest(&self) -> usize {
-        // ORDERING: SeqCst read-modify-write (it adds nothing). It is ordered with every
-        // return's `count_return` (also a read-modify-write of `net`): if it comes first, the
-        // return's Acquire synchronises with its Release, so the slot this publish prepared
-        // before it is seen claimed by any search the return makes afterwards; if it comes
-        // second, it reads the return's increment. The Acquire half pairs with `count_take`
-        // as in `on_sale`.
-        let net = self.net.fetch_add(0, Ordering::SeqCst);
-        // Relaxed: the producer itself reads its own writes.
-        let published = self.published.load(Ordering::Relaxed);
-        let on_sale = published.wrapping_add(net);
-        debug_assert!(on_sale <= isize::MAX as usize, "count underflow");
-        on_sale
-    }
-
-    /// Counts a return of one of this producer's items (its linearization point).
-    #[inline]
-    fn count_return(&self) {
-        // ORDERING: SeqCst: ordered after the return's SeqCst slot mark (`Segment::prepare`)
-        // and before its publish (Release), which the reservation that takes the item
-        // acquires, so its `count_take` follows this in `net`'s modification order.
-        self.net.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Counts a reservation of one of this producer's items (its linearization point); the
-    /// caller then calls [`Counts::notify_room`].
-    #[inline]
-    pub(crate) fn count_take(&self) {
-        // ORDERING: SeqCst. The Release half pairs with the Acquire in `on_sale` (see there);
-        // the increment of `published`/`net` for this item happened before our claim's
-        // Acquire. SeqCst because this is step (a) of the wait handshake (`wait.rs`) that
-        // `notify_room` completes; free on x86, where every read-modify-write is SeqCst.
-        self.net.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Records where the producer is registered, and whether a handle owns it.
-    fn registered(&self, slot: usize, handle: bool) {
-        // Relaxed (both): read by carts only about items this producer publishes afterwards
-        // (the publish's Release and the take's Acquire order them).
-        self.life.slot.store(slot, Ordering::Relaxed);
-        self.life.handle.store(handle, Ordering::Relaxed);
-    }
-
-    /// Wakes the producer if it waits for room.
-    #[inline]
-    fn notify_room(&self) {
-        self.room.notify_one(wait::ROOM);
-    }
-}
-
-/// What a producer shares with reservations: its on-sale counts, and its stall.
-pub(crate) struct ProducerShared<T> {
-    counts: Counts,
-    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
-    stall: UnsafeCell<Stall<T>>,
-}
-
-/// A cart's contents and its stall for returned items.
-pub(crate) struct CartLocal<T> {
-    /// The reserved items, in the order added.
-    items: Vec<T>,
-    /// `from[k]`: the counts of the producer `items[k]` came from.
-    from: Vec<*const Counts>,
-    /// Where returned items are put back on sale.
-    stall: Stall<T>,
-    /// Where this cart's last reservations succeeded, per bucket.
-    hints: SearchHints<T>,
-}
-
-impl<T> Default for CartLocal<T> {
-    fn default() -> Self {
-        Self {
-            items: Vec::new(),
-            from: Vec::new(),
-            stall: Stall::default(),
-            hints: SearchHints::default(),
-        }
-    }
-}
-
-/// A cart's registry entry.
-pub(crate) struct CartShared<T> {
-    /// Items in the cart (a statistic, written only by the cart's user).
-    len: AtomicUsize,
-    /// Items this cart's orders handed out (a statistic, written only by the cart's user).
-    ordered: AtomicU64,
-    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
-    local: UnsafeCell<CartLocal<T>>,
-}
-
-impl<T> Default for ProducerShared<T> {
-    fn default() -> Self {
-        Self {
-            counts: Counts::new(),
-            stall: UnsafeCell::new(Stall::default()),
-        }
-    }
-}
-
-impl<T> Default for CartShared<T> {
-    fn default() -> Self {
-        Self {
-            len: AtomicUsize::new(0),
-            ordered: AtomicU64::new(0),
-            local: UnsafeCell::new(CartLocal::default()),
-        }
-    }
-}
-
-/// The shared state behind every clone of a [`Market`] and every handle.
-pub(crate) struct Inner<T> {
-    capacity: usize,
-    /// Carried by every id this market hands out; an id with another tag is unknown here.
-    tag: MarketTag,
-    /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
-    eq: fn(&T, &T) -> bool,
-    /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
-    hash: fn(&Index<T>, &T) -> u64,
-    index: Index<T>,
-    /// Carts waiting for a product, by the product's hash.
-    product_waits: ProductWaits,
-    /// Set by `Market::close`: waits end instead of sleeping.
-    closed: AtomicBool,
-    /// Live handles (`Market` clones, producers, carts): see [`Handle`]. At least 1 while a
-    /// handle can read it; a wait of the last one ends instead of sleeping.
-    handles: AtomicUsize,
-    producers: Registry<ProducerShared<T>>,
-    carts: Registry<CartShared<T>>,
-    /// Makes `Inner<T>`, and so every handle, invariant in `T` whatever the fields above
-    /// are: handles put `T`s in and take them out (see `Market`'s "Variance and threads").
-    _invariant: PhantomData<fn(T) -> T>,
-}
-
-// SAFETY: the raw pointers inside (`Item::count`, `CartLocal::from`, the stalls' segment
-// pointers) point into this same structure, which is shared only behind `Arc`; items of type
-// `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
-// time: a slot's item by its owner before publication and by its one claimer after, a cart's
-// items by the holder of the cart's registry entry. No `&T` is ever shared between threads,
-// so `T: Sync` is not needed.
-unsafe impl<T: Send> Send for Inner<T> {}
-// SAFETY: as above: every `&Inner` operation synchronises access to the `UnsafeCell`s through
-// the registry states and the slot state words (docs/DESIGN.md).
-unsafe impl<T: Send> Sync for Inner<T> {}
 
 impl<T: Eq + Hash> Market<T> {
     /// A market whose producers may each have `queue_size_per_producer` items on sale.
@@ -440,13 +251,12 @@ impl<T> Market<T> {
     /// assert_eq!(p.publish(2).unwrap_err().into_inner(), 2);
     /// ```
     pub fn register_producer(&self) -> Producer<T> {
-        let (index, entry) = self.inner.producers.register(HELD);
-        entry.value.counts.registered(entry.slot(), true);
-        Producer::new(
-            self.inner.clone(),
-            entry,
-            ProducerId::tagged(self.inner.tag, index),
-        )
+        let (index, held) = Held::new(self.inner.clone(), |inner| {
+            let (index, entry) = inner.producers.register_held();
+            entry.value().account.registered(entry.slot(), true);
+            (index, entry)
+        });
+        Producer::new(held, ProducerId::tagged(self.inner.tag, index))
     }
 
     /// Opens a cart and returns the handle that owns it.
@@ -463,12 +273,8 @@ impl<T> Market<T> {
     /// assert!(!cart.add(&"nothing on sale"));
     /// ```
     pub fn new_cart(&self) -> Cart<T> {
-        let (index, entry) = self.inner.carts.register(HELD);
-        Cart::new(
-            self.inner.clone(),
-            entry,
-            CartId::tagged(self.inner.tag, index),
-        )
+        let (index, held) = Held::new(self.inner.clone(), |inner| inner.carts.register_held());
+        Cart::new(held, CartId::tagged(self.inner.tag, index))
     }
 
     /// Registers a producer for the id API.
@@ -481,8 +287,8 @@ impl<T> Market<T> {
     /// assert!(market.publish(p, 'x').is_ok());
     /// ```
     pub fn register_producer_id(&self) -> ProducerId {
-        let (index, entry) = self.inner.producers.register(IDLE);
-        entry.value.counts.registered(entry.slot(), false);
+        let (index, entry) = self.inner.producers.register_idle();
+        entry.value.account.registered(entry.slot(), false);
         ProducerId::tagged(self.inner.tag, index)
     }
 
@@ -496,7 +302,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.place_order(c), Ok(vec![]));
     /// ```
     pub fn new_cart_id(&self) -> CartId {
-        CartId::tagged(self.inner.tag, self.inner.carts.register(IDLE).0)
+        CartId::tagged(self.inner.tag, self.inner.carts.register_idle().0)
     }
 
     /// Puts `item` on sale under `producer`. Lock-free, and wait-free while the producer has
@@ -528,12 +334,12 @@ impl<T> Market<T> {
     /// ));
     /// ```
     pub fn publish(&self, producer: ProducerId, item: T) -> Result<(), PublishError<T>> {
-        let entry = match producer
+        let mut entry = match producer
             .number_in(self.inner.tag)
             .ok_or(Refused::Unknown)
             .and_then(|number| self.inner.producers.acquire(number))
         {
-            Ok(entry) => entry,
+            Ok(busy) => busy,
             Err(Refused::Unknown) => {
                 return Err(PublishError::Id(IdError::UnknownProducer(producer), item))
             }
@@ -541,9 +347,8 @@ impl<T> Market<T> {
                 return Err(PublishError::Id(IdError::ProducerBusy(producer), item))
             }
         };
-        let _release = Release(entry);
-        // SAFETY: `acquire` gave us the entry exclusively until `_release` drops.
-        unsafe { self.inner.publish(&entry.value, item) }.map_err(Into::into)
+        // The guard gives the entry back when it drops, also if user code unwinds.
+        self.inner.publish(&mut entry, item).map_err(Into::into)
     }
 
     /// Reserves into `cart` an on-sale item equal to `item`, from any producer; `Ok(false)`
@@ -565,10 +370,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.add_to_cart(c, &"tea"), Ok(false));
     /// ```
     pub fn add_to_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
-        self.with_cart(cart, |inner, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            unsafe { inner.reserve(c, item) }
-        })
+        self.with_cart(cart, |inner, c| inner.reserve(c, item))
     }
 
     /// Returns the most recently added item equal to `item` from `cart` to sale, under the
@@ -592,10 +394,7 @@ impl<T> Market<T> {
     /// assert_eq!(market.add_to_cart(c, &5), Ok(true)); // it was back on sale
     /// ```
     pub fn remove_from_cart(&self, cart: CartId, item: &T) -> Result<bool, IdError> {
-        self.with_cart(cart, |inner, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            unsafe { inner.give_back(c, item) }
-        })
+        self.with_cart(cart, |inner, c| inner.give_back(c, item))
     }
 
     /// Empties `cart`, returning its items in the order they were added (minus returned
@@ -621,28 +420,25 @@ impl<T> Market<T> {
     /// assert_eq!(market.place_order(c), Ok(vec![]));
     /// ```
     pub fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError> {
-        self.with_cart(cart, |inner, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            unsafe { inner.place_order(c) }
-        })
+        self.with_cart(cart, |inner, c| inner.place_order(c))
     }
 
     fn with_cart<R>(
         &self,
         cart: CartId,
-        f: impl FnOnce(&Inner<T>, &CartShared<T>) -> R,
+        f: impl FnOnce(&Inner<T>, &mut Guard<'_, CartShared<T>>) -> R,
     ) -> Result<R, IdError> {
-        let entry = match cart
+        let mut entry = match cart
             .number_in(self.inner.tag)
             .ok_or(Refused::Unknown)
             .and_then(|number| self.inner.carts.acquire(number))
         {
-            Ok(entry) => entry,
+            Ok(busy) => busy,
             Err(Refused::Unknown) => return Err(IdError::UnknownCart(cart)),
             Err(Refused::Busy) => return Err(IdError::CartBusy(cart)),
         };
-        let _release = Release(entry);
-        Ok(f(&self.inner, &entry.value))
+        // The guard gives the entry back when it drops, also if user code unwinds.
+        Ok(f(&self.inner, &mut entry))
     }
 
     /// Copies of the items in `cart`, in the order added (for inspection and tests).
@@ -654,10 +450,7 @@ impl<T> Market<T> {
     where
         T: Clone,
     {
-        self.with_cart(cart, |_, c| {
-            // SAFETY: `with_cart` holds the entry exclusively.
-            c.local.with(|l| unsafe { (*l).items.clone() })
-        })
+        self.with_cart(cart, |_, c| c.cart_mut().items.clone())
     }
 
     /// A snapshot of the market's counters. Each number is read without stopping anyone, so
@@ -686,7 +479,7 @@ impl<T> Market<T> {
                 .producers
                 .iter()
                 // Relaxed: a statistic.
-                .map(|(i, e)| (ProducerId::tagged(inner.tag, i), e.value.counts.on_sale()))
+                .map(|(i, e)| (ProducerId::tagged(inner.tag, i), e.value.account.on_sale()))
                 .collect(),
             in_carts: inner
                 .carts
@@ -703,274 +496,6 @@ impl<T> Market<T> {
                 .sum(),
             slots: inner.index.slots(),
             entries: inner.producers.allocated() + inner.carts.allocated(),
-        }
-    }
-}
-
-/// Ends an id-API call when dropped (also on unwinding out of user `Hash`/`Eq` code).
-struct Release<'a, E>(&'a Registered<E>);
-
-impl<E> Drop for Release<'_, E> {
-    fn drop(&mut self) {
-        self.0.release();
-    }
-}
-
-impl<T> Inner<T> {
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively (`BUSY` or `HELD`).
-    unsafe fn publish(&self, producer: &ProducerShared<T>, item: T) -> Result<(), Full<T>> {
-        let counts = &producer.counts;
-        let count: *const Counts = counts;
-        // Relaxed: only the entry's holder writes `published` (the registry orders successive
-        // holders).
-        let published = counts.published.load(Ordering::Relaxed);
-        // Items of this producer not yet gone from the market: on sale or in carts. A stale
-        // `gone` is smaller, which only makes the test below stricter; an item counted in
-        // `gone` was ordered and can never be returned. ORDERING: Acquire pairs with the
-        // Release half of the orders' `gone.fetch_add` (`count_gone`): the reservations of the
-        // items counted happen before the fill, so their takes precede it in `net`'s
-        // modification order too, and a later load of `net` by this producer sees them.
-        let not_gone = published.wrapping_sub(counts.life.gone.load(Ordering::Acquire));
-        if not_gone < self.capacity {
-            // Even if every item in a cart came back, the producer would stay below its limit
-            // from now until the fill: no return can race this publish, which may decide now
-            // and take effect at the fill, its linearization point (docs/DESIGN.md, "publish").
-            let hash = (self.hash)(&self.index, &item);
-            // Relaxed: made visible to whoever takes the item by the fill's Release.
-            counts.published.store(published + 1, Ordering::Relaxed);
-            producer.stall.with_mut(|stall| {
-                // SAFETY: the caller holds the entry, so the stall is ours alone.
-                let stall = unsafe { &mut *stall };
-                // SAFETY: the stall only ever fills this market's index.
-                unsafe { stall.fill(&self.index, hash, Item { value: item, count }) }
-            });
-            self.product_waits.notify(hash);
-            return Ok(());
-        }
-        // A full producer fails here without touching its storage.
-        if counts.on_sale() >= self.capacity {
-            return Err(Full(item));
-        }
-        let hash = (self.hash)(&self.index, &item);
-        let prepared = producer.stall.with_mut(|stall| {
-            // SAFETY: the caller holds the entry, so the stall is ours alone.
-            let stall = unsafe { &mut *stall };
-            // SAFETY: the stall only ever fills this market's index.
-            unsafe { stall.prepare(&self.index, hash, Item { value: item, count }) }
-        });
-        // The decision: the linearization point, with the item already findable as pending.
-        if counts.on_sale_latest() >= self.capacity {
-            return Err(Full(prepared.retract().value));
-        }
-        // Relaxed: the publish's Release below makes the increment visible to whoever takes
-        // the item.
-        counts.published.store(published + 1, Ordering::Relaxed);
-        prepared.publish();
-        self.product_waits.notify(hash);
-        Ok(())
-    }
-
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    unsafe fn reserve(&self, cart: &CartShared<T>, item: &T) -> bool {
-        let hash = (self.hash)(&self.index, item);
-        // SAFETY: the caller's guarantee.
-        unsafe { self.reserve_hashed(cart, item, hash, true, None) }
-    }
-
-    /// `wait_pending` and `deadline` as in `Index::reserve` (false and the wait's deadline for
-    /// the tries of a wait, `wait.rs`).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
-    #[inline]
-    unsafe fn reserve_hashed(
-        &self,
-        cart: &CartShared<T>,
-        item: &T,
-        hash: u64,
-        wait_pending: bool,
-        deadline: Option<std::time::Instant>,
-    ) -> bool {
-        // SAFETY: the caller holds the cart's entry, so this thread alone uses the cart's
-        // fields until it returns; `eq` (user code) gets no access to them.
-        let hints = cart.local.with_mut(|l| unsafe { &mut (*l).hints });
-        /// If `eq` (user code) unwinds, the index puts the item it had claimed back on sale. A
-        /// waiter may have seen that item claimed and gone to sleep (waiters do not wait for
-        /// claimed items): the unwinding wakes one waiter of the product.
-        struct NotifyOnUnwind<'a, T>(&'a Inner<T>, u64);
-        impl<T> Drop for NotifyOnUnwind<'_, T> {
-            fn drop(&mut self) {
-                self.0.product_waits.notify(self.1);
-            }
-        }
-        let unwinding = NotifyOnUnwind(self, hash);
-        let taken = self
-            .index
-            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending, deadline);
-        core::mem::forget(unwinding);
-        let Some(taken) = taken else {
-            return false;
-        };
-        let count = taken.count;
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            l.items.push(taken.value);
-            l.from.push(taken.count);
-            // Relaxed: a statistic.
-            cart.len.store(l.items.len(), Ordering::Relaxed);
-        });
-        // SAFETY: `count` points into the producer registry, which lives as long as `self`.
-        // The index counted the take; wake the producer if it waits for room (after the item
-        // is in the cart: the waker is user code and may unwind).
-        unsafe { &*count }.notify_room();
-        true
-    }
-
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    unsafe fn give_back(&self, cart: &CartShared<T>, item: &T) -> bool {
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
-                return false;
-            };
-            let hash = (self.hash)(&self.index, item);
-            let value = l.items.remove(at);
-            let count = l.from.remove(at);
-            // Relaxed: a statistic.
-            cart.len.store(l.items.len(), Ordering::Relaxed);
-            // SAFETY: the cart's stall is ours (we hold the entry) and fills only this index.
-            let prepared = unsafe { l.stall.prepare(&self.index, hash, Item { value, count }) };
-            // SAFETY: `count` points into the producer registry, which outlives `self`.
-            // The linearization point, with the item already findable as pending.
-            unsafe { &*count }.count_return();
-            prepared.publish();
-            self.product_waits.notify(hash);
-            true
-        })
-    }
-
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    unsafe fn place_order(&self, cart: &CartShared<T>) -> Vec<T> {
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            self.count_gone(&l.from);
-            l.from.clear();
-            let items = core::mem::take(&mut l.items);
-            // Relaxed (all): statistics written only by the entry's holder (a load and a store,
-            // not a read-modify-write, which would cost a locked instruction).
-            cart.len.store(0, Ordering::Relaxed);
-            let ordered = cart.ordered.load(Ordering::Relaxed);
-            cart.ordered
-                .store(ordered + items.len() as u64, Ordering::Relaxed);
-            items
-        })
-    }
-}
-
-impl<T> Inner<T> {
-    /// Ends a cart handle: drops its items, orphans its stall, retires the id.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the handle holding `cart`'s entry, which it never uses again.
-    unsafe fn close_cart(&self, cart: &Registered<CartShared<T>>) {
-        let items = cart.value.local.with_mut(|l| {
-            // SAFETY: the handle holds the entry.
-            let l = unsafe { &mut *l };
-            l.stall.orphan();
-            // The items leave the market (their values refer to no producer).
-            self.count_gone(&l.from);
-            l.from.clear();
-            core::mem::take(&mut l.items)
-        });
-        // Relaxed: a statistic.
-        cart.value.len.store(0, Ordering::Relaxed);
-        // Nothing refers to a cart's entry but its handle: it is reused at once.
-        self.carts.recycle(cart, cart.held(), |_| {});
-        drop(items);
-    }
-
-    /// Counts the items whose producers' counts are `from` as gone from the market, and
-    /// reuses the entry of each such producer that is retired and has no item left.
-    fn count_gone(&self, from: &[*const Counts]) {
-        for run in from.chunk_by(|a, b| a == b) {
-            // SAFETY: `from` points into the producer registry, which outlives `self`; the
-            // entry is not reused before this count, which accounts for items we hold.
-            let counts = unsafe { &*run[0] };
-            let (life, published) = (&counts.life, &counts.published);
-            // ORDERING: AcqRel, one side of the handshake with `close_producer` (which stores
-            // `retired`, then reads `gone` with a read-modify-write): either it sees this
-            // count, or this reads from its read-modify-write and we see it retired below.
-            // The Release half orders our uses of the counts (the takes, the returns) before
-            // the entry's reuse.
-            let gone = life
-                .gone
-                .fetch_add(run.len(), Ordering::AcqRel)
-                .wrapping_add(run.len());
-            // Relaxed: see `Counts::registered`. A producer of the id API never retires.
-            if !life.handle.load(Ordering::Relaxed) {
-                continue;
-            }
-            // ORDERING: Acquire pairs with `close_producer`'s Release store, made after the
-            // producer's last write of `published`.
-            let retired = life.retired.load(Ordering::Acquire);
-            // Relaxed: final once the producer is retired (see above).
-            if retired != 0 && published.load(Ordering::Relaxed) == gone {
-                // Relaxed: set before the producer published anything.
-                let slot = life.slot.load(Ordering::Relaxed);
-                self.recycle_producer(slot, retired);
-            }
-        }
-    }
-
-    /// Reuses the entry of the producer in `slot`, retired with state word `retired`, once
-    /// every item it published is gone (at most one caller succeeds).
-    fn recycle_producer(&self, slot: usize, retired: u64) {
-        let Some(entry) = self.producers.slot_entry(slot) else {
-            return;
-        };
-        self.producers.recycle(entry, retired, |p| {
-            // Relaxed: published to the next owner by the registry's free stack (Release).
-            p.counts.life.retired.store(0, Ordering::Relaxed);
-        });
-    }
-
-    /// Ends a producer handle: orphans its stall, retires the id.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the handle holding `producer`'s entry, which it never uses again.
-    unsafe fn close_producer(&self, producer: &Registered<ProducerShared<T>>) {
-        producer.value.stall.with_mut(|s| {
-            // SAFETY: the handle holds the entry.
-            unsafe { (*s).orphan() }
-        });
-        let retired = producer.retire();
-        let counts = &producer.value.counts;
-        // ORDERING: Release publishes our last `published` to the carts that see it.
-        counts.life.retired.store(retired, Ordering::Release);
-        // ORDERING: a read-modify-write (adding nothing) reads the latest `gone`. If a cart's
-        // count comes before it in `gone`'s modification order, we see that count; if after,
-        // the cart's read-modify-write reads from ours (AcqRel: Release here, Acquire there),
-        // so our store of `retired` happens before the cart's load of it. Either way one of
-        // us sees the other (a store-buffering handshake without a fence). The Acquire half
-        // pairs with the carts' counts, so their uses of the counts happen before reuse.
-        let gone = counts.life.gone.fetch_add(0, Ordering::AcqRel);
-        // Relaxed: our own last write.
-        if counts.published.load(Ordering::Relaxed) == gone {
-            self.recycle_producer(producer.slot(), retired);
         }
     }
 }

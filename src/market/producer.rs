@@ -1,12 +1,40 @@
-//! The producer handle.
+//! The producer: its registry entry (its account and its shelf) and the handle that owns it.
 
-use core::ptr::NonNull;
 use std::time::Duration;
 
-use super::ids::Registered;
-use super::wait::Handle;
-use super::{Market, ProducerId, ProducerShared, PublishWaitError};
+use super::account::Account;
+use super::handle::Handle;
+use super::registry::{Guard, Held};
+use super::shelf::Shelf;
+use super::{Market, ProducerId, PublishWaitError};
+use crate::sync::UnsafeCell;
 use crate::Full;
+
+/// What a producer shares with reservations: its account, and its shelf.
+pub(crate) struct ProducerShared<T> {
+    pub(super) account: Account,
+    /// Only whoever holds the registry entry (`BUSY` or `HELD`) touches it.
+    pub(super) shelf: UnsafeCell<Shelf<T>>,
+}
+
+impl<T> Default for ProducerShared<T> {
+    fn default() -> Self {
+        Self {
+            account: Account::new(),
+            shelf: UnsafeCell::new(Shelf::default()),
+        }
+    }
+}
+
+impl<T> Guard<'_, ProducerShared<T>> {
+    /// The producer's shelf.
+    #[inline]
+    pub(crate) fn shelf_mut(&mut self) -> &mut Shelf<T> {
+        // SAFETY: the guard holds the entry (`BUSY` or `HELD`), so this thread alone uses its
+        // cells, and `&mut self` makes this borrow the only one made through the guard.
+        self.value().shelf.with_mut(|s| unsafe { &mut *s })
+    }
+}
 
 /// Owns one producer of a [`Market`]: the only way to publish as that producer through the
 /// handle API. `Send` but not `Clone` or `Sync`, so a producer is single by construction.
@@ -48,9 +76,8 @@ use crate::Full;
 /// send(market.register_producer());
 /// ```
 pub struct Producer<T> {
-    pub(super) inner: Handle<T>,
-    /// Held (`HELD`) by this handle for its whole life.
-    entry: NonNull<Registered<ProducerShared<T>>>,
+    /// The producer's entry, held (`HELD`) by this handle for its whole life, and the market.
+    pub(super) held: Held<Handle<T>, ProducerShared<T>>,
     id: ProducerId,
 }
 
@@ -60,21 +87,8 @@ pub struct Producer<T> {
 unsafe impl<T: Send> Send for Producer<T> {}
 
 impl<T> Producer<T> {
-    pub(crate) fn new(
-        inner: Handle<T>,
-        entry: &Registered<ProducerShared<T>>,
-        id: ProducerId,
-    ) -> Self {
-        Self {
-            entry: NonNull::from(entry),
-            inner,
-            id,
-        }
-    }
-
-    pub(super) fn entry(&self) -> &Registered<ProducerShared<T>> {
-        // SAFETY: registry entries live as long as the market, which `self.inner` keeps alive.
-        unsafe { self.entry.as_ref() }
+    pub(crate) fn new(held: Held<Handle<T>, ProducerShared<T>>, id: ProducerId) -> Self {
+        Self { held, id }
     }
 
     /// This producer's id (as seen in [`Market::stats`]).
@@ -102,8 +116,8 @@ impl<T> Producer<T> {
     /// assert!(p.publish(2).is_ok());
     /// ```
     pub fn publish(&mut self, item: T) -> Result<(), Full<T>> {
-        // SAFETY: this handle holds the entry (`HELD`) and `&mut self` keeps it to one call.
-        unsafe { self.inner.publish(&self.entry().value, item) }
+        let (inner, mut producer) = self.held.hold();
+        inner.publish(&mut producer, item)
     }
 
     /// Like [`publish`](Producer::publish), but waits for as long as it takes for room, as
@@ -169,23 +183,20 @@ impl<T> Producer<T> {
         item: T,
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
-        // SAFETY: this handle holds the entry and `&mut self` keeps it to one call.
-        unsafe {
-            self.inner
-                .publish_timeout(&self.entry().value, item, timeout)
-        }
+        let (inner, mut producer) = self.held.hold();
+        inner.publish_timeout(&mut producer, item, timeout)
     }
 
     /// How many of this producer's items are on sale (a snapshot: reservations may lower it
     /// and returns raise it at any moment).
     pub fn on_sale(&self) -> usize {
-        self.entry().value.counts.on_sale()
+        self.held.view().value().account.on_sale()
     }
 
     /// The market this producer sells in.
     pub fn market(&self) -> Market<T> {
         Market {
-            inner: self.inner.clone(),
+            inner: self.held.keeper().clone(),
         }
     }
 }
@@ -195,12 +206,5 @@ impl<T> core::fmt::Debug for Producer<T> {
         f.debug_struct("Producer")
             .field("id", &self.id)
             .finish_non_exhaustive()
-    }
-}
-
-impl<T> Drop for Producer<T> {
-    fn drop(&mut self) {
-        // SAFETY: this handle holds the entry and never uses it again.
-        unsafe { self.inner.close_producer(self.entry()) };
     }
 }

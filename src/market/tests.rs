@@ -1,6 +1,6 @@
 //! Unit tests of the market internals: storage reuse, collisions, segments, adoption, ids.
 
-use super::index::SLOTS;
+use super::segment::SLOTS;
 use super::*;
 use std::cell::Cell;
 use std::hash::Hasher;
@@ -46,7 +46,7 @@ fn a_buckets_bound_counts_its_used_slots_and_takes_and_refills_leave_it_alone() 
     assert_eq!(bound(), 3, "three slots left EMPTY");
     assert!(c.add(&7) && c.add(&7));
     assert_eq!(bound(), 3, "takes leave their slots FREED, still counted");
-    assert!(c.remove(&7)); // back on sale through a slot of the cart's stall
+    assert!(c.remove(&7)); // back on sale through a slot of the cart's shelf
     assert_eq!(bound(), 4);
     drop(p); // its items stay on sale
     assert_eq!(c.place_order(), vec![7]);
@@ -87,7 +87,7 @@ fn churn_reuses_the_same_slots() {
         assert_eq!(c.place_order(), vec![i % 5]);
     }
     let s = market.stats();
-    // One segment per (stall, bucket) used: the producer's and the cart's, five buckets each
+    // One segment per (shelf, bucket) used: the producer's and the cart's, five buckets each
     // at most.
     assert!(s.slots <= 10 * SLOTS, "storage grew: {s:?}");
     assert_eq!(s.ordered, rounds as u64);
@@ -397,7 +397,7 @@ thread_local! {
 /// moves to the already-scanned newer segment): the reservation must not answer `false`.
 #[test]
 fn a_counter_driven_once_around_during_a_search_is_noticed() {
-    let marks = 1_usize << super::index::COUNTER_BITS;
+    let marks = 1_usize << super::segment::COUNTER_BITS;
     let market = Market::with_buckets(marks, 1).unwrap();
     let mut old = market.register_producer();
     let mut new = market.register_producer();

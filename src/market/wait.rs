@@ -6,30 +6,24 @@
 //!   product wakes the first waiter queued under that hash and nobody else, so one item wakes
 //!   one consumer of that product; sharing a list with other products costs a short scan under
 //!   its lock, never a wake-up.
-//! * A producer waits on the list in its own counts; a reservation of one of its items (which
+//! * A producer waits on the list in its own account; a reservation of one of its items (which
 //!   frees room) wakes it.
-//! * The protocol and the argument that no wake-up is lost are in [`crate::wait`]. The
-//!   notifiers' state changes are the `SeqCst` slot fill (publish, return) and the `SeqCst`
-//!   `taken.fetch_add` (reservation); the waiters' attempts run after the list's `SeqCst`
-//!   fence. Closing is one more such change: a `SeqCst` swap of `closed`, then a notification
-//!   of every list; a waiter reads `closed` in its attempt, after the fence, so it either sees
-//!   it or is woken.
+//! * Every wait takes the steps of [`crate::wait`]. Which state changes notify (the mark that
+//!   puts an item on sale, a reservation's count of its take, closing, the drop that leaves
+//!   one handle), and why no wake-up is lost, is written in docs/DESIGN.md, "Waits".
 //!
-//! Waits work for every `Hash` std allows. Different products whose 64-bit hashes are equal
-//! (a `Hash` that leaves out a field `Eq` compares, a constant one, a collision) share a key:
-//! a publish of one may wake a waiter for the other, whose try then claims an item of its hash
-//! that is not its product; it passes the notification forward to the waiters behind it
-//! (`WaitList::wait_until_passing`), so the chain ends and the right waiter is reached. A try
-//! waits for another reservation's verdict on a claimed slot of its hash rather than sleeping
-//! on it, so a put-back needs no notification. docs/DESIGN.md, "Waits", has the argument.
+//! Waits work for every `Hash` std allows: products with equal 64-bit hashes share a key, and
+//! a waiter woken for another product passes the notification forward ([`Waiter::mismatched`];
+//! docs/DESIGN.md, "Shared keys"). A try waits for another reservation's verdict on a claimed
+//! slot of its hash rather than sleeping on it, so a put-back needs no notification
+//! (docs/DESIGN.md, "Waiters do not wait on prepared slots").
 
-use core::fmt;
-use core::ops::Deref;
 use std::time::{Duration, Instant};
 
-use super::{CartShared, Inner, Market, ProducerShared};
-use crate::sync::{fence, Arc, Ordering};
-use crate::wait::{notify_all_of, Spin, WaitList};
+use super::registry::Guard;
+use super::{CartShared, Inner, Market, ProducerShared, PublishWaitError, WaitError};
+use crate::sync::{fence, Ordering};
+use crate::wait::{notify_all_of, wait, Spin, WaitList, Waiter};
 use crate::Full;
 
 /// Lists of carts waiting for a product (by the hash's high bits).
@@ -65,165 +59,6 @@ impl ProductWaits {
     }
 }
 
-/// What every handle of a market (each [`Market`] clone, [`Producer`](super::Producer) and
-/// [`Cart`](super::Cart)) holds: a reference to the shared state, counted in
-/// `Inner::handles`, so that a wait can tell when nobody else could ever end it. When the
-/// count falls to 1, the remaining handle's waits end with [`WaitError::Closed`]
-/// (docs/DESIGN.md, "Abandoned markets"). Counting costs nothing on the operations: only
-/// creating and dropping handles touch the count.
-pub(crate) struct Handle<T> {
-    inner: Arc<Inner<T>>,
-}
-
-impl<T> Handle<T> {
-    /// The first handle of a new market (whose count of handles starts at 1).
-    pub(super) fn new(inner: Inner<T>) -> Self {
-        // Relaxed: nobody else can see the count yet.
-        debug_assert_eq!(inner.handles.load(Ordering::Relaxed), 1);
-        Self {
-            inner: Arc::new(inner),
-        }
-    }
-}
-
-impl<T> Clone for Handle<T> {
-    fn clone(&self) -> Self {
-        // Relaxed, as `Arc::clone`: the clone is made from a live handle, so the count is
-        // above 1 from before this increment until after it, and a waiter reading any value
-        // of it in between sees no "last handle".
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<T> Drop for Handle<T> {
-    fn drop(&mut self) {
-        // ORDERING: SeqCst read-modify-write: the state change of the wait handshake
-        // (`crate::wait`), paired with the waiters' load in `Inner::wait_is_hopeless` after
-        // their fence; the notifications complete it.
-        if self.inner.handles.fetch_sub(1, Ordering::SeqCst) == 2 {
-            // One handle is left: if it waits, nobody else can end its wait.
-            self.inner.notify_every_waiter();
-        }
-    }
-}
-
-impl<T> Deref for Handle<T> {
-    type Target = Inner<T>;
-
-    #[inline]
-    fn deref(&self) -> &Inner<T> {
-        &self.inner
-    }
-}
-
-/// Why a wait ended without success.
-///
-/// # Examples
-///
-/// ```
-/// use ringmarket::market::WaitError;
-/// use std::time::Duration;
-///
-/// let market = ringmarket::Market::new(1).unwrap();
-/// let mut cart = market.new_cart();
-/// assert_eq!(cart.add_timeout(&1, Duration::ZERO), Err(WaitError::Timeout));
-/// market.close();
-/// assert_eq!(cart.add_timeout(&1, Duration::MAX), Err(WaitError::Closed));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitError {
-    /// The time-out passed.
-    Timeout,
-    /// The market was [closed](Market::close), or every other handle of it (each `Market`
-    /// clone, producer and cart) is gone, so that nothing could ever end the wait (as a
-    /// channel's receiver is told when the last sender goes).
-    Closed,
-}
-
-impl fmt::Display for WaitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Timeout => "timed out waiting",
-            Self::Closed => "the market was closed while waiting",
-        })
-    }
-}
-
-impl std::error::Error for WaitError {}
-
-/// [`Producer::publish_timeout`](super::Producer::publish_timeout) ended without publishing; the item
-/// is handed back.
-///
-/// # Examples
-///
-/// ```
-/// use ringmarket::market::{PublishWaitError, WaitError};
-/// use std::time::Duration;
-///
-/// let market = ringmarket::Market::new(1).unwrap();
-/// let mut p = market.register_producer();
-/// p.publish(1).unwrap();
-/// let err = p.publish_timeout(2, Duration::ZERO).unwrap_err();
-/// assert_eq!(err, PublishWaitError::Timeout(2));
-/// assert_eq!(err.reason(), WaitError::Timeout);
-/// assert_eq!(err.into_inner(), 2);
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PublishWaitError<T> {
-    /// The producer stayed at its limit for the whole time-out.
-    Timeout(T),
-    /// The market was [closed](Market::close), or the producer's handle became the market's
-    /// last, while the producer was at its limit.
-    Closed(T),
-}
-
-impl<T> PublishWaitError<T> {
-    fn new(reason: WaitError, item: T) -> Self {
-        match reason {
-            WaitError::Timeout => Self::Timeout(item),
-            WaitError::Closed => Self::Closed(item),
-        }
-    }
-
-    /// The unpublished item.
-    pub fn into_inner(self) -> T {
-        match self {
-            Self::Timeout(item) | Self::Closed(item) => item,
-        }
-    }
-
-    /// Why the wait ended.
-    pub fn reason(&self) -> WaitError {
-        match self {
-            Self::Timeout(_) => WaitError::Timeout,
-            Self::Closed(_) => WaitError::Closed,
-        }
-    }
-}
-
-impl<T> From<PublishWaitError<T>> for Full<T> {
-    fn from(e: PublishWaitError<T>) -> Self {
-        Full(e.into_inner())
-    }
-}
-
-impl<T> fmt::Debug for PublishWaitError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublishWaitError::{:?}(..)", self.reason())
-    }
-}
-
-impl<T> fmt::Display for PublishWaitError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}; the item is handed back", self.reason())
-    }
-}
-
-impl<T> std::error::Error for PublishWaitError<T> {}
-
 impl<T> Market<T> {
     /// Ends every wait, now and later: blocked [`Cart::add_timeout`](super::Cart::add_timeout) and
     /// [`Producer::publish_timeout`](super::Producer::publish_timeout) calls (and their futures) that
@@ -246,9 +81,9 @@ impl<T> Market<T> {
     /// ```
     pub fn close(&self) {
         let inner = &*self.inner;
-        // ORDERING: SeqCst read-modify-write: the state change of the wait handshake
-        // (`crate::wait`), paired with the waiters' load in `Inner::is_closed` after their
-        // fence; the notifications below complete it.
+        // ORDERING: SeqCst read-modify-write: the state change, step (a), of every wait
+        // (docs/DESIGN.md, "Waits"), paired with the waiters' load in `Inner::is_closed` after
+        // their fence; the notifications below complete it.
         if inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -264,7 +99,7 @@ impl<T> Market<T> {
 impl<T> Inner<T> {
     /// Wakes every waiting cart and producer, after a `SeqCst` read-modify-write that may end
     /// their waits (closing, or the last handle but one going).
-    fn notify_every_waiter(&self) {
+    pub(super) fn notify_every_waiter(&self) {
         // ORDERING: SeqCst fence: the registry walk below reads which producers exist with
         // Relaxed/Acquire loads; the fence orders them after the caller's read-modify-write,
         // so that a producer registered since, whose wait's fence preceded it (and so read the
@@ -274,7 +109,7 @@ impl<T> Inner<T> {
         // Every list is notified even if a task's waker panics (user code): the first panic
         // goes on once all are.
         let lists = self.product_waits.lists.iter();
-        let rooms = self.producers.iter().map(|(_, p)| &p.value.counts.room);
+        let rooms = self.producers.iter().map(|(_, p)| &p.value.account.room);
         notify_all_of(lists.chain(rooms));
     }
 
@@ -296,38 +131,27 @@ impl<T> Inner<T> {
         self.is_closed() || self.handles.load(Ordering::Acquire) == 1
     }
 
-    /// One try of a cart's wait: `Some` when it is over.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively; `hash` is `item`'s.
+    /// One try of a cart's wait, through its entry's guard `cart`: `Some` when it is over.
+    /// `hash` is `item`'s.
     #[inline]
-    pub(super) unsafe fn try_reserve(
+    pub(super) fn try_reserve(
         &self,
-        cart: &CartShared<T>,
+        cart: &mut Guard<'_, CartShared<T>>,
         item: &T,
         hash: u64,
         deadline: Option<Instant>,
     ) -> Option<Result<(), WaitError>> {
         // Never waits for an item of its hash that is prepared (being published or returned):
-        // a waiter answers "not now" and sleeps, and the publish that puts such
-        // an item on sale notifies it afterwards (its `SeqCst` fill follows our load of the
-        // slot, so its load of the waiter count follows our registration). Waiting here instead
-        // would spin on a thread that may be descheduled, or, under loom, on two waiters that
-        // yield to each other forever. A slot claimed by another reservation is waited for
-        // (its verdict notifies nobody): see the module docs.
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            unsafe { (*l).hints.collided = false }
-        });
-        // SAFETY: the caller's guarantee.
-        if unsafe { self.reserve_hashed(cart, item, hash, false, deadline) } {
+        // the waiter answers "not now" and sleeps, and the publish that puts the item on sale
+        // notifies it. A slot claimed by another reservation is waited for (its verdict
+        // notifies nobody). docs/DESIGN.md, "Waiters do not wait on prepared slots".
+        cart.cart_mut().hints.collided = false;
+        if self.reserve_hashed(cart, item, hash, false, deadline) {
             Some(Ok(()))
         } else if self.wait_is_hopeless() {
             // The wait ends here, so its answer must be exact: one reservation that waits
             // for claimed items, as `Cart::add` does.
-            // SAFETY: the caller's guarantee.
-            let reserved = unsafe { self.reserve_hashed(cart, item, hash, true, deadline) };
+            let reserved = self.reserve_hashed(cart, item, hash, true, deadline);
             Some(if reserved {
                 Ok(())
             } else {
@@ -338,119 +162,95 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Whether the cart's last try claimed an item of its hash that is another product (its
-    /// notification is then passed forward: `WaitList::wait_until_passing`).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
+    /// One try of a producer's wait, through its entry's guard `producer`, to publish the
+    /// item in `pending`: `Some` when the wait is over (published, or closed with the item
+    /// handed back in the error); `None`, with the item back in `pending`, for "not now".
     #[inline]
-    pub(super) unsafe fn collided(&self, cart: &CartShared<T>) -> bool {
-        // SAFETY: the caller's guarantee.
-        cart.local.with(|l| unsafe { (*l).hints.collided })
-    }
-
-    /// One try of a producer's wait: `Ok` when it is over (published, or closed with the item
-    /// handed back in the error), `Err(item)` for "not now".
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively.
-    #[inline]
-    pub(super) unsafe fn try_publish(
+    pub(super) fn try_publish(
         &self,
-        producer: &ProducerShared<T>,
-        item: T,
-    ) -> Result<Result<(), PublishWaitError<T>>, T> {
-        // SAFETY: the caller's guarantee.
-        match unsafe { self.publish(producer, item) } {
-            Ok(()) => Ok(Ok(())),
-            Err(Full(item)) if self.wait_is_hopeless() => Ok(Err(PublishWaitError::Closed(item))),
-            Err(Full(item)) => Err(item),
+        producer: &mut Guard<'_, ProducerShared<T>>,
+        pending: &mut Option<T>,
+    ) -> Option<Result<(), PublishWaitError<T>>> {
+        let item = pending.take()?;
+        match self.publish(producer, item) {
+            Ok(()) => Some(Ok(())),
+            Err(Full(item)) if self.wait_is_hopeless() => Some(Err(PublishWaitError::Closed(item))),
+            Err(Full(item)) => {
+                *pending = Some(item);
+                None
+            }
         }
     }
 
     /// Reserves like `reserve`, waiting up to `timeout` for an equal item to be put on sale;
     /// among carts waiting for equal items, those of higher `rank` are served first.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `cart`'s registry entry exclusively.
-    pub(super) unsafe fn reserve_wait(
+    pub(super) fn reserve_wait(
         &self,
-        cart: &CartShared<T>,
+        cart: &mut Guard<'_, CartShared<T>>,
         item: &T,
         rank: u32,
         timeout: Duration,
     ) -> Result<(), WaitError> {
+        /// A cart's thread waiting for an item equal to `item`.
+        struct CartWait<'w, 'g, T> {
+            inner: &'w Inner<T>,
+            cart: &'w mut Guard<'g, CartShared<T>>,
+            item: &'w T,
+            hash: u64,
+            deadline: Option<Instant>,
+        }
+        impl<T> Waiter for CartWait<'_, '_, T> {
+            type Output = Result<(), WaitError>;
+            fn list(&self) -> &WaitList {
+                self.inner.product_waits.list(self.hash)
+            }
+            fn attempt(&mut self) -> Option<Result<(), WaitError>> {
+                (self.inner).try_reserve(self.cart, self.item, self.hash, self.deadline)
+            }
+            fn mismatched(&mut self) -> bool {
+                self.cart.collided()
+            }
+        }
         let hash = (self.hash)(&self.index, item);
         // `None` for a time-out too long to have an end.
         let deadline = Instant::now().checked_add(timeout);
-        cart.local.with_mut(|l| {
-            // SAFETY: the caller holds the cart's entry.
-            let l = unsafe { &mut *l };
-            // Room for the item before sleeping rather than after waking: an allocation
-            // less between a publish and the waiter's return.
-            l.items.reserve(1);
-            l.from.reserve(1);
-        });
-        self.product_waits
-            .list(hash)
-            .wait_until_passing(
-                hash,
-                rank,
-                Some(timeout),
-                Spin::Learnt,
-                || {
-                    // SAFETY: the caller's guarantee.
-                    unsafe { self.try_reserve(cart, item, hash, deadline) }
-                },
-                || {
-                    // SAFETY: the caller's guarantee.
-                    unsafe { self.collided(cart) }
-                },
-            )
-            .unwrap_or_else(|| {
-                // Timed out. The tries above do not wait for prepared items; this last one
-                // does (as `Cart::add`), but, the deadline having passed, for no other
-                // reservation's verdict (docs/DESIGN.md, "Waiting for a verdict").
-                let reserved =
-                    // SAFETY: the caller's guarantee.
-                    unsafe { self.reserve_hashed(cart, item, hash, true, Some(Instant::now())) };
-                if reserved {
-                    Ok(())
-                } else {
-                    Err(WaitError::Timeout)
-                }
-            })
+        let l = cart.cart_mut();
+        // Room for the item before sleeping rather than after waking: an allocation
+        // less between a publish and the waiter's return.
+        l.items.reserve(1);
+        l.from.reserve(1);
+        let mut waiting = CartWait {
+            inner: self,
+            cart: &mut *cart,
+            item,
+            hash,
+            deadline,
+        };
+        let done = wait(&mut waiting, hash, rank, Some(timeout), Spin::Learnt);
+        done.unwrap_or_else(|| {
+            // Timed out. The tries above do not wait for prepared items; this last one
+            // does (as `Cart::add`), but, the deadline having passed, for no other
+            // reservation's verdict (docs/DESIGN.md, "Waiting for a verdict").
+            if self.reserve_hashed(cart, item, hash, true, Some(Instant::now())) {
+                Ok(())
+            } else {
+                Err(WaitError::Timeout)
+            }
+        })
     }
 
     /// Publishes like `publish`, waiting up to `timeout` for room.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `producer`'s registry entry exclusively.
-    pub(super) unsafe fn publish_timeout(
+    pub(super) fn publish_timeout(
         &self,
-        producer: &ProducerShared<T>,
+        producer: &mut Guard<'_, ProducerShared<T>>,
         item: T,
         timeout: Duration,
     ) -> Result<(), PublishWaitError<T>> {
         let mut pending = Some(item);
-        let done = producer
-            .counts
-            .room
-            .wait_until(ROOM, 0, Some(timeout), Spin::Learnt, || {
-                let item = pending.take()?;
-                // SAFETY: the caller's guarantee.
-                match unsafe { self.try_publish(producer, item) } {
-                    Ok(done) => Some(done),
-                    Err(item) => {
-                        pending = Some(item);
-                        None
-                    }
-                }
-            });
+        let room = &producer.value().account.room;
+        let done = room.wait_until(ROOM, 0, Some(timeout), Spin::Learnt, || {
+            self.try_publish(producer, &mut pending)
+        });
         match (done, pending) {
             (Some(done), _) => done,
             (None, Some(item)) => Err(PublishWaitError::new(WaitError::Timeout, item)),
@@ -461,384 +261,18 @@ impl<T> Inner<T> {
     /// The list and key a producer's room waiters use.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(super) fn room(producer: &ProducerShared<T>) -> (&WaitList, u64) {
-        (&producer.counts.room, ROOM)
+        (&producer.account.room, ROOM)
+    }
+}
+
+impl<T> Guard<'_, CartShared<T>> {
+    /// Whether the cart's last try claimed an item of its hash that is another product (its
+    /// notification is then passed forward: [`Waiter::mismatched`]).
+    #[inline]
+    pub(super) fn collided(&mut self) -> bool {
+        self.cart_mut().hints.collided
     }
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use std::sync::atomic::Ordering::Relaxed;
-    use std::thread;
-
-    const LONG: Duration = Duration::from_secs(600);
-
-    fn woken<T>(m: &Market<T>) -> usize {
-        m.inner
-            .product_waits
-            .lists
-            .iter()
-            .map(|l| l.woken.load(Relaxed))
-            .sum()
-    }
-
-    fn queued<T>(m: &Market<T>) -> usize {
-        m.inner.product_waits.lists.iter().map(|l| l.queued()).sum()
-    }
-
-    /// With one consumer waiting on each of many products, one publish wakes exactly one of
-    /// them: the one that wants it.
-    #[test]
-    fn one_publish_wakes_one_of_many_waiters_on_different_products() {
-        let n: u32 = if cfg!(miri) { 8 } else { 100 };
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        thread::scope(|s| {
-            let waiters: Vec<_> = (0..n)
-                .map(|k| {
-                    let mut cart = market.new_cart();
-                    s.spawn(move || {
-                        let r = cart.add_timeout(&k, LONG);
-                        (r, cart.place_order())
-                    })
-                })
-                .collect();
-            while queued(&market) < n as usize {
-                thread::yield_now();
-            }
-            p.publish(n / 2).unwrap();
-            let mut waiters: Vec<_> = waiters.into_iter().map(Some).collect();
-            let (r, got) = waiters[(n / 2) as usize].take().unwrap().join().unwrap();
-            assert_eq!((r, got), (Ok(()), vec![n / 2]));
-            assert_eq!(woken(&market), 1, "one publish, one wake-up");
-            assert_eq!(queued(&market), n as usize - 1);
-            market.close();
-            for w in waiters.into_iter().flatten() {
-                assert_eq!(w.join().unwrap(), (Err(WaitError::Closed), vec![]));
-            }
-        });
-    }
-
-    /// Many waiters on one product: each publish wakes one, every item reaches exactly one
-    /// waiter, and nobody is woken without an item to try for.
-    #[test]
-    fn many_waiters_on_one_product_are_woken_one_per_item() {
-        let n: usize = if cfg!(miri) { 4 } else { 32 };
-        let market = Market::new(n).unwrap();
-        let mut p = market.register_producer();
-        thread::scope(|s| {
-            let waiters: Vec<_> = (0..n)
-                .map(|_| {
-                    let mut cart = market.new_cart();
-                    s.spawn(move || {
-                        cart.add_timeout(&7u8, LONG).unwrap();
-                        cart.place_order()
-                    })
-                })
-                .collect();
-            while queued(&market) < n {
-                thread::yield_now();
-            }
-            for _ in 0..n {
-                p.publish(7).unwrap();
-            }
-            for w in waiters {
-                assert_eq!(w.join().unwrap(), vec![7]);
-            }
-        });
-        assert_eq!(woken(&market), n, "one wake-up per published item");
-        assert_eq!(p.on_sale(), 0);
-    }
-
-    /// Carts of higher priority are served first, and equal priorities in the order they
-    /// started waiting.
-    #[test]
-    fn waiting_carts_are_served_by_priority_then_in_order() {
-        // Queued in this order; served highest first, ties by queue order.
-        let priorities = [1, 3, 0, 3];
-        let served = [1, 3, 0, 2];
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        thread::scope(|s| {
-            let mut waiters = Vec::new();
-            for (i, &priority) in priorities.iter().enumerate() {
-                let mut cart = market.new_cart();
-                cart.set_priority(priority);
-                waiters.push(Some(s.spawn(move || {
-                    cart.add_timeout(&'x', LONG).unwrap();
-                    cart.place_order()
-                })));
-                while queued(&market) < i + 1 {
-                    thread::yield_now();
-                }
-            }
-            for (round, &expected) in served.iter().enumerate() {
-                p.publish('x').unwrap();
-                let done = loop {
-                    if let Some(i) = waiters
-                        .iter()
-                        .position(|w| w.as_ref().is_some_and(|h| h.is_finished()))
-                    {
-                        break i;
-                    }
-                    thread::yield_now();
-                };
-                assert_eq!(done, expected, "round {round}");
-                let got = waiters[done].take().unwrap().join().unwrap();
-                assert_eq!(got, vec!['x']);
-                assert_eq!(queued(&market), priorities.len() - round - 1);
-            }
-        });
-        assert_eq!(woken(&market), priorities.len());
-    }
-
-    #[test]
-    fn waits_time_out_and_hand_the_item_back() {
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        let mut c = market.new_cart();
-        assert_eq!(
-            c.add_timeout(&1, Duration::from_millis(2)),
-            Err(WaitError::Timeout)
-        );
-        p.publish(1).unwrap();
-        assert_eq!(
-            p.publish_timeout(2, Duration::from_millis(2)),
-            Err(PublishWaitError::Timeout(2))
-        );
-        assert_eq!(
-            c.add_timeout(&1, Duration::ZERO),
-            Ok(()),
-            "no waiting needed"
-        );
-        assert_eq!(p.publish_timeout(2, Duration::ZERO), Ok(()));
-        assert_eq!(queued(&market), 0);
-    }
-
-    fn room_queued<T>(m: &Market<T>) -> usize {
-        let producers = m.inner.producers.iter();
-        producers.map(|(_, e)| e.value.counts.room.queued()).sum()
-    }
-
-    /// Yields until `queued` says a waiter is queued or `waiter` has finished; says which.
-    fn until_queued<R>(queued: impl Fn() -> usize, waiter: &thread::ScopedJoinHandle<'_, R>) {
-        while queued() == 0 && !waiter.is_finished() {
-            thread::yield_now();
-        }
-        assert!(
-            !waiter.is_finished(),
-            "the blocking wait returned before it was served"
-        );
-    }
-
-    /// The blocking waits take no time-out: they sleep until served (a cart until an equal
-    /// item is published, a producer until a reservation frees room) or closed.
-    #[test]
-    fn blocking_waits_sleep_until_served_or_closed() {
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        let mut c = market.new_cart();
-        thread::scope(|s| {
-            let cart = s.spawn(|| c.add_wait(&1));
-            until_queued(|| queued(&market), &cart);
-            p.publish(1).unwrap();
-            assert_eq!(cart.join().unwrap(), Ok(()));
-        });
-        thread::scope(|s| {
-            p.publish(2).unwrap();
-            let producer = s.spawn(|| p.publish_wait(3));
-            until_queued(|| room_queued(&market), &producer);
-            assert!(c.add(&2));
-            assert_eq!(producer.join().unwrap(), Ok(()));
-        });
-        assert_eq!(c.place_order(), [1, 2]);
-        thread::scope(|s| {
-            let producer = s.spawn(|| p.publish_wait(4));
-            until_queued(|| room_queued(&market), &producer);
-            let cart = s.spawn(|| c.add_wait(&5));
-            until_queued(|| queued(&market), &cart);
-            market.close();
-            assert_eq!(producer.join().unwrap(), Err(PublishWaitError::Closed(4)));
-            assert_eq!(cart.join().unwrap(), Err(WaitError::Closed));
-        });
-    }
-
-    /// Waits with short time-outs racing publishes: every published item ends in exactly one
-    /// cart, whatever mix of time-outs, wake-ups and immediate successes the race produces.
-    #[test]
-    fn time_outs_racing_publishes_lose_nothing() {
-        let consumers = if cfg!(miri) { 2 } else { 4 };
-        let items: usize = if cfg!(miri) { 20 } else { 4_000 };
-        let market = Market::new(2).unwrap();
-        let taken = std::sync::atomic::AtomicUsize::new(0);
-        let timed_out = std::sync::atomic::AtomicUsize::new(0);
-        thread::scope(|s| {
-            for _ in 0..consumers {
-                let mut cart = market.new_cart();
-                let (taken, timed_out) = (&taken, &timed_out);
-                s.spawn(move || {
-                    let mut mine = 0;
-                    loop {
-                        match cart.add_timeout(&3u8, Duration::from_micros(50)) {
-                            Ok(()) => mine += cart.place_order().len(),
-                            Err(WaitError::Timeout) => {
-                                timed_out.fetch_add(1, Relaxed);
-                            }
-                            Err(WaitError::Closed) => break,
-                        }
-                    }
-                    taken.fetch_add(mine, Relaxed);
-                });
-            }
-            let mut p = market.register_producer();
-            for _ in 0..items {
-                p.publish_timeout(3, LONG).unwrap();
-            }
-            while p.on_sale() > 0 {
-                thread::yield_now();
-            }
-            market.close();
-        });
-        assert_eq!(taken.load(Relaxed), items, "every item reserved once");
-        assert_eq!(queued(&market), 0);
-    }
-
-    #[test]
-    fn producers_blocked_on_full_queues_are_released_by_orders() {
-        let producers = if cfg!(miri) { 2 } else { 8 };
-        let per = if cfg!(miri) { 5 } else { 200 };
-        let market = Market::new(1).unwrap();
-        thread::scope(|s| {
-            for k in 0..producers {
-                let mut p = market.register_producer();
-                s.spawn(move || {
-                    for _ in 0..per {
-                        p.publish_timeout(k, LONG).unwrap();
-                    }
-                });
-            }
-            let mut cart = market.new_cart();
-            for i in 0..producers * per {
-                cart.add_timeout(&(i % producers), LONG).unwrap();
-                if i % 3 == 0 {
-                    cart.place_order();
-                }
-            }
-        });
-        assert_eq!(market.stats().on_sale.iter().map(|x| x.1).sum::<usize>(), 0);
-    }
-
-    #[test]
-    fn close_ends_blocked_producers_and_carts_and_later_waits() {
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        p.publish(1u8).unwrap();
-        thread::scope(|s| {
-            let producer = s.spawn(move || (p.publish_timeout(2, LONG), p));
-            let mut cart = market.new_cart();
-            let consumer = s.spawn(move || (cart.add_timeout(&3, LONG), cart));
-            let room_queued = || -> usize {
-                market
-                    .inner
-                    .producers
-                    .iter()
-                    .map(|(_, e)| e.value.counts.room.queued())
-                    .sum()
-            };
-            while queued(&market) < 1 || room_queued() < 1 {
-                thread::yield_now();
-            }
-            market.close();
-            let (r, mut p) = producer.join().unwrap();
-            assert_eq!(r, Err(PublishWaitError::Closed(2)));
-            let (r, mut cart) = consumer.join().unwrap();
-            assert_eq!(r, Err(WaitError::Closed));
-            // Later waits end at once, unless they can succeed.
-            assert_eq!(cart.add_timeout(&3, LONG), Err(WaitError::Closed));
-            assert_eq!(cart.add_timeout(&1, LONG), Ok(()));
-            assert_eq!(p.publish_timeout(4, LONG), Ok(()));
-            assert_eq!(p.publish_timeout(5, LONG), Err(PublishWaitError::Closed(5)));
-        });
-    }
-
-    /// A reservation whose `Eq` panics puts the item it had claimed back on sale; a cart that
-    /// saw the item claimed waits for that verdict (it does not sleep on another
-    /// reservation's claim) and gets the item.
-    #[test]
-    fn an_eq_that_panics_in_a_reservation_leaves_the_item_to_a_waiter() {
-        use std::sync::atomic::AtomicBool;
-        static IN_EQ: AtomicBool = AtomicBool::new(false);
-        static GO: AtomicBool = AtomicBool::new(false);
-        /// Equal by `key`; a comparison with a `touchy` one waits for `GO`, then panics.
-        #[derive(Debug)]
-        struct Touchy {
-            key: u32,
-            touchy: bool,
-        }
-        impl PartialEq for Touchy {
-            fn eq(&self, other: &Self) -> bool {
-                if self.touchy || other.touchy {
-                    IN_EQ.store(true, Relaxed);
-                    while !GO.load(Relaxed) {
-                        thread::yield_now();
-                    }
-                    panic!("an Eq that panics");
-                }
-                self.key == other.key
-            }
-        }
-        impl Eq for Touchy {}
-        impl core::hash::Hash for Touchy {
-            fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
-                self.key.hash(h);
-            }
-        }
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        let plain = |key| Touchy { key, touchy: false };
-        p.publish(plain(7)).unwrap();
-        thread::scope(|s| {
-            let mut b = market.new_cart();
-            let claimer = s.spawn(move || {
-                let touchy = Touchy {
-                    key: 7,
-                    touchy: true,
-                };
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.add(&touchy)))
-            });
-            // The claimer holds the only item while its `Eq` runs.
-            while !IN_EQ.load(Relaxed) {
-                thread::yield_now();
-            }
-            let mut a = market.new_cart();
-            let waiter = s.spawn(move || a.add_timeout(&plain(7), LONG));
-            GO.store(true, Relaxed);
-            assert!(
-                claimer.join().unwrap().is_err(),
-                "the claimer's Eq panicked"
-            );
-            assert_eq!(waiter.join().unwrap(), Ok(()));
-        });
-    }
-
-    #[test]
-    fn waits_ping_pong_between_threads() {
-        let rounds = if cfg!(miri) { 20 } else { 2_000 };
-        let market = Market::new(1).unwrap();
-        let mut p = market.register_producer();
-        let mut c = market.new_cart();
-        let shopper = thread::spawn(move || {
-            let mut got = 0;
-            for i in 0..rounds {
-                assert_eq!(c.add_timeout(&(i % 3), LONG), Ok(()), "round {i}");
-                got += c.place_order().len();
-            }
-            got
-        });
-        for i in 0..rounds {
-            assert_eq!(p.publish_timeout(i % 3, LONG), Ok(()), "round {i}");
-        }
-        assert_eq!(shopper.join().unwrap(), rounds);
-        assert_eq!(p.on_sale(), 0);
-    }
-}
+mod tests;

@@ -132,7 +132,8 @@ impl<T> Shared<T> {
     fn disconnected(&self) -> bool {
         // Relaxed is enough for the answer itself (no data is published with the count); for
         // the no-lost-wake-up handshake, callers read it after the ring's SeqCst fence (the
-        // "full" path of `Ring::push`), which orders it as `crate::wait` requires.
+        // "full" path of `Ring::push`), which orders it as a wait requires (docs/DESIGN.md,
+        // "Waits").
         self.consumers.load(Ordering::Relaxed) == 0
     }
 
@@ -407,8 +408,8 @@ impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
         // ORDERING: SeqCst. Its Release half heads a release sequence that the consumers'
         // Acquire load in `Shared::try_pop` reads at 0, publishing this producer's pushes; as a
-        // SeqCst RMW it is the "state change" that `WaitList::notify_all` requires (see
-        // `crate::wait`), so a consumer about to park on `not_empty` cannot miss the close.
+        // SeqCst RMW it is the state change, step (a), that a wait requires (docs/DESIGN.md,
+        // "Waits"), so a consumer about to park on `not_empty` cannot miss the close.
         if self.shared.producers.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.shared.not_empty.notify_all();
         }

@@ -258,7 +258,7 @@ impl<T> Ring<T> {
                 // the total order, so a `head` that a pop moved before we started is seen; it
                 // pairs with the SeqCst compare-exchange on `head` in `pop` (a pop that freed room
                 // before this fence is seen). It is also the fence that the wait lists' handshake
-                // requires before a "not now" answer (see `crate::wait`).
+                // requires before a "not now" answer (docs/DESIGN.md, "Waits").
                 fence(Ordering::SeqCst);
                 // Relaxed: ordered by the fence above.
                 let head = self.head.load(Ordering::Relaxed);

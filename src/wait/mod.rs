@@ -18,76 +18,41 @@
 //! [priority](crate::market::Cart::set_priority)). [`WaitList::notify_all`] wakes everyone
 //! (closing).
 //!
-//! A waiter knows it was notified because its entry is no longer in the queue. A notified
-//! waiter runs its operation once more; if that fails (another thread took what the notifier
-//! offered) it queues again, which loses nothing: the state it saw is newer than the
-//! notification. A waiter that was notified but does not use the notification (it succeeded by
-//! itself meanwhile, or a future is dropped) passes it on to the next waiter with the same key
-//! ([`WaitList::cancel`]), so a notification is never swallowed.
-//!
-//! When nobody waits, a notification costs one atomic load of the waiter count
-//! (`waiters == 0`): nothing is locked and no system call is made.
+//! A waiter knows it was notified because its entry is no longer in the queue; a notified
+//! waiter whose try fails queues again in its old place, and one that does not use its
+//! notification passes it on ([`WaitList::cancel`]). When nobody waits, a notification costs
+//! one atomic load of the waiter count: nothing is locked and no system call is made.
 //!
 //! # Why no wake-up is lost
 //!
-//! A waiter sleeps in three steps: (1) [`register`](WaitList::register): under the lock, push
-//! its entry and increment `waiters` with a `SeqCst` read-modify-write; (2) issue
-//! `fence(SeqCst)` and run `attempt` once more; (3) [`park`](WaitList::park): park the thread
-//! until its entry's signal says "notified". A notifier (a) changes the state, (b) loads
-//! `waiters` with `SeqCst`, and only if it is non-zero, (c) under the lock removes a matching
-//! entry and signals its owner.
-//!
-//! This is a store-buffering handshake between `waiters` and the state. Its requirements on the
-//! state are part of the contract:
-//!
-//! - the notifier's change of state (a) is a `SeqCst` read-modify-write (or is followed by a
-//!   `SeqCst` fence), and
-//! - the waiter's `attempt` answers "not now" only from state read after step (2)'s fence.
-//!
-//! In the single total order `S` of `SeqCst` operations, either the notifier's load (b) comes
-//! after the waiter's increment (1), so it sees `waiters > 0`, takes the lock and finds the entry
-//! (pushed before the increment, under the same lock), or it comes before; then the state change
-//! (a), which precedes (b), also precedes the waiter's fence in `S`, so the waiter's read in (2)
-//! sees the change and `attempt` succeeds without sleeping. (C++20 [atomics.order] p3-4.)
-//!
-//! A notifier removes the entry under the lock, then (after unlocking) sets the entry's
-//! `notified` flag (`Release`) and unparks the thread (or wakes the task). The thread parks only
-//! while the flag is clear; an `unpark` before the `park` makes the `park` return at once, so
-//! the flag is never missed. A waiter whose deadline passes removes its own entry under the
-//! lock; if the entry was already gone, the notification was for it (the flag follows at once)
-//! and it tries once more before it returns. Each registration gets a fresh flag. A registration
-//! whose attempt unwinds (a panicking `Eq`) is cancelled like one whose attempt succeeds, and a
-//! notified waiter whose attempt unwinds passes the notification on, so a panic swallows no
-//! notification.
-//!
-//! Before it registers, a waiter may spin briefly, retrying `attempt`; whether it does is
-//! learnt per thread (it spins while that pays often enough, see `SpinPolicy`). Spinning changes
-//! nothing in the argument above, which is about the registered attempt and the sleep.
-//!
-//! Under loom, whose model treats `SeqCst` accesses as `AcqRel`, the notifier adds a
-//! `fence(SeqCst)` between (a) and (b) ([`crate::sync::loom_seq_cst_fence`]); the argument above
-//! then holds by the fence-to-fence rule, and that is the version loom checks.
+//! A waiter (1) registers, (2) issues a `SeqCst` fence and tries once more, and (3) parks; a
+//! notifier (a) changes the state with a `SeqCst` read-modify-write, (b) loads the waiter count
+//! and, if someone waits, (c) wakes a matching entry. [`wait`] takes these steps for a thread,
+//! and a future's poll takes the same ones (`register_and_try`, `try_notified` in
+//! `waiter.rs`). What they require of the notifiers' state changes
+//! and of a waiter's attempt, and the proof that no wake-up is lost, are written once, in
+//! docs/DESIGN.md, "Waits"; the comments here name the steps.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::sync::{
-    fence, loom_seq_cst_fence, thread, Arc, AtomicUsize, Mutex, MutexGuard, Ordering,
-};
+use crate::sync::{loom_seq_cst_fence, thread, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 mod backoff;
+mod signal;
 #[cfg(all(test, not(loom)))]
 mod tests;
-
-mod signal;
+mod waiter;
 
 pub(crate) use backoff::{Backoff, Spin};
-use backoff::{SpinPolicy, SPIN_STEPS};
 use signal::{drop_outside_lock, resume_waker_panic};
 pub(crate) use signal::{Parked, Signal};
+#[cfg(feature = "async")]
+pub(crate) use waiter::{register_and_try, try_notified};
+pub(crate) use waiter::{wait, Waiter};
 
 #[derive(Debug)]
 struct Entry {
@@ -122,7 +87,7 @@ pub(crate) struct Ticket {
 }
 
 /// Waiters queued until a condition may have become true; see the [module docs](self) for the
-/// protocol and the argument that no wake-up is lost.
+/// protocol, and docs/DESIGN.md, "Waits", for the argument that no wake-up is lost.
 #[derive(Debug)]
 pub(crate) struct WaitList {
     /// Number of queued entries. Incremented (`SeqCst`) after an entry is pushed and
@@ -161,8 +126,7 @@ impl WaitList {
     /// has passed with `attempt` still answering `None`. A time-out too large to represent
     /// means no time-out.
     ///
-    /// `attempt` must meet the contract in the [module docs](self): it may answer `None` only
-    /// from state it reads after it is called (a `SeqCst` fence precedes the decisive call).
+    /// `attempt` must meet the contract of [`Waiter::attempt`].
     pub(crate) fn wait_until<R>(
         &self,
         key: u64,
@@ -171,101 +135,30 @@ impl WaitList {
         spin: Spin,
         attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        self.wait_until_passing(key, rank, timeout, spin, attempt, || false)
-    }
-
-    /// [`wait_until`](Self::wait_until) for waiters whose key several kinds of waiter share:
-    /// `mismatched()`, asked after each attempt that follows a notification, says whether the
-    /// attempt found something under the key that was not for this waiter (an item of another
-    /// product with the same hash); the notification is then passed forward
-    /// ([`pass_forward`](Self::pass_forward)).
-    pub(crate) fn wait_until_passing<R>(
-        &self,
-        key: u64,
-        rank: u32,
-        timeout: Option<Duration>,
-        spin: Spin,
-        mut attempt: impl FnMut() -> Option<R>,
-        mut mismatched: impl FnMut() -> bool,
-    ) -> Option<R> {
-        // The first try costs no clock read: most waits end here.
-        if let Some(done) = attempt() {
-            return Some(done);
+        /// A waiter that is one closure, on one list.
+        struct Tries<'l, A> {
+            list: &'l WaitList,
+            attempt: A,
         }
-        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        // `Spin::Always`: spin, then yield, until the backoff is completed (see `Spin`).
-        // `Spin::Learnt`: a short spin (about a microsecond of spin hints), no yielding, and
-        // only while spinning pays on this thread (see `SpinPolicy`): a waiter that sleeps
-        // anyway only delays the threads that need the processor.
-        match spin {
-            Spin::Always => {
-                // Under loom the backoff is completed at once: nobody spins.
-                let mut backoff = Backoff::new();
-                while !backoff.is_completed() {
-                    backoff.snooze();
-                    if let Some(done) = attempt() {
-                        return Some(done);
-                    }
-                }
+        impl<R, A: FnMut() -> Option<R>> Waiter for Tries<'_, A> {
+            type Output = R;
+            fn list(&self) -> &WaitList {
+                self.list
             }
-            Spin::Learnt if SpinPolicy::should_spin() => {
-                let mut backoff = Backoff::new();
-                for _ in 0..SPIN_STEPS {
-                    backoff.spin();
-                    if let Some(done) = attempt() {
-                        SpinPolicy::record(true);
-                        return Some(done);
-                    }
-                }
-                SpinPolicy::record(false);
-            }
-            Spin::Learnt => {}
-        }
-        // The ticket of a notification this waiter could not use, if any.
-        let mut spent = None;
-        loop {
-            let parked = Parked::current();
-            let signal = Signal::Thread(Arc::clone(&parked));
-            let ticket = match spent.take() {
-                None => self.register(key, rank, signal),
-                Some(spent) => self.register_again(spent, rank, signal),
-            };
-            // ORDERING: SeqCst fence, step (2) of the handshake (module docs): the attempt
-            // below reads every change whose notifier did not see our registration.
-            fence(Ordering::SeqCst);
-            // If `attempt` unwinds, the registration ends with it: a queued entry left behind
-            // would swallow a notification meant for another waiter.
-            let done = match catch_unwind(AssertUnwindSafe(&mut attempt)) {
-                Ok(done) => done,
-                Err(panic) => {
-                    self.cancel(ticket);
-                    resume_unwind(panic)
-                }
-            };
-            if let Some(done) = done {
-                self.cancel(ticket);
-                return Some(done);
-            }
-            if !self.park(&ticket, &parked, deadline) {
-                // Timed out (and no longer queued); one last try.
-                return attempt();
-            }
-            // Notified (and no longer queued): try at once; if another thread took what the
-            // notifier offered, queue again in the same place, which loses nothing (module
-            // docs). If the attempt unwinds, the notification goes to the next waiter.
-            let done = catch_unwind(AssertUnwindSafe(&mut attempt));
-            if done.is_ok() && mismatched() {
-                self.pass_forward(&ticket, rank);
-            }
-            match done {
-                Ok(Some(done)) => return Some(done),
-                Ok(None) => spent = Some(ticket),
-                Err(panic) => {
-                    self.pass_on_unused(key);
-                    resume_unwind(panic)
-                }
+            fn attempt(&mut self) -> Option<R> {
+                (self.attempt)()
             }
         }
+        wait(
+            &mut Tries {
+                list: self,
+                attempt,
+            },
+            key,
+            rank,
+            timeout,
+            spin,
+        )
     }
 
     /// Passes a notification on to the next waiter under the ticket's key *behind* the
@@ -273,7 +166,7 @@ impl WaitList {
     /// any: for a notified waiter whose attempt found, under its key, what another kind of
     /// waiter wants. Strictly forward, so that a chain of such passes ends at the back of the
     /// queue (docs/DESIGN.md, "Waits").
-    pub(crate) fn pass_forward(&self, ticket: &Ticket, rank: u32) {
+    fn pass_forward(&self, ticket: &Ticket, rank: u32) {
         let mut queue = self.lock();
         let behind = |e: &Entry| e.rank < rank || (e.rank == rank && e.id > ticket.id);
         let next = self.take_best(&mut queue, ticket.key, behind);
@@ -285,7 +178,7 @@ impl WaitList {
 
     /// Passes on a notification whose waiter will not use it (its attempt unwound) to the
     /// next waiter under `key`.
-    pub(crate) fn pass_on_unused(&self, key: u64) {
+    fn pass_on_unused(&self, key: u64) {
         self.pass_on(self.lock(), key);
     }
 
@@ -338,7 +231,8 @@ impl WaitList {
         );
         debug_assert!(queue.position(id) == Some(at), "ids are unique");
         // ORDERING: SeqCst read-modify-write: the waiter's half of the store-buffering
-        // handshake with the notifier's `SeqCst` load in `has_waiters` (module docs, step (1)).
+        // handshake with the notifier's `SeqCst` load in `has_waiters` (step (1):
+        // docs/DESIGN.md, "Waits").
         self.waiters.fetch_add(1, Ordering::SeqCst);
         // Relaxed: under the lock, which orders every change of the count but the fast-path
         // load; a check only.
@@ -441,7 +335,7 @@ impl WaitList {
         loom_seq_cst_fence();
         // ORDERING: SeqCst load: the notifier's half of the store-buffering handshake with the
         // SeqCst `fetch_add` in `register`; the caller's state change is a SeqCst RMW that
-        // precedes this load in the total order (module docs, step (b)).
+        // precedes this load in the total order (step (b): docs/DESIGN.md, "Waits").
         self.waiters.load(Ordering::SeqCst) != 0
     }
 

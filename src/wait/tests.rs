@@ -1,12 +1,13 @@
 //! Tests of the wait list and the spin policy.
 
+use super::backoff::{SpinPolicy, SPIN_STEPS};
 use super::*;
-use crate::sync::{fence, AtomicBool};
+use crate::sync::{fence, Arc, AtomicBool};
 
 /// An `attempt` that meets the contract: a SeqCst fence, then a read of the state.
 fn ready(flag: &AtomicBool) -> Option<()> {
     fence(Ordering::SeqCst);
-    // Relaxed: ordered by the fence above, as the module docs require.
+    // Relaxed: ordered by the fence above, as a wait requires (docs/DESIGN.md, "Waits").
     flag.load(Ordering::Relaxed).then_some(())
 }
 

@@ -1,0 +1,221 @@
+//! The shared state behind every handle, and the core operations on it: publish, reserve,
+//! return (`give_back`) and place an order. Each takes the producer's or cart's registry entry,
+//! which its caller holds.
+
+use core::marker::PhantomData;
+
+use super::account::Account;
+use super::cart::CartShared;
+use super::index::Index;
+use super::producer::ProducerShared;
+use super::registry::{Guard, Registry};
+use super::segment::Item;
+use super::wait::ProductWaits;
+use super::MarketTag;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::Full;
+
+/// The shared state behind every clone of a [`Market`](super::Market) and every handle.
+pub(crate) struct Inner<T> {
+    pub(super) capacity: usize,
+    /// Carried by every id this market hands out; an id with another tag is unknown here.
+    pub(super) tag: MarketTag,
+    /// `T`'s `Eq`, captured where the bound is known so that handles need no bounds.
+    pub(super) eq: fn(&T, &T) -> bool,
+    /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
+    pub(super) hash: fn(&Index<T>, &T) -> u64,
+    pub(super) index: Index<T>,
+    /// Carts waiting for a product, by the product's hash.
+    pub(super) product_waits: ProductWaits,
+    /// Set by `Market::close`: waits end instead of sleeping.
+    pub(super) closed: AtomicBool,
+    /// Live handles (`Market` clones, producers, carts): see
+    /// [`Handle`](super::handle::Handle). At least 1 while a handle can read it; a wait of the
+    /// last one ends instead of sleeping.
+    pub(super) handles: AtomicUsize,
+    pub(super) producers: Registry<ProducerShared<T>>,
+    pub(super) carts: Registry<CartShared<T>>,
+    /// Makes `Inner<T>`, and so every handle, invariant in `T` whatever the fields above
+    /// are: handles put `T`s in and take them out (see `Market`'s "Variance and threads").
+    pub(super) _invariant: PhantomData<fn(T) -> T>,
+}
+
+// SAFETY: the raw pointers inside (`Item::account`, `CartLocal::from`, the shelves' segment
+// pointers) point into this same structure, which is shared only behind `Arc`; items of type
+// `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
+// time: a slot's item by its owner before publication and by its one claimer after, a cart's
+// items by the holder of the cart's registry entry. No `&T` is ever shared between threads,
+// so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above: every `&Inner` operation synchronises access to the `UnsafeCell`s through
+// the registry states and the slot state words (docs/DESIGN.md).
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T> Inner<T> {
+    /// Puts `item` on sale under the producer whose entry `producer` holds
+    /// (docs/DESIGN.md, "publish").
+    pub(super) fn publish(
+        &self,
+        producer: &mut Guard<'_, ProducerShared<T>>,
+        item: T,
+    ) -> Result<(), Full<T>> {
+        let account = &producer.value().account;
+        let from: *const Account = account;
+        // Relaxed: only the entry's holder writes `published` (the registry orders successive
+        // holders).
+        let published = account.published.load(Ordering::Relaxed);
+        // Items of this producer that have not departed from the market: on sale or in carts.
+        // A stale `departed` is smaller, which only makes the test below stricter; an item
+        // counted in `departed` was ordered and can never be returned. ORDERING: Acquire pairs
+        // with the Release half of the orders' `departed.fetch_add` (`count_departed`): the
+        // reservations of the items counted happen before the fill, so their takes precede it
+        // in `returns_less_takes`'s modification order too, and a later load of it by this
+        // producer sees them (docs/DESIGN.md, "Acquire/Release pairs").
+        let not_departed =
+            published.wrapping_sub(account.retirement.departed.load(Ordering::Acquire));
+        if not_departed < self.capacity {
+            // Even if every item in a cart came back, the producer would stay below its limit
+            // from now until the fill: no return can race this publish, which may decide now
+            // and take effect at the fill, its linearization point (docs/DESIGN.md, "publish").
+            let hash = (self.hash)(&self.index, &item);
+            // Relaxed: made visible to whoever takes the item by the fill's Release.
+            account.published.store(published + 1, Ordering::Relaxed);
+            let shelf = producer.shelf_mut();
+            // SAFETY: the shelf only ever fills this market's index, which outlives it.
+            let filler = unsafe { shelf.filler(&self.index) };
+            filler.fill(
+                hash,
+                Item {
+                    value: item,
+                    account: from,
+                },
+            );
+            self.product_waits.notify(hash);
+            return Ok(());
+        }
+        // A full producer fails here without touching its storage.
+        if account.on_sale() >= self.capacity {
+            return Err(Full(item));
+        }
+        let hash = (self.hash)(&self.index, &item);
+        let shelf = producer.shelf_mut();
+        // SAFETY: the shelf only ever fills this market's index, which outlives it.
+        let filler = unsafe { shelf.filler(&self.index) };
+        let prepared = filler.prepare(
+            hash,
+            Item {
+                value: item,
+                account: from,
+            },
+        );
+        // The decision: the linearization point, with the item already findable as pending.
+        if account.on_sale_latest() >= self.capacity {
+            return Err(Full(prepared.retract().value));
+        }
+        // Relaxed: the publish's Release below makes the increment visible to whoever takes
+        // the item.
+        account.published.store(published + 1, Ordering::Relaxed);
+        prepared.publish();
+        self.product_waits.notify(hash);
+        Ok(())
+    }
+
+    /// Reserves into the cart whose entry `cart` holds an on-sale item equal to `item`
+    /// (`Cart::add`, `Marketplace::add_to_cart`).
+    pub(super) fn reserve(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
+        let hash = (self.hash)(&self.index, item);
+        self.reserve_hashed(cart, item, hash, true, None)
+    }
+
+    /// [`reserve`](Self::reserve) with `item`'s `hash`; `wait_pending` and `deadline` as in
+    /// `Index::reserve` (false and the wait's deadline for the tries of a wait, `wait.rs`).
+    #[inline]
+    pub(super) fn reserve_hashed(
+        &self,
+        cart: &mut Guard<'_, CartShared<T>>,
+        item: &T,
+        hash: u64,
+        wait_pending: bool,
+        deadline: Option<std::time::Instant>,
+    ) -> bool {
+        let shared = cart.value();
+        // This thread alone uses the cart's fields until it returns; `eq` (user code) gets no
+        // access to them.
+        let hints = &mut cart.cart_mut().hints;
+        /// If `eq` (user code) unwinds, the index puts the item it had claimed back on sale. A
+        /// waiter may have seen that item claimed and gone to sleep (waiters do not wait for
+        /// claimed items): the unwinding wakes one waiter of the product.
+        struct NotifyOnUnwind<'a, T>(&'a Inner<T>, u64);
+        impl<T> Drop for NotifyOnUnwind<'_, T> {
+            fn drop(&mut self) {
+                self.0.product_waits.notify(self.1);
+            }
+        }
+        let unwinding = NotifyOnUnwind(self, hash);
+        let taken = self
+            .index
+            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending, deadline);
+        core::mem::forget(unwinding);
+        let Some(taken) = taken else {
+            return false;
+        };
+        let from = taken.account;
+        let l = cart.cart_mut();
+        l.items.push(taken.value);
+        l.from.push(from);
+        // Relaxed: a statistic.
+        shared.len.store(l.items.len(), Ordering::Relaxed);
+        // SAFETY: `from` points into the producer registry, which lives as long as `self`.
+        // The index counted the take; wake the producer if it waits for room (after the item
+        // is in the cart: the waker is user code and may unwind).
+        unsafe { &*from }.notify_room();
+        true
+    }
+
+    /// Puts the most recently added item equal to `item` back on sale from the cart whose
+    /// entry `cart` holds (`Cart::remove`, `Marketplace::remove_from_cart`).
+    pub(super) fn give_back(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
+        let shared = cart.value();
+        let l = cart.cart_mut();
+        let Some(at) = l.items.iter().rposition(|x| (self.eq)(x, item)) else {
+            return false;
+        };
+        let hash = (self.hash)(&self.index, item);
+        let value = l.items.remove(at);
+        let from = l.from.remove(at);
+        // Relaxed: a statistic.
+        shared.len.store(l.items.len(), Ordering::Relaxed);
+        // SAFETY: the cart's shelf only ever fills this market's index, which outlives it.
+        let filler = unsafe { l.shelf.filler(&self.index) };
+        let prepared = filler.prepare(
+            hash,
+            Item {
+                value,
+                account: from,
+            },
+        );
+        // SAFETY: `from` points into the producer registry, which outlives `self`.
+        // The linearization point, with the item already findable as pending.
+        unsafe { &*from }.count_return();
+        prepared.publish();
+        self.product_waits.notify(hash);
+        true
+    }
+
+    /// Empties the cart whose entry `cart` holds.
+    pub(super) fn place_order(&self, cart: &mut Guard<'_, CartShared<T>>) -> Vec<T> {
+        let shared = cart.value();
+        let l = cart.cart_mut();
+        self.count_departed(&l.from);
+        l.from.clear();
+        let items = core::mem::take(&mut l.items);
+        // Relaxed (all): statistics written only by the entry's holder (a load and a store,
+        // not a read-modify-write, which would cost a locked instruction).
+        shared.len.store(0, Ordering::Relaxed);
+        let ordered = shared.ordered.load(Ordering::Relaxed);
+        shared
+            .ordered
+            .store(ordered + items.len() as u64, Ordering::Relaxed);
+        items
+    }
+}
