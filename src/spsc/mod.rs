@@ -44,9 +44,11 @@
 
 mod consumer;
 mod producer;
+mod read_chunk;
 
-pub use consumer::{Consumer, ReadChunk, ReadChunkIntoIter};
+pub use consumer::Consumer;
 pub use producer::{Producer, WriteChunk};
+pub use read_chunk::{ReadChunk, ReadChunkIntoIter};
 
 use core::{fmt, marker::PhantomData, ptr, ptr::NonNull};
 use std::alloc::{self, Layout};
