@@ -6,13 +6,13 @@
 //! [`Client::stop_at_failure`]).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::connection::{CallError, Connection};
-use crate::local::LocalInventory;
+use crate::local::{LocalError, LocalInventory};
 use crate::protocol::{
     parse_upc, valid_user, ErrorCode, Item, Request, Response, Token, MAX_UPC_DIGITS, MAX_USER_LEN,
     VERSION,
@@ -102,37 +102,63 @@ pub fn table(items: &[Item]) -> String {
     out
 }
 
+/// Why [`parse_addr`] refused an address; each variant carries the address as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddrError {
+    /// No `:` separates a host from a port.
+    NotHostPort(String),
+    /// The part after the last `:` is not a port from 1 to 65535.
+    NoValidPort(String),
+    /// The host is empty, or contains whitespace or control characters.
+    NoValidHost(String),
+}
+
+impl fmt::Display for AddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddrError::NotHostPort(addr) => write!(f, "{addr:?} is not HOST:PORT"),
+            AddrError::NoValidPort(addr) => write!(f, "{addr:?} has no valid port (1 to 65535)"),
+            AddrError::NoValidHost(addr) => write!(f, "{addr:?} has no valid host"),
+        }
+    }
+}
+
+impl std::error::Error for AddrError {}
+
 /// Checks that `addr` has the form `HOST:PORT` (a name or an IP address, `[...]` around an
 /// IPv6 address, and a port from 1 to 65535); whether the host resolves is learnt on connecting.
 ///
 /// # Errors
 ///
-/// A message saying what is wrong with the address.
+/// An [`AddrError`] saying what is wrong with the address.
 ///
 /// # Examples
 ///
 /// ```
-/// use ringmarket_inventory::client::parse_addr;
+/// use ringmarket_inventory::client::{parse_addr, AddrError};
 ///
 /// assert!(parse_addr("127.0.0.1:7878").is_ok());
 /// assert!(parse_addr("[::1]:7878").is_ok());
 /// assert!(parse_addr("nonsense").is_err());
 /// assert!(parse_addr("127.0.0.1:").is_err());
+/// let err = parse_addr(":7878").unwrap_err();
+/// assert_eq!(err, AddrError::NoValidHost(":7878".into()));
+/// assert_eq!(err.to_string(), r#"":7878" has no valid host"#);
 /// ```
-pub fn parse_addr(addr: &str) -> Result<String, String> {
+pub fn parse_addr(addr: &str) -> Result<String, AddrError> {
     let (host, port) = addr
         .rsplit_once(':')
-        .ok_or_else(|| format!("{addr:?} is not HOST:PORT"))?;
+        .ok_or_else(|| AddrError::NotHostPort(addr.to_owned()))?;
     match port.parse::<u16>() {
         Ok(p) if p > 0 => {}
-        _ => return Err(format!("{addr:?} has no valid port (1 to 65535)")),
+        _ => return Err(AddrError::NoValidPort(addr.to_owned())),
     }
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{addr:?} has no valid host"));
+        return Err(AddrError::NoValidHost(addr.to_owned()));
     }
     Ok(addr.to_owned())
 }
@@ -182,8 +208,9 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// When the local inventory file exists but cannot be read.
-    pub fn new(addr: &str, local_path: &Path, timeout: Duration) -> Result<Client, String> {
+    /// A [`LocalError`] when the local inventory file exists but cannot be read or is not a
+    /// local inventory.
+    pub fn new(addr: &str, local_path: &Path, timeout: Duration) -> Result<Client, LocalError> {
         Ok(Client {
             addr: addr.to_owned(),
             timeout,

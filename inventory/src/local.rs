@@ -7,6 +7,7 @@
 //! is there (see [`LocalInventory::add_to_file`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +25,47 @@ pub struct LocalItem {
     pub units: u64,
 }
 
+/// Why [`LocalInventory::load`] could not read a local inventory file.
+#[derive(Debug)]
+pub enum LocalError {
+    /// The file exists but cannot be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why reading it failed.
+        error: io::Error,
+    },
+    /// The file was read but is not a local inventory (not JSON, or not of its shape).
+    NotLocalInventory {
+        /// The file.
+        path: PathBuf,
+        /// Why its contents are not a local inventory.
+        error: serde_json::Error,
+    },
+}
+
+impl fmt::Display for LocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            LocalError::NotLocalInventory { path, error } => {
+                write!(f, "{} is not a local inventory: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LocalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LocalError::Read { error, .. } => Some(error),
+            LocalError::NotLocalInventory { error, .. } => Some(error),
+        }
+    }
+}
+
 /// What each user bought through this client: user to UPC to item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalInventory {
@@ -36,13 +78,20 @@ impl LocalInventory {
     ///
     /// # Errors
     ///
-    /// When the file exists but cannot be read or is not a local inventory.
-    pub fn load(path: &Path) -> Result<LocalInventory, String> {
+    /// A [`LocalError`] when the file exists but cannot be read or is not a local inventory.
+    pub fn load(path: &Path) -> Result<LocalInventory, LocalError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is not a local inventory: {e}", path.display())),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|error| LocalError::NotLocalInventory {
+                    path: path.to_owned(),
+                    error,
+                })
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(LocalInventory::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(error) => Err(LocalError::Read {
+                path: path.to_owned(),
+                error,
+            }),
         }
     }
 

@@ -176,13 +176,15 @@ Exit status:
 fn client_command(args: ClientArgs) -> Result<(), Failure> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let result = Client::new(&args.addr, &args.local, timeout).and_then(|mut client| {
-        client.hide_passwords(terminal);
-        client.stop_at_failure(!terminal);
-        client
-            .run(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
-            .map_err(|e| e.to_string())
-    });
+    let result = Client::new(&args.addr, &args.local, timeout)
+        .map_err(|e| e.to_string())
+        .and_then(|mut client| {
+            client.hide_passwords(terminal);
+            client.stop_at_failure(!terminal);
+            client
+                .run(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
+                .map_err(|e| e.to_string())
+        });
     match result {
         Ok(Outcome::Done) => Ok(()),
         Ok(Outcome::Failed) => Err(Failure::new(
