@@ -54,6 +54,7 @@ unsafe impl<T: Send> Sync for Inner<T> {}
 impl<T> Inner<T> {
     /// Puts `item` on sale under the producer whose entry `producer` holds
     /// (docs/DESIGN.md, "publish").
+    #[inline]
     pub(super) fn publish(
         &self,
         producer: &mut Guard<'_, ProducerShared<T>>,
@@ -122,6 +123,7 @@ impl<T> Inner<T> {
 
     /// Reserves into the cart whose entry `cart` holds an on-sale item equal to `item`
     /// (`Cart::add`, `Marketplace::add_to_cart`).
+    #[inline]
     pub(super) fn reserve(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
         let hash = (self.hash)(&self.index, item);
         self.reserve_hashed(cart, item, hash, true, None)
@@ -174,6 +176,7 @@ impl<T> Inner<T> {
 
     /// Puts the most recently added item equal to `item` back on sale from the cart whose
     /// entry `cart` holds (`Cart::remove`, `Marketplace::remove_from_cart`).
+    #[inline]
     pub(super) fn give_back(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
         let shared = cart.value();
         let l = cart.cart_mut();
@@ -203,6 +206,7 @@ impl<T> Inner<T> {
     }
 
     /// Empties the cart whose entry `cart` holds.
+    #[inline]
     pub(super) fn place_order(&self, cart: &mut Guard<'_, CartShared<T>>) -> Vec<T> {
         let shared = cart.value();
         let l = cart.cart_mut();

@@ -127,6 +127,7 @@ impl WaitList {
     /// means no time-out.
     ///
     /// `attempt` must meet the contract of [`Waiter::attempt`].
+    #[inline]
     pub(crate) fn wait_until<R>(
         &self,
         key: u64,

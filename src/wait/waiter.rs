@@ -36,6 +36,7 @@ pub(crate) trait Waiter {
 /// sleeping in its list's queue under `key` with `rank` between tries; `None` once `timeout`
 /// (if any) has passed with the operation still failing. A time-out too large to represent
 /// means no time-out.
+#[inline]
 pub(crate) fn wait<W: Waiter>(
     waiter: &mut W,
     key: u64,
