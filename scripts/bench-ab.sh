@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B comparison of an earlier revision of the library with the working tree, both compiled
 # into one executable (scripts/bench-ab/main.rs) and run side by side in one process: the
-# market's mix and cycle and the SPSC transfers, each case once per round by each revision,
+# market's mix and cycle, the MPMC channel and the SPSC transfers, each case once per round by each revision,
 # the order alternating. Medians of per-round new/old ratios (< 1: the working tree faster).
 #
 #   scripts/bench-ab.sh REV [ROUNDS [FILTER]]   # 21 rounds by default; FILTER: only the cases

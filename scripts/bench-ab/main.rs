@@ -1,5 +1,5 @@
 //! Two revisions of the library in one executable, run side by side: the market's threaded
-//! mix and single-thread cycle, and SPSC transfers, each case run once per round by each
+//! mix and single-thread cycle, the MPMC channel and SPSC transfers, each case run once per round by each
 //! revision (the order alternating), so that both see the same machine. Built and run by
 //! `scripts/bench-ab.sh`, which provides the crates `old` and `new`.
 //!
@@ -44,6 +44,38 @@ macro_rules! side {
             }
 
             pub use handles::handles_cycle as cycle;
+
+            /// `threads` producers each push `n` values through this revision's channel of
+            /// `capacity` and as many consumers pop them all (blocking `push_wait`/`pop_wait`,
+            /// as `benches/mpmc.rs` runs it); timed from a common barrier to the last pop.
+            pub fn channel(threads: usize, capacity: usize, n: u64) -> Duration {
+                let (tx, rx) = $krate::mpmc::channel::<u64>(capacity).unwrap();
+                let start = Arc::new(Barrier::new(2 * threads + 1));
+                let mut joins = Vec::new();
+                for _ in 0..threads {
+                    let (tx, go) = (tx.clone(), start.clone());
+                    joins.push(thread::spawn(move || {
+                        go.wait();
+                        for v in 0..n {
+                            tx.push_wait(v).unwrap();
+                        }
+                    }));
+                    let (rx, go) = (rx.clone(), start.clone());
+                    joins.push(thread::spawn(move || {
+                        go.wait();
+                        for _ in 0..n {
+                            black_box(rx.pop_wait().unwrap());
+                        }
+                    }));
+                }
+                drop((tx, rx));
+                start.wait();
+                let t = Instant::now();
+                for j in joins {
+                    j.join().unwrap();
+                }
+                t.elapsed()
+            }
 
             pub fn spsc(capacity: usize, batch: bool, n: u64) -> Duration {
                 timed::<ring::Ours>(capacity, batch, n)
@@ -116,6 +148,19 @@ fn cases() -> Vec<Case> {
                     ],
                 });
             }
+        }
+    }
+    for threads in [1usize, 2, 4] {
+        for capacity in [128usize, 1] {
+            let n = if capacity == 1 { ITEMS / 10 } else { ITEMS };
+            cases.push(Case {
+                name: format!("mpmc channel {threads}+{threads} cap{capacity}"),
+                items: n,
+                run: [
+                    Box::new(move || old_side::channel(threads, capacity, n)),
+                    Box::new(move || new_side::channel(threads, capacity, n)),
+                ],
+            });
         }
     }
     for capacity in [2usize, 1024] {
