@@ -274,36 +274,12 @@ impl<'a, T> FreeSlot<'a, T> {
     /// yet on sale, but a reservation looking for an equal item sees a claimed slot with a
     /// matching hash and waits for it (see [`Prepared`](super::shelf::Prepared)).
     pub(super) fn prepare(self, hash: u64, item: Item<T>) -> PreparedSlot<'a, T> {
-        let Self { seg, i, w, wraps } = self;
-        // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots
-        // (`Segment::free_slot`), so nobody else accesses it until `ready(i)` is published by
-        // `publish`; the Acquire load of `w` ordered any previous claimer's move-out before
-        // this write.
-        seg.slots[i].with_mut(|p| unsafe { (*p).write(item) });
-        // Relaxed: readers only use the hash as a filter and read it after an Acquire load of
-        // `word`; the RMW below publishes it.
-        seg.hashes[i].store(hash, Ordering::Relaxed);
-        // Set claimed(i), clear freed(i) if it was set (only the owner clears it, so `w` is
-        // still right about it), and bump the counter (it wraps out of the word's top), so
-        // that a search whose first collect missed this slot sees the segment change.
-        let delta = claimed(i)
-            .wrapping_add(COUNTER_ONE)
-            .wrapping_sub(w & freed(i));
-        // Only the owner changes the counter, so `w` has its current value.
-        let counter = w >> COUNTER_SHIFT;
-        before_mark(counter, wraps);
-        // ORDERING: SeqCst. The Release half publishes the hash to the searches' Acquire
-        // loads of `word`. SeqCst because the owner's next step is a SeqCst load (publish) or
-        // read-modify-write (return) of the producer's count, its linearization point: in
-        // the single total order either a search's (SeqCst) load of this word comes after
-        // this mark, and it waits for the slot, or the search's earlier collect missed it and
-        // its second collect sees the counter changed (docs/DESIGN.md, "publish" and "The
-        // double collect").
-        seg.word.fetch_add(delta, Ordering::SeqCst);
+        let (seg, i, wraps) = (self.seg, self.i, self.wraps);
+        let counter = self.write_and_mark(hash, item, claimed(i));
         PreparedSlot {
             seg,
             i,
-            counter: counter.wrapping_add(1),
+            counter,
             wraps,
         }
     }
@@ -311,21 +287,40 @@ impl<'a, T> FreeSlot<'a, T> {
     /// Writes `item` into the slot and puts it on sale at once (one mark: EMPTY or FREED to
     /// READY), for a publish that decided before it (docs/DESIGN.md, "publish").
     pub(super) fn fill(self, hash: u64, item: Item<T>) {
+        let i = self.i;
+        self.write_and_mark(hash, item, ready(i));
+    }
+
+    /// Writes `item` and its hash into the slot, then sets `state` (`claimed(i)` or
+    /// `ready(i)`), clears `freed(i)` if it was set and bumps the counter in one mark; returns
+    /// the counter after it.
+    #[inline(always)]
+    fn write_and_mark(self, hash: u64, item: Item<T>, state: u64) -> u64 {
         let Self { seg, i, w, wraps } = self;
-        // SAFETY: as in `prepare`: the slot is empty and only its owner fills slots.
+        // SAFETY: the slot is empty (not ready, not claimed) and only the owner fills slots
+        // (`Segment::free_slot`), so nobody else accesses it until `ready(i)` is published;
+        // the Acquire load of `w` ordered any previous claimer's move-out before this write.
         seg.slots[i].with_mut(|p| unsafe { (*p).write(item) });
-        // Relaxed: published by the Release half of the mark below.
+        // Relaxed: readers only use the hash as a filter and read it after an Acquire load of
+        // `word`; the mark below publishes it.
         seg.hashes[i].store(hash, Ordering::Relaxed);
-        before_mark(w >> COUNTER_SHIFT, wraps);
-        // Set ready(i), clear freed(i) if it was set (as in `prepare`), bump the counter.
-        let delta = ready(i)
-            .wrapping_add(COUNTER_ONE)
-            .wrapping_sub(w & freed(i));
-        // ORDERING: SeqCst, as `publish`: the Release half pairs with the claim's Acquire (the
-        // item, its hash and the producer's `published` are written before anyone takes
-        // them); SeqCst for the double collect (see `prepare`) and as step (a) of a wait
-        // (see `publish`).
+        // Clear freed(i) if it was set (only the owner clears it, so `w` is still right about
+        // it), and bump the counter (it wraps out of the word's top), so that a search whose
+        // first collect missed this slot sees the segment change.
+        let delta = state.wrapping_add(COUNTER_ONE).wrapping_sub(w & freed(i));
+        // Only the owner changes the counter, so `w` has its current value.
+        let counter = w >> COUNTER_SHIFT;
+        before_mark(counter, wraps);
+        // ORDERING: SeqCst. The Release half publishes the item, its hash and the producer's
+        // `published` to the searches' Acquire loads of `word` and to the claim's Acquire.
+        // SeqCst because this mark is ordered in the single total order with the searches'
+        // loads (a search either sees the slot claimed or ready, or its second collect sees
+        // the counter changed: docs/DESIGN.md, "The double collect"), with the prepared
+        // publish's or return's SeqCst step on the producer's count that follows a prepare
+        // (docs/DESIGN.md, "publish"), and, for a fill, as the state change, step (a), of the
+        // waits of carts for this product (docs/DESIGN.md, "Waits").
         seg.word.fetch_add(delta, Ordering::SeqCst);
+        counter.wrapping_add(1)
     }
 }
 
