@@ -188,6 +188,7 @@ impl<T> Index<T> {
     /// never starts in a reservation made from inside a reservation's `Eq`: the answer is then
     /// `None` although that item may turn out to be on sale (docs/DESIGN.md, "Waiting for a
     /// verdict").
+    #[inline]
     pub(crate) fn reserve(
         &self,
         hash: u64,
@@ -197,15 +198,39 @@ impl<T> Index<T> {
         deadline: Option<Instant>,
     ) -> Option<Item<T>> {
         let b = self.bucket(hash);
+        if Self::empty(&self.buckets[b].used_slots) {
+            return None;
+        }
+        let hint = hints.get(b);
+        // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
+        // segment of bucket `b`.
+        if let Some(s) = unsafe { hint.as_ref() } {
+            if let Ok(item) = s.search(hash, &mut eq, &mut hints.collided) {
+                return Some(item);
+            }
+        }
+        self.reserve_searching(b, hash, eq, hints, wait_pending, deadline)
+    }
+
+    /// [`reserve`](Self::reserve) past its first try (the hinted segment, inlined into the
+    /// caller): the segments after the hint, then the whole bucket with its double collect.
+    #[inline(never)]
+    fn reserve_searching(
+        &self,
+        b: usize,
+        hash: u64,
+        mut eq: impl FnMut(&T) -> bool,
+        hints: &mut SearchHints<T>,
+        wait_pending: bool,
+        deadline: Option<Instant>,
+    ) -> Option<Item<T>> {
         let bucket = &self.buckets[b].head;
         let used_slots = &self.buckets[b].used_slots;
         let wraps = &self.buckets[b].wraps;
-        if Self::empty(used_slots) {
-            return None;
-        }
-        let mut seg = hints.get(b);
-        // SAFETY: segments are never freed while the index lives; a hint of bucket `b` is a
-        // segment of bucket `b`.
+        let hint = hints.get(b);
+        // SAFETY: as in `reserve`.
+        let mut seg = unsafe { hint.as_ref() }.map_or(ptr::null_mut(), |s| s.next());
+        // SAFETY: as in `reserve`.
         while let Some(s) = unsafe { seg.as_ref() } {
             if let Ok(item) = s.search(hash, &mut eq, &mut hints.collided) {
                 hints.set(b, seg);

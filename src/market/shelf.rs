@@ -45,7 +45,36 @@ impl<T> Shelf<T> {
     /// index this shelf fills: see [`filler`](Self::filler)), and that bucket. A slot a take
     /// emptied (FREED) is preferred: the bucket's bound still counts it. Taking an EMPTY one
     /// counts it in the bound first.
+    ///
+    /// The common case, a FREED slot in the segment filled last, is inlined into the publish;
+    /// everything else is [`free_slot_searching`](Self::free_slot_searching).
+    #[inline]
     fn free_slot<'a>(
+        &mut self,
+        index: &'a Index<T>,
+        hash: u64,
+    ) -> (FreeSlot<'a, T>, &'a Bucket<T>) {
+        let b = index.bucket(hash);
+        // SAFETY: segments live as long as the index.
+        if let Some(s) = self.hints.get(b).and_then(|&hint| unsafe { hint.as_ref() }) {
+            let w = s.owner_view();
+            let freed_slots = Segment::<T>::freed_slots(w);
+            if freed_slots != 0 {
+                let bucket = &index.buckets[b];
+                // SAFETY: a hint is one of the shelf's own segments, and `w` was loaded just
+                // now and shows the slot free.
+                let slot =
+                    unsafe { s.free_slot(freed_slots.trailing_zeros() as usize, w, &bucket.wraps) };
+                return (slot, bucket);
+            }
+        }
+        self.free_slot_searching(index, hash)
+    }
+
+    /// [`free_slot`](Self::free_slot) when the segment filled last has no FREED slot: the
+    /// first fill of the shelf, an EMPTY slot, another segment, or a new one.
+    #[inline(never)]
+    fn free_slot_searching<'a>(
         &mut self,
         index: &'a Index<T>,
         hash: u64,
@@ -147,6 +176,7 @@ impl<'a, T> Filler<'a, T> {
     /// Writes `item` into one of the shelf's slots of the bucket of `hash` and puts it on
     /// sale at once: one mark, the linearization point of a publish that no return can race
     /// (docs/DESIGN.md, "publish"). Wait-free unless the shelf must take a segment.
+    #[inline]
     pub(crate) fn fill(self, hash: u64, item: Item<T>) {
         let (slot, _) = self.shelf.free_slot(self.index, hash);
         slot.fill(hash, item);
