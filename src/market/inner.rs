@@ -2,6 +2,7 @@
 //! return (`give_back`) and place an order. Each takes the producer's or cart's registry entry,
 //! which its caller holds.
 
+use core::hash::Hash;
 use core::marker::PhantomData;
 
 use super::account::Account;
@@ -24,6 +25,12 @@ pub(crate) struct Inner<T> {
     pub(super) eq: fn(&T, &T) -> bool,
     /// `T`'s `Hash` through the index's seeded hasher, captured likewise.
     pub(super) hash: fn(&Index<T>, &T) -> u64,
+    /// [`publish_inlined`](Inner::publish_inlined), captured likewise: the publish with `T`'s
+    /// `Hash` called directly (inlined) rather than through `hash`.
+    pub(super) publish_op: PublishOp<T>,
+    /// [`reserve_inlined`](Inner::reserve_inlined), captured likewise: the reservation with
+    /// `T`'s `Eq` and `Hash` inlined.
+    pub(super) reserve_op: ReserveOp<T>,
     pub(super) index: Index<T>,
     /// Carts waiting for a product, by the product's hash.
     pub(super) product_waits: ProductWaits,
@@ -40,6 +47,12 @@ pub(crate) struct Inner<T> {
     pub(super) _invariant: PhantomData<fn(T) -> T>,
 }
 
+/// The type of [`Inner::publish_op`].
+pub(super) type PublishOp<T> =
+    fn(&Inner<T>, &mut Guard<'_, ProducerShared<T>>, T) -> Result<(), Full<T>>;
+/// The type of [`Inner::reserve_op`].
+pub(super) type ReserveOp<T> = fn(&Inner<T>, &mut Guard<'_, CartShared<T>>, &T) -> bool;
+
 // SAFETY: the raw pointers inside (`Item::account`, `CartLocal::from`, the shelves' segment
 // pointers) point into this same structure, which is shared only behind `Arc`; items of type
 // `T` move between threads (hence `T: Send`) but are only ever accessed by one thread at a
@@ -53,13 +66,28 @@ unsafe impl<T: Send> Sync for Inner<T> {}
 
 impl<T> Inner<T> {
     /// Puts `item` on sale under the producer whose entry `producer` holds
-    /// (docs/DESIGN.md, "publish").
+    /// (docs/DESIGN.md, "publish"), through [`publish_op`](Inner::publish_op).
     #[inline]
     pub(super) fn publish(
         &self,
         producer: &mut Guard<'_, ProducerShared<T>>,
         item: T,
     ) -> Result<(), Full<T>> {
+        (self.publish_op)(self, producer, item)
+    }
+
+    /// [`publish`](Self::publish), with `T`'s `Hash` called directly: one call through a
+    /// function pointer for the whole operation instead of one per use of the bound, and the
+    /// hash inlined. Instantiated only where `T: Hash` is known (`Market::with_buckets`
+    /// captures it in `publish_op`).
+    pub(super) fn publish_inlined(
+        &self,
+        producer: &mut Guard<'_, ProducerShared<T>>,
+        item: T,
+    ) -> Result<(), Full<T>>
+    where
+        T: Hash,
+    {
         let account = &producer.value().account;
         let from: *const Account = account;
         // Relaxed: only the entry's holder writes `published` (the registry orders successive
@@ -78,7 +106,7 @@ impl<T> Inner<T> {
             // Even if every item in a cart came back, the producer would stay below its limit
             // from now until the fill: no return can race this publish, which may decide now
             // and take effect at the fill, its linearization point (docs/DESIGN.md, "publish").
-            let hash = (self.hash)(&self.index, &item);
+            let hash = self.index.hash(&item);
             // Relaxed: made visible to whoever takes the item by the fill's Release.
             account.published.store(published + 1, Ordering::Relaxed);
             let shelf = producer.shelf_mut();
@@ -98,7 +126,7 @@ impl<T> Inner<T> {
         if account.on_sale() >= self.capacity {
             return Err(Full(item));
         }
-        let hash = (self.hash)(&self.index, &item);
+        let hash = self.index.hash(&item);
         let shelf = producer.shelf_mut();
         // SAFETY: the shelf only ever fills this market's index, which outlives it.
         let filler = unsafe { shelf.filler(&self.index) };
@@ -122,11 +150,20 @@ impl<T> Inner<T> {
     }
 
     /// Reserves into the cart whose entry `cart` holds an on-sale item equal to `item`
-    /// (`Cart::add`, `Marketplace::add_to_cart`).
+    /// (`Cart::add`, `Marketplace::add_to_cart`), through [`reserve_op`](Inner::reserve_op).
     #[inline]
     pub(super) fn reserve(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool {
-        let hash = (self.hash)(&self.index, item);
-        self.reserve_hashed(cart, item, hash, true, None)
+        (self.reserve_op)(self, cart, item)
+    }
+
+    /// [`reserve`](Self::reserve), with `T`'s `Eq` and `Hash` called directly (see
+    /// [`publish_inlined`](Self::publish_inlined)); captured in `reserve_op`.
+    pub(super) fn reserve_inlined(&self, cart: &mut Guard<'_, CartShared<T>>, item: &T) -> bool
+    where
+        T: Eq + Hash,
+    {
+        let hash = self.index.hash(item);
+        self.reserve_with(cart, item, hash, |a, b| a == b, true, None)
     }
 
     /// [`reserve`](Self::reserve) with `item`'s `hash`; `wait_pending` and `deadline` as in
@@ -137,6 +174,20 @@ impl<T> Inner<T> {
         cart: &mut Guard<'_, CartShared<T>>,
         item: &T,
         hash: u64,
+        wait_pending: bool,
+        deadline: Option<std::time::Instant>,
+    ) -> bool {
+        self.reserve_with(cart, item, hash, self.eq, wait_pending, deadline)
+    }
+
+    /// [`reserve_hashed`](Self::reserve_hashed) comparing with `eq` (`T`'s `Eq`).
+    #[inline(always)]
+    fn reserve_with(
+        &self,
+        cart: &mut Guard<'_, CartShared<T>>,
+        item: &T,
+        hash: u64,
+        eq: impl Fn(&T, &T) -> bool,
         wait_pending: bool,
         deadline: Option<std::time::Instant>,
     ) -> bool {
@@ -156,7 +207,7 @@ impl<T> Inner<T> {
         let unwinding = NotifyOnUnwind(self, hash);
         let taken = self
             .index
-            .reserve(hash, |x| (self.eq)(x, item), hints, wait_pending, deadline);
+            .reserve(hash, |x| eq(x, item), hints, wait_pending, deadline);
         core::mem::forget(unwinding);
         let Some(taken) = taken else {
             return false;

@@ -218,6 +218,8 @@ impl<T: Eq + Hash> Market<T> {
                 tag: MarketTag::unique(),
                 eq: |a, b| a == b,
                 hash: |index, item| index.hash(item),
+                publish_op: Inner::publish_inlined,
+                reserve_op: Inner::reserve_inlined,
                 index: Index::new(buckets),
                 product_waits: ProductWaits::new(),
                 closed: AtomicBool::new(false),
