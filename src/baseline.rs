@@ -148,6 +148,16 @@ impl<T: Eq + Send> Marketplace<T> for MutexMarket<T> {
         Ok(items.into_iter().map(|(x, _)| x).collect())
     }
 
+    fn place_order_into(&self, cart: CartId, out: &mut Vec<T>) -> Result<(), IdError> {
+        let mut s = self.lock();
+        let c = self.cart_index(&s, cart)?;
+        let items = &mut s.carts[c];
+        let n = items.len();
+        out.extend(items.drain(..).map(|(x, _)| x));
+        s.ordered += n as u64;
+        Ok(())
+    }
+
     fn cart_contents(&self, cart: CartId) -> Result<Vec<T>, IdError>
     where
         T: Clone,

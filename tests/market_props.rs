@@ -21,6 +21,8 @@ enum Op {
     Add { cart: usize, key: u8 },
     Remove { cart: usize, key: u8 },
     Order { cart: usize },
+    /// `place_order_into` an `out` that already holds `before` items.
+    OrderInto { cart: usize, before: usize },
     UnknownIds,
 }
 
@@ -33,6 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (0usize..8, key.clone()).prop_map(|(cart, key)| Op::Add { cart, key }),
         3 => (0usize..8, key).prop_map(|(cart, key)| Op::Remove { cart, key }),
         2 => (0usize..8).prop_map(|cart| Op::Order { cart }),
+        2 => (0usize..8, 0usize..3).prop_map(|(cart, before)| Op::OrderInto { cart, before }),
         1 => Just(Op::UnknownIds),
     ]
 }
@@ -128,6 +131,18 @@ impl<M: Marketplace<Item>> Lane<M> {
                 let serials = |v: &[Item]| v.iter().map(|x| x.serial).collect::<Vec<_>>();
                 assert_eq!(serials(&got), serials(&want), "{name}: order");
             }
+            Op::OrderInto { cart, before } => {
+                let c = cart % self.carts.len();
+                let kept: Vec<Item> = (0..before)
+                    .map(|k| Item { key: 9, serial: u32::MAX - k as u32 })
+                    .collect();
+                let mut out = kept.clone();
+                self.market.place_order_into(self.carts[c], &mut out).unwrap();
+                let mut want = kept;
+                want.extend(self.model.place_order(c));
+                let serials = |v: &[Item]| v.iter().map(|x| x.serial).collect::<Vec<_>>();
+                assert_eq!(serials(&out), serials(&want), "{name}: order into");
+            }
             Op::UnknownIds => {
                 let p = ProducerId::new(self.producers.len() + 3);
                 let c = CartId::new(self.carts.len() + 3);
@@ -145,6 +160,9 @@ impl<M: Marketplace<Item>> Lane<M> {
                     .remove_from_cart(c, &Item { key: 0, serial })
                     .is_err());
                 assert!(self.market.place_order(c).is_err());
+                let mut out = vec![Item { key: 0, serial }];
+                assert!(self.market.place_order_into(c, &mut out).is_err());
+                assert_eq!(out.len(), 1, "{name}: out changed by a refused order");
             }
         }
         self.check();

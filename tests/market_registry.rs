@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use ringmarket::market::{IdError, PublishError};
+use ringmarket::market::{Cart, IdError, PublishError};
 use ringmarket::Market;
 
 /// A small index: these tests are about ids, and Miri is slow to set up large shelves.
@@ -107,8 +107,23 @@ fn stale_ids_are_refused_with_the_typed_error() {
     );
 }
 
+/// Through both ways of ordering: `place_order` and `place_order_into` count departures alike.
 #[test]
 fn a_producer_entry_waits_until_its_last_item_is_gone() {
+    for into in [false, true] {
+        entry_waits_for_the_last_item(|cart| {
+            if into {
+                let mut out = Vec::new();
+                cart.place_order_into(&mut out);
+                out
+            } else {
+                cart.place_order()
+            }
+        });
+    }
+}
+
+fn entry_waits_for_the_last_item(order: impl Fn(&mut Cart<char>) -> Vec<char>) {
     let market = Market::with_buckets(2, BUCKETS).unwrap();
     let mut cart = market.new_cart();
     let mut old = market.register_producer();
@@ -125,7 +140,7 @@ fn a_producer_entry_waits_until_its_last_item_is_gone() {
     assert!(cart.add(&'b'));
     assert_eq!(market.stats().on_sale, vec![(old_id, 1), (p.id(), 0)]);
     drop(p);
-    assert_eq!(cart.place_order(), vec!['b']);
+    assert_eq!(order(&mut cart), vec!['b']);
     // 'a' is still on sale: the retired producer keeps its entry.
     let p2 = market.register_producer();
     assert_ne!(p2.id().index() & 0xffff, old_id.index() & 0xffff);
@@ -134,7 +149,7 @@ fn a_producer_entry_waits_until_its_last_item_is_gone() {
     // In a cart it still refers to the producer (a return would count against it).
     let p3 = market.register_producer();
     assert_ne!(p3.id().index() & 0xffff, old_id.index() & 0xffff);
-    assert_eq!(cart.place_order(), vec!['a']);
+    assert_eq!(order(&mut cart), vec!['a']);
     // Every item is gone: the next registration reuses the entry, with a fresh count.
     let mut fresh = market.register_producer();
     assert_eq!(fresh.id().index() & 0xffff, old_id.index() & 0xffff);

@@ -76,6 +76,17 @@ pub trait Marketplace<T>: Send + Sync {
     ///
     /// [`IdError`] for an unknown or busy cart.
     fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError>;
+    /// Empties `cart`, appending its items to `out` in the order added. The default returns
+    /// them through [`place_order`](Marketplace::place_order) (one `Vec` per order);
+    /// implementations that can move them straight into `out` do.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] for an unknown or busy cart; `out` is unchanged then.
+    fn place_order_into(&self, cart: CartId, out: &mut Vec<T>) -> Result<(), IdError> {
+        out.append(&mut self.place_order(cart)?);
+        Ok(())
+    }
     /// Copies of the items in `cart`, in the order added.
     ///
     /// # Errors
@@ -106,6 +117,9 @@ impl<T: Send> Marketplace<T> for Market<T> {
     }
     fn place_order(&self, cart: CartId) -> Result<Vec<T>, IdError> {
         Market::place_order(self, cart)
+    }
+    fn place_order_into(&self, cart: CartId, out: &mut Vec<T>) -> Result<(), IdError> {
+        Market::place_order_into(self, cart, out)
     }
     fn cart_contents(&self, cart: CartId) -> Result<Vec<T>, IdError>
     where

@@ -300,6 +300,31 @@ impl<T> Cart<T> {
         inner.place_order(&mut cart)
     }
 
+    /// Like [`place_order`](Cart::place_order), but appends the items to `out` instead of
+    /// returning a new `Vec`. The cart keeps its buffer, so a loop that orders into the same
+    /// `out` (cleared or drained in between) allocates nothing once both have grown to its
+    /// orders' size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(2).unwrap();
+    /// let mut p = market.register_producer();
+    /// let mut c = market.new_cart();
+    /// let mut out = vec!["receipt"];
+    /// for x in ["tea", "jam"] {
+    ///     p.publish(x).unwrap();
+    ///     assert!(c.add(&x));
+    /// }
+    /// c.place_order_into(&mut out);
+    /// assert_eq!(out, ["receipt", "tea", "jam"]);
+    /// assert!(c.items().is_empty());
+    /// ```
+    pub fn place_order_into(&mut self, out: &mut Vec<T>) {
+        let (inner, mut cart) = self.held.hold();
+        inner.place_order_into(&mut cart, out);
+    }
+
     /// The items in the cart, in the order added.
     ///
     /// # Examples

@@ -256,21 +256,49 @@ impl<T> Inner<T> {
         true
     }
 
-    /// Empties the cart whose entry `cart` holds.
+    /// Empties the cart whose entry `cart` holds, returning its items. The cart gets a new
+    /// buffer for as many items as this order had (up to [`REFILL_BYTES`]), allocated here
+    /// rather than grown item by item by the next reservations.
     #[inline]
     pub(super) fn place_order(&self, cart: &mut Guard<'_, CartShared<T>>) -> Vec<T> {
+        let l = cart.cart_mut();
+        let n = l.items.len();
+        if n == 0 {
+            // Nothing to hand out: the cart keeps its buffer.
+            return Vec::new();
+        }
+        let next = Vec::with_capacity(n.min(REFILL_BYTES / core::mem::size_of::<T>().max(1)));
+        let items = core::mem::replace(&mut l.items, next);
+        self.ordered(cart, n);
+        items
+    }
+
+    /// Empties the cart whose entry `cart` holds, appending its items to `out`; the cart keeps
+    /// its buffer, so an order allocates nothing once `out` and the cart have room.
+    #[inline]
+    pub(super) fn place_order_into(&self, cart: &mut Guard<'_, CartShared<T>>, out: &mut Vec<T>) {
+        let l = cart.cart_mut();
+        let n = l.items.len();
+        out.append(&mut l.items);
+        self.ordered(cart, n);
+    }
+
+    /// Counts the `n` items an order just took out of the cart whose entry `cart` holds as
+    /// departed, and updates the cart's statistics.
+    #[inline]
+    fn ordered(&self, cart: &mut Guard<'_, CartShared<T>>, n: usize) {
         let shared = cart.value();
         let l = cart.cart_mut();
         self.count_departed(&l.from);
         l.from.clear();
-        let items = core::mem::take(&mut l.items);
         // Relaxed (all): statistics written only by the entry's holder (a load and a store,
         // not a read-modify-write, which would cost a locked instruction).
         shared.len.store(0, Ordering::Relaxed);
         let ordered = shared.ordered.load(Ordering::Relaxed);
-        shared
-            .ordered
-            .store(ordered + items.len() as u64, Ordering::Relaxed);
-        items
+        shared.ordered.store(ordered + n as u64, Ordering::Relaxed);
     }
 }
+
+/// At most how many bytes of items [`Inner::place_order`] allocates for a cart's next order
+/// (the size of the order it hands out, in items, up to this).
+const REFILL_BYTES: usize = 4096;

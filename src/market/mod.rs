@@ -425,6 +425,31 @@ impl<T> Market<T> {
         self.with_cart(cart, |inner, c| inner.place_order(c))
     }
 
+    /// Like [`place_order`](Market::place_order), but appends the items to `out` (see
+    /// [`Cart::place_order_into`]).
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when the cart id is unknown or in use; nothing changes then (`out`
+    /// included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let market = ringmarket::Market::new(2).unwrap();
+    /// let p = market.register_producer_id();
+    /// let c = market.new_cart_id();
+    /// let mut out = Vec::new();
+    /// market.publish(p, 5).unwrap();
+    /// market.add_to_cart(c, &5).unwrap();
+    /// market.place_order_into(c, &mut out).unwrap();
+    /// market.place_order_into(c, &mut out).unwrap();
+    /// assert_eq!(out, [5]);
+    /// ```
+    pub fn place_order_into(&self, cart: CartId, out: &mut Vec<T>) -> Result<(), IdError> {
+        self.with_cart(cart, |inner, c| inner.place_order_into(c, out))
+    }
+
     fn with_cart<R>(
         &self,
         cart: CartId,
