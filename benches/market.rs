@@ -518,7 +518,7 @@ fn mix_run(which: usize, threads: usize, products: u64, queue: usize, iters: u64
 }
 
 /// The single-thread cycle's contenders, by the `which` of [`cycle_run`].
-const CYCLE: [&str; 7] = [
+const CYCLE: [&str; 9] = [
     "Market/handles",
     "Market/ids",
     "MutexMarket/ids",
@@ -526,10 +526,14 @@ const CYCLE: [&str; 7] = [
     "DashMapMarket/ids",
     "ArrayQueue push+pop",
     "SpscFedMarket/ids",
+    "Market/handles into",
+    "MutexMarket/ids into",
 ];
 
 /// `n` single-thread cycles (publish, reserve, place the order) for contender `CYCLE[which]`;
-/// for `ArrayQueue`, `n` push + pop pairs. The set-up is not timed.
+/// for `ArrayQueue`, `n` push + pop pairs. The set-up is not timed. The "into" contenders
+/// order with `place_order_into` into one `Vec` (cleared after each order), so that neither
+/// they nor `ArrayQueue` allocate; the others receive a new `Vec` per order.
 fn cycle_run(which: usize, n: u64) -> Duration {
     fn ids<M: Marketplace<u64>>(m: &M, n: u64) -> Duration {
         let p = m.register_producer_id();
@@ -542,6 +546,19 @@ fn cycle_run(which: usize, n: u64) -> Duration {
         }
         start.elapsed()
     }
+    fn ids_into<M: Marketplace<u64>>(m: &M, n: u64) -> Duration {
+        let p = m.register_producer_id();
+        let cart = m.new_cart_id();
+        let mut out = Vec::new();
+        let start = Instant::now();
+        for _ in 0..n {
+            m.publish(p, black_box(42)).unwrap();
+            assert!(m.add_to_cart(cart, black_box(&42)).unwrap());
+            m.place_order_into(cart, &mut out).unwrap();
+            black_box(&mut out).clear();
+        }
+        start.elapsed()
+    }
     match which {
         0 => handles_cycle(n),
         1 => ids(&Market::new(8).unwrap(), n),
@@ -549,6 +566,8 @@ fn cycle_run(which: usize, n: u64) -> Duration {
         3 => ids(&HashMapMarket::new(8), n),
         4 => ids(&DashMapMarket::new(8), n),
         6 => ids(&SpscFedMarket::new(8, 1), n),
+        7 => handles_cycle_into(n),
+        8 => ids_into(&MutexMarket::new(8).unwrap(), n),
         _ => {
             let queue = ArrayQueue::new(8);
             let start = Instant::now();
@@ -559,6 +578,23 @@ fn cycle_run(which: usize, n: u64) -> Duration {
             start.elapsed()
         }
     }
+}
+
+/// As `handles_cycle`, but ordering with `place_order_into` into one `Vec`, cleared after each
+/// order: no allocation per cycle.
+fn handles_cycle_into(n: u64) -> Duration {
+    let market = Market::new(8).unwrap();
+    let mut p = market.register_producer();
+    let mut cart = market.new_cart();
+    let mut out = Vec::new();
+    let start = Instant::now();
+    for _ in 0..n {
+        p.publish(black_box(42_u64)).unwrap();
+        assert!(cart.add(black_box(&42)));
+        cart.place_order_into(&mut out);
+        black_box(&mut out).clear();
+    }
+    start.elapsed()
 }
 
 /// Nanoseconds per unit of `n`.
@@ -601,7 +637,9 @@ fn alternating(rounds: usize) {
         "won ids/h (M H D S)"
     );
     let mut cases = Vec::new();
-    for threads in common::bench_threads(&THREADS) {
+    // `... -- alternating ROUNDS cycle`: the single-thread cycle alone.
+    let cycle_only = std::env::args().any(|a| a == "cycle");
+    for threads in common::bench_threads(&THREADS).into_iter().filter(|_| !cycle_only) {
         for products in [1u64, 16, 1024] {
             for queue in [8usize, 1024] {
                 cases.push((threads, products, queue));
@@ -647,6 +685,8 @@ fn alternating(rounds: usize) {
     let mut map_over = ratios(&ns[3], &ns[0]);
     let mut dash_over = ratios(&ns[4], &ns[0]);
     let mut fed_over = ratios(&ns[6], &ns[0]);
+    let mut into_over_queue = ratios(&ns[7], &ns[5]);
+    let mut mutex_into_over = ratios(&ns[8], &ns[7]);
     println!(
         "single-thread cycle: Market handles {:.1} ns, ids {:.1}, MutexMarket {:.1}, \
          HashMapMarket {:.1}, DashMapMarket {:.1}, SpscFedMarket {:.1}, \
@@ -666,6 +706,15 @@ fn alternating(rounds: usize) {
         common::median(&mut map_over),
         common::median(&mut dash_over),
         common::median(&mut fed_over),
+    );
+    println!(
+        "single-thread cycle, ordering into one Vec: Market handles {:.1} ns, MutexMarket {:.1}; \
+         Market handles ÷ ArrayQueue {:.2}, MutexMarket ÷ Market {:.2} \
+         (medians of per-round ratios)",
+        common::median(&mut ns[7]),
+        common::median(&mut ns[8]),
+        common::median(&mut into_over_queue),
+        common::median(&mut mutex_into_over),
     );
     println!("load average at end: {}", common::load_average());
 }
@@ -753,7 +802,8 @@ fn check_spsc_fed() {
     }
 }
 
-/// `cargo bench --bench market -- alternating [ROUNDS]` runs the alternating comparison and
+/// `cargo bench --bench market -- alternating [ROUNDS] [cycle]` runs the alternating comparison
+/// (with `cycle`, only its single-thread cycle) and
 /// `... -- scaling THREADS_LIST OUT.csv [ROUNDS]` the scaling runs instead of the criterion
 /// benchmarks; every mode first checks `SpscFedMarket` (see [`check_spsc_fed`]).
 fn main() {
