@@ -639,7 +639,10 @@ fn alternating(rounds: usize) {
     let mut cases = Vec::new();
     // `... -- alternating ROUNDS cycle`: the single-thread cycle alone.
     let cycle_only = std::env::args().any(|a| a == "cycle");
-    for threads in common::bench_threads(&THREADS).into_iter().filter(|_| !cycle_only) {
+    for threads in common::bench_threads(&THREADS)
+        .into_iter()
+        .filter(|_| !cycle_only)
+    {
         for products in [1u64, 16, 1024] {
             for queue in [8usize, 1024] {
                 cases.push((threads, products, queue));

@@ -17,12 +17,26 @@ type Item = common::Keyed<u8, u32>;
 enum Op {
     RegisterProducer,
     NewCart,
-    Publish { producer: usize, key: u8 },
-    Add { cart: usize, key: u8 },
-    Remove { cart: usize, key: u8 },
-    Order { cart: usize },
+    Publish {
+        producer: usize,
+        key: u8,
+    },
+    Add {
+        cart: usize,
+        key: u8,
+    },
+    Remove {
+        cart: usize,
+        key: u8,
+    },
+    Order {
+        cart: usize,
+    },
     /// `place_order_into` an `out` that already holds `before` items.
-    OrderInto { cart: usize, before: usize },
+    OrderInto {
+        cart: usize,
+        before: usize,
+    },
     UnknownIds,
 }
 
@@ -134,10 +148,15 @@ impl<M: Marketplace<Item>> Lane<M> {
             Op::OrderInto { cart, before } => {
                 let c = cart % self.carts.len();
                 let kept: Vec<Item> = (0..before)
-                    .map(|k| Item { key: 9, serial: u32::MAX - k as u32 })
+                    .map(|k| Item {
+                        key: 9,
+                        serial: u32::MAX - k as u32,
+                    })
                     .collect();
                 let mut out = kept.clone();
-                self.market.place_order_into(self.carts[c], &mut out).unwrap();
+                self.market
+                    .place_order_into(self.carts[c], &mut out)
+                    .unwrap();
                 let mut want = kept;
                 want.extend(self.model.place_order(c));
                 let serials = |v: &[Item]| v.iter().map(|x| x.serial).collect::<Vec<_>>();

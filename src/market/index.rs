@@ -209,7 +209,7 @@ impl<T> Index<T> {
                 return Some(item);
             }
         }
-        self.reserve_searching(b, hash, eq, hints, wait_pending, deadline)
+        self.reserve_searching(hints, b, hash, eq, wait_pending, deadline)
     }
 
     /// [`reserve`](Self::reserve) past its first try (the hinted segment, inlined into the
@@ -217,10 +217,10 @@ impl<T> Index<T> {
     #[inline(never)]
     fn reserve_searching(
         &self,
+        hints: &mut SearchHints<T>,
         b: usize,
         hash: u64,
         mut eq: impl FnMut(&T) -> bool,
-        hints: &mut SearchHints<T>,
         wait_pending: bool,
         deadline: Option<Instant>,
     ) -> Option<Item<T>> {
