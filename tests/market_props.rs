@@ -13,30 +13,16 @@ mod common;
 /// Equal (and hashed) by `key` only; `serial` tells equal items apart.
 type Item = common::Keyed<u8, u32>;
 
+/// One operation; `OrderInto` is `place_order_into` an `out` that already holds `before` items.
 #[derive(Clone, Debug)]
 enum Op {
     RegisterProducer,
     NewCart,
-    Publish {
-        producer: usize,
-        key: u8,
-    },
-    Add {
-        cart: usize,
-        key: u8,
-    },
-    Remove {
-        cart: usize,
-        key: u8,
-    },
-    Order {
-        cart: usize,
-    },
-    /// `place_order_into` an `out` that already holds `before` items.
-    OrderInto {
-        cart: usize,
-        before: usize,
-    },
+    Publish { producer: usize, key: u8 },
+    Add { cart: usize, key: u8 },
+    Remove { cart: usize, key: u8 },
+    Order { cart: usize },
+    OrderInto { cart: usize, before: usize },
     UnknownIds,
 }
 
