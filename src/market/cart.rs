@@ -286,7 +286,8 @@ impl<T> Cart<T> {
     }
 
     /// Empties the cart, returning its items in the order they were added (minus returned
-    /// ones). The cart stays usable.
+    /// ones). The cart stays usable, with a new buffer for as many items as this order had (up
+    /// to 4 KiB of them), so that the next reservations do not grow one item by item.
     ///
     /// # Examples
     ///

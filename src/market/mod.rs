@@ -400,7 +400,8 @@ impl<T> Market<T> {
     }
 
     /// Empties `cart`, returning its items in the order they were added (minus returned
-    /// ones). The cart stays usable.
+    /// ones). The cart stays usable, with a new buffer for as many items as this order had (up
+    /// to 4 KiB of them).
     ///
     /// # Errors
     ///

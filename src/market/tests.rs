@@ -751,3 +751,46 @@ mod hooked_sequences {
         );
     }
 }
+
+/// The room an order leaves in its cart: as many items as the order had, up to
+/// `REFILL_BYTES` of them; none for items larger than that; an empty order keeps the buffer;
+/// `place_order_into` keeps the cart's buffer whatever its size.
+#[test]
+fn an_order_leaves_its_cart_room_for_as_many_items_up_to_a_bound() {
+    fn room<T>(c: &Cart<T>) -> usize {
+        c.held.view().cart().items.capacity()
+    }
+    fn order_of<T: Eq + Hash + Clone>(market: &Market<T>, c: &mut Cart<T>, x: &T, n: usize) {
+        let mut p = market.register_producer();
+        for _ in 0..n {
+            p.publish(x.clone()).unwrap();
+            assert!(c.add(x));
+        }
+        assert_eq!(c.place_order().len(), n);
+    }
+    let market = Market::new(5_000).unwrap();
+    let mut c = market.new_cart();
+    order_of(&market, &mut c, &7_u64, 3);
+    assert_eq!(room(&c), 3);
+    assert!(c.place_order().is_empty());
+    assert_eq!(room(&c), 3, "an empty order keeps the buffer");
+    order_of(&market, &mut c, &7_u64, 1_000);
+    assert_eq!(room(&c), 4096 / 8, "at most 4 KiB of items");
+    let mut p = market.register_producer();
+    p.publish(7).unwrap();
+    assert!(c.add(&7));
+    let before = room(&c);
+    let mut out = Vec::new();
+    c.place_order_into(&mut out);
+    assert_eq!((out, room(&c)), (vec![7], before), "into: the cart keeps its buffer");
+
+    let big = Market::new(2).unwrap();
+    let mut c = big.new_cart();
+    order_of(&big, &mut c, &[1_u8; 5_000], 2);
+    assert_eq!(room(&c), 0, "an item larger than the bound: no room kept");
+
+    let zst = Market::new(5_000).unwrap();
+    let mut c = zst.new_cart();
+    order_of(&zst, &mut c, &(), 4_500);
+    assert!(c.items().is_empty());
+}
