@@ -11,7 +11,7 @@ use super::segment::{counter, InsideEq, Item, Segment, SLOTS};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Entries in a cart's [`SearchHints`] (direct-mapped by bucket).
-const HINTS: usize = if cfg!(loom) { 1 } else { 16 };
+const HINTS: usize = if cfg!(loom) { 1 } else { 64 };
 
 /// Per cart: for a few buckets, the segment where its last reservation succeeded; and the
 /// scratch state of its searches.
