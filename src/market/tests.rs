@@ -782,7 +782,11 @@ fn an_order_leaves_its_cart_room_for_as_many_items_up_to_a_bound() {
     let before = room(&c);
     let mut out = Vec::new();
     c.place_order_into(&mut out);
-    assert_eq!((out, room(&c)), (vec![7], before), "into: the cart keeps its buffer");
+    assert_eq!(
+        (out, room(&c)),
+        (vec![7], before),
+        "into: the cart keeps its buffer"
+    );
 
     let big = Market::new(2).unwrap();
     let mut c = big.new_cart();
