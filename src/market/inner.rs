@@ -269,7 +269,7 @@ impl<T> Inner<T> {
         }
         let next = Vec::with_capacity(n.min(REFILL_BYTES / core::mem::size_of::<T>().max(1)));
         let items = core::mem::replace(&mut l.items, next);
-        self.ordered(cart, n);
+        self.ordered(cart);
         items
     }
 
@@ -277,18 +277,17 @@ impl<T> Inner<T> {
     /// its buffer, so an order allocates nothing once `out` and the cart have room.
     #[inline]
     pub(super) fn place_order_into(&self, cart: &mut Guard<'_, CartShared<T>>, out: &mut Vec<T>) {
-        let l = cart.cart_mut();
-        let n = l.items.len();
-        out.append(&mut l.items);
-        self.ordered(cart, n);
+        out.append(&mut cart.cart_mut().items);
+        self.ordered(cart);
     }
 
-    /// Counts the `n` items an order just took out of the cart whose entry `cart` holds as
-    /// departed, and updates the cart's statistics.
+    /// Counts the items an order just took out of the cart whose entry `cart` holds (their
+    /// accounts are still in `from`) as departed, and updates the cart's statistics.
     #[inline]
-    fn ordered(&self, cart: &mut Guard<'_, CartShared<T>>, n: usize) {
+    fn ordered(&self, cart: &mut Guard<'_, CartShared<T>>) {
         let shared = cart.value();
         let l = cart.cart_mut();
+        let n = l.from.len();
         self.count_departed(&l.from);
         l.from.clear();
         // Relaxed (all): statistics written only by the entry's holder (a load and a store,

@@ -61,10 +61,10 @@ impl<T> Shelf<T> {
             let freed_slots = Segment::<T>::freed_slots(w);
             if freed_slots != 0 {
                 let bucket = &index.buckets[b];
+                let i = freed_slots.trailing_zeros() as usize;
                 // SAFETY: a hint is one of the shelf's own segments, and `w` was loaded just
-                // now and shows the slot free.
-                let slot =
-                    unsafe { s.free_slot(freed_slots.trailing_zeros() as usize, w, &bucket.wraps) };
+                // now and shows slot `i` free.
+                let slot = unsafe { s.free_slot(i, w, &bucket.wraps) };
                 return (slot, bucket);
             }
         }
